@@ -1,0 +1,16 @@
+"""signalprop theory: cells declared once in SymPy, mean-field maps derived, kernels generated.
+
+Public API::
+
+    theory.cells()                                   # names
+    theory.predict("minimalrnn", "chi", sigma_w=2.0) # float / array (backend="numba"|"jax")
+    theory.trajectory("vanilla-tanh", 50, Q0=1.0)    # iterate the maps
+    theory.critical_line("vanilla-tanh", q_star=[0.1, 1.0])
+"""
+from .api import (BACKENDS, QUANTITIES, FixedPointError, cell, cells, critical_line, generate, kernels,
+                  parameters, predict, register, status, trajectory)
+from .cell import Cell, Field
+from .activations import sigmoid
+
+__all__ = ["BACKENDS", "QUANTITIES", "FixedPointError", "cell", "cells", "critical_line", "generate", "kernels",
+           "parameters", "predict", "register", "status", "trajectory", "Cell", "Field", "sigmoid"]

@@ -1,0 +1,271 @@
+"""Public API: ``predict``, ``trajectory``, ``critical_line``, ``cells``, ``parameters``.
+
+One-way flow of a parameter (design.md): keyword -> validated here -> passed positionally, in the
+cell's declared order, to a generated kernel.
+"""
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import os
+import sys
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from . import cells as _registry
+from .cell import Cell
+from .params import spec
+from .render import STATUS, STATUS_DOC
+
+QUANTITIES = ("q_star", "Q_star", "c_star", "c_h_star", "chi", "xi", "xi_q")
+BACKENDS = ("numba", "jax")
+_STATUS_TEXT = {v: k.replace("_", " ") for k, v in STATUS.items()}
+#: quantities that need the correlation fixed point C* (their failures come from that solve)
+_CORRELATION_QUANTITIES = ("c_star", "c_h_star", "xi")
+
+
+class FixedPointError(RuntimeError):
+    """No finite fixed point, or the solver did not converge, at the requested parameters."""
+
+
+def cells() -> list[str]:
+    """Names of all declared cells (CLI spelling, hyphenated), sorted."""
+    return _registry.names()
+
+
+def cell(name) -> Cell:
+    """The declaration of a cell (ValueError naming the valid choices for an unknown name)."""
+    return _registry.get(name)
+
+
+def register(c: Cell) -> Cell:
+    """Declare a new cell for this session; ``predict`` then generates its kernels on first use."""
+    return _registry.register(c)
+
+
+def parameters(name) -> dict:
+    """{parameter: default} in kernel argument order."""
+    return dict(cell(name).params)
+
+
+# ----------------------------------------------------------------------------------------------
+# where generated packages live
+# ----------------------------------------------------------------------------------------------
+
+def default_out_dir(c: Cell) -> Path:
+    """``derivations/<package>`` next to ``theory`` for built-in cells (editable checkout: the repo;
+    installed: site-packages); user cells go to ``$SIGNALPROP_CACHE`` (default ``~/.cache/signalprop``)."""
+    if _registry.is_builtin(c.name):
+        import derivations
+        return Path(derivations.__file__).parent / c.package
+    root = Path(os.environ.get("SIGNALPROP_CACHE", Path.home() / ".cache" / "signalprop"))
+    return root / "derivations" / c.package
+
+
+def generate(c, out=None, backends=BACKENDS) -> list:
+    """Write the generated package of cell ``c`` (default location: :func:`default_out_dir`)."""
+    from .render import write_package
+    c = cell(c) if not isinstance(c, Cell) else c
+    return write_package(c, out or default_out_dir(c), backends)
+
+
+_MODULES: dict = {}
+
+
+def kernels(name, backend: str = "numba"):
+    """The generated module (``numba_kernels`` or ``jax_kernels``) of a cell, generating it if missing
+    or stale (the header's declaration hash differs from the declaration)."""
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown backend {backend!r}; choose one of {list(BACKENDS)}")
+    c = cell(name)
+    key = (c.name, backend, c.declaration_hash())
+    if key in _MODULES:
+        return _MODULES[key]
+    directory = default_out_dir(c)
+    path = directory / f"{backend}_kernels.py"
+    if not path.exists() or c.declaration_hash() not in path.read_text()[:400]:
+        if _registry.is_builtin(c.name) and path.exists():
+            raise RuntimeError(f"{path} is stale (declaration changed): run `derive cell={c.name}`")
+        generate(c, directory)
+    if _registry.is_builtin(c.name):
+        mod = importlib.import_module(f"derivations.{c.package}.{backend}_kernels")
+    else:
+        modname = f"signalprop_user_{c.package}_{backend}"
+        spec_ = importlib.util.spec_from_file_location(modname, path)
+        mod = importlib.util.module_from_spec(spec_)
+        sys.modules[modname] = mod
+        spec_.loader.exec_module(mod)
+    _MODULES[key] = mod
+    return mod
+
+
+# ----------------------------------------------------------------------------------------------
+# parameters
+# ----------------------------------------------------------------------------------------------
+
+def resolve_params(c: Cell, params: dict) -> dict:
+    """Fill defaults and validate: unknown names and out-of-domain values raise ValueError."""
+    unknown = sorted(set(params) - set(c.param_names))
+    if unknown:
+        raise ValueError(f"{c.name}: unknown parameter(s) {unknown}; valid: {list(c.param_names)}")
+    out = {}
+    for n, default in c.params:
+        v = params.get(n, default)
+        if _is_tracer(v):
+            out[n] = v
+            continue
+        msg = spec(n).check(v)
+        if msg:
+            raise ValueError(f"{c.name}: {msg}")
+        out[n] = v
+    return out
+
+
+def _is_tracer(v) -> bool:
+    try:
+        import jax
+        return isinstance(v, jax.core.Tracer)
+    except Exception:  # pragma: no cover - jax missing
+        return False
+
+
+# ----------------------------------------------------------------------------------------------
+# predict
+# ----------------------------------------------------------------------------------------------
+
+def predict(name, quantity: str, backend: str = "numba", **params):
+    r"""Mean-field prediction of ``quantity`` for cell ``name``; broadcasts over array parameters.
+
+    Quantities: ``q_star`` (field variance at the fixed point, σ_w²Q* + σ_v²R + σ_b²), ``Q_star``
+    (hidden second moment), ``c_star`` (field correlation of two sequences, q_ab*/q*), ``c_h_star``
+    (hidden correlation C*/Q*), ``chi`` (mean squared singular value of ∂h_t/∂h_{t-1}), ``xi``
+    (−1/ln slope of the covariance map at C*), ``xi_q`` (−1/ln|slope of the variance map at Q*)).
+
+    Returns a float (numba, scalar parameters), a numpy array (numba, arrays) or a jax array (jax;
+    composes with jit/vmap/grad).  Scalar requests whose fixed point does not exist or does not
+    converge raise :class:`FixedPointError`; array requests return NaN there with a RuntimeWarning
+    counting the failures (``theory.status`` says why per point).
+    """
+    c = cell(name)
+    if quantity not in QUANTITIES:
+        raise ValueError(f"unknown quantity {quantity!r}; choose one of {list(QUANTITIES)}")
+    p = resolve_params(c, params)
+    mod = kernels(c, backend)
+    fn = getattr(mod, quantity)
+    args = [p[n] for n in c.param_names]
+    if backend == "jax":
+        import jax.numpy as jnp
+        if any(_is_tracer(a) for a in args):
+            return fn(*args) if all(np.ndim(a) == 0 for a in args) else jnp.vectorize(fn)(*args)
+        arrs = [jnp.asarray(a, dtype=jnp.float64) for a in args]
+        out = fn(*arrs) if all(a.ndim == 0 for a in arrs) else jnp.vectorize(fn)(*arrs)
+        _check(c, quantity, np.asarray(out), p)
+        return out
+    arrs = [np.asarray(a, dtype=np.float64) for a in args]
+    out = fn(*arrs)
+    _check(c, quantity, np.asarray(out), p)
+    return float(out) if np.ndim(out) == 0 else out
+
+
+def status(name, correlation: bool = False, **params):
+    """Integer status per point of the Q* solve (or the C* solve): """ + STATUS_DOC
+    c = cell(name)
+    p = resolve_params(c, params)
+    mod = kernels(c, "numba")
+    fn = mod.correlation_status if correlation else mod.fixed_point_status
+    return fn(*[np.asarray(p[n], dtype=np.float64) for n in c.param_names])
+
+
+def _check(c: Cell, quantity: str, out: np.ndarray, p: dict):
+    bad = ~np.isfinite(out) & ~np.isposinf(out)
+    if not np.any(bad):
+        return
+    st = np.broadcast_to(status(c, correlation=quantity in _CORRELATION_QUANTITIES, **p), out.shape)
+    codes = sorted({int(s) for s in np.ravel(st[bad]) if s != 0})
+    why = ", ".join(_STATUS_TEXT.get(k, str(k)) for k in codes) or "NaN from the kernel"
+    if out.ndim == 0:
+        shown = ", ".join(f"{k}={float(np.asarray(v))!r}" for k, v in p.items())
+        raise FixedPointError(f"{c.name}: {quantity} undefined at {shown}: {why}")
+    warnings.warn(f"{c.name}: {quantity} is NaN at {int(bad.sum())} of {out.size} points ({why}); "
+                  "see theory.status", RuntimeWarning, stacklevel=3)
+
+
+# ----------------------------------------------------------------------------------------------
+# trajectories and the critical line
+# ----------------------------------------------------------------------------------------------
+
+def trajectory(name, steps: int, Q0: float, C0: float | None = None, backend: str = "numba", **params) -> dict:
+    r"""Iterate the generated maps from second moment ``Q0`` and overlap ``C0`` (default ``Q0``).
+
+    Returns numpy arrays of length ``steps`` (entry t-1 is step t): ``q`` (field variance q_t =
+    q(Q_{t-1})), ``Q`` (Q_t = V(Q_{t-1})), ``C`` (C_t = C(C_{t-1}; Q_{t-1})), ``c`` (field correlation
+    q_ab(C_{t-1})/q_t) and ``c_h`` (C_t/Q_t).  Both sequences share Q_t (same input statistics)."""
+    c = cell(name)
+    if int(steps) != steps or steps < 1:
+        raise ValueError(f"steps must be a positive integer, got {steps!r}")
+    if not np.isfinite(Q0) or Q0 < 0:
+        raise ValueError(f"Q0 must be a finite second moment >= 0, got {Q0!r}")
+    C0 = Q0 if C0 is None else C0
+    if not np.isfinite(C0) or abs(C0) > Q0 * (1 + 1e-12) + 1e-300:
+        raise ValueError(f"C0 must satisfy |C0| <= Q0 (Cauchy-Schwarz), got C0={C0!r}, Q0={Q0!r}")
+    p = resolve_params(c, params)
+    mod = kernels(c, backend)
+    args = [float(p[n]) for n in c.param_names]
+    out = {k: np.empty(int(steps)) for k in ("q", "Q", "C", "c", "c_h")}
+    Q, C = float(Q0), float(C0)
+    for t in range(int(steps)):
+        q = float(mod.field_variance(Q, *args))
+        qab = float(mod.field_covariance(C, *args))
+        Qn = float(mod.variance_map(Q, *args))
+        Cn = float(mod.covariance_map(C, Q, *args))
+        out["q"][t], out["Q"][t], out["C"][t] = q, Qn, Cn
+        out["c"][t] = qab / q if q > 0 else np.nan
+        out["c_h"][t] = Cn / Qn if Qn > 0 else np.nan
+        Q, C = Qn, Cn
+    return out
+
+
+def critical_line(name, q_star=None, *, along: str | None = None, values=None, backend: str = "numba", **params) -> dict:
+    r"""The χ = 1 curve as arrays.
+
+    * ``critical_line(cell, q_star=array, **fixed)``: the generated parametrisation by q*
+      (``cell.critical_pair``, e.g. σ_w, σ_b for vanilla; σ_w, σ_v for minimalrnn); NaN where
+      infeasible (a negative square).
+    * ``critical_line(cell, along="sigma_b", values=array, **fixed)``: for each value of ``along``,
+      solve χ(σ_w) = 1 for the first member of the pair (Brent's method on the generated χ).
+    Returns a dict of arrays keyed by parameter name (and ``q_star``)."""
+    c = cell(name)
+    a, b = c.critical_pair
+    if q_star is not None:
+        qs = np.atleast_1d(np.asarray(q_star, dtype=float))
+        if np.any(qs <= 0):
+            raise ValueError("q_star must be > 0")
+        p = resolve_params(c, {k: v for k, v in params.items() if k not in (a, b)})
+        mod = kernels(c, backend)
+        if not hasattr(mod, f"critical_{a}"):
+            raise ValueError(f"{c.name}: no parametrisation by q* was derived; use along=...")
+        rest = [p[n] for n in c.param_names if n not in (a, b)]
+        return {"q_star": qs, a: np.asarray(getattr(mod, f"critical_{a}")(qs, *rest)),
+                b: np.asarray(getattr(mod, f"critical_{b}")(qs, *rest))}
+    if along is None or values is None:
+        raise ValueError("give q_star=array, or along=<parameter> and values=array")
+    if along == a or along not in c.param_names:
+        raise ValueError(f"along must be a parameter of {c.name} other than {a}: {list(c.param_names)}")
+    from scipy.optimize import brentq
+    vals = np.atleast_1d(np.asarray(values, dtype=float))
+    mod = kernels(c, "numba")
+    sol = np.full(vals.shape, np.nan)
+    for i, v in enumerate(vals):
+        p = resolve_params(c, {**params, along: v})
+
+        def f(s):
+            p[a] = s
+            return float(mod.chi(*[p[n] for n in c.param_names])) - 1.0
+        grid = np.linspace(1e-3, 10.0, 201)
+        fs = np.array([f(s) for s in grid])
+        idx = np.nonzero(np.isfinite(fs[:-1]) & np.isfinite(fs[1:]) & (np.sign(fs[:-1]) != np.sign(fs[1:])))[0]
+        if idx.size:
+            sol[i] = brentq(f, grid[idx[0]], grid[idx[0] + 1], xtol=1e-14, rtol=1e-14)
+    return {along: vals, a: sol}

@@ -1,0 +1,51 @@
+"""The registry of declared cells: ``register`` adds one, ``get`` looks one up by name."""
+from __future__ import annotations
+
+from ..cell import Cell
+
+_REGISTRY: dict[str, Cell] = {}
+_BUILTIN: set = set()
+
+
+def register(cell: Cell, builtin: bool = False) -> Cell:
+    """Add ``cell`` to the registry (replacing a cell of the same name) and return it.
+
+    Built-in cells have their kernels checked in under ``derivations/``; user cells are generated
+    on first use into a cache directory."""
+    if cell.name in _BUILTIN and not builtin:
+        raise ValueError(f"{cell.name!r} is a built-in cell; give your cell another name")
+    _REGISTRY[cell.name] = cell
+    if builtin:
+        _BUILTIN.add(cell.name)
+    return cell
+
+
+def is_builtin(name: str) -> bool:
+    _load_builtin()
+    return name in _BUILTIN
+
+
+def names() -> list[str]:
+    _load_builtin()
+    return sorted(_REGISTRY)
+
+
+def get(name: str) -> Cell:
+    _load_builtin()
+    if isinstance(name, Cell):
+        return name
+    try:
+        return _REGISTRY[name.replace("_", "-")]
+    except KeyError:
+        raise ValueError(f"unknown cell {name!r}; choose one of {sorted(_REGISTRY)}") from None
+
+
+_loaded = False
+
+
+def _load_builtin():
+    global _loaded
+    if _loaded:
+        return
+    _loaded = True
+    from . import feedforward, minimalrnn, vanilla  # noqa: F401  (registration side effect)

@@ -1,0 +1,120 @@
+"""``derive``: write/refresh generated kernels for a cell and print a short summary.
+
+    derive cell=minimalrnn [backend=numba,jax] [out=DIR] [sigma_w=2.0 ...]
+    derive all             # every built-in cell
+    derive list            # cell names
+    derive --help
+
+key=value arguments are parsed strictly: an unknown key or cell, a non-number or an invalid
+parameter gives a one-line error and exit code 2.
+"""
+from __future__ import annotations
+
+import math
+import sys
+import time
+
+USAGE = __doc__
+
+
+def parse_kv(argv, allowed: dict) -> dict:
+    """Parse ``key=value`` words; ``allowed`` maps key -> converter.  ValueError on anything else."""
+    out = {}
+    for word in argv:
+        if "=" not in word:
+            raise ValueError(f"expected key=value, got {word!r}; keys: {', '.join(allowed)}")
+        k, v = word.split("=", 1)
+        if k not in allowed:
+            raise ValueError(f"unknown key {k!r}; valid keys: {', '.join(allowed)}")
+        if k in out:
+            raise ValueError(f"key {k!r} given twice")
+        out[k] = allowed[k](k, v)
+    return out
+
+
+def to_float(k, v):
+    try:
+        x = float(v)
+    except ValueError:
+        raise ValueError(f"{k} must be a number, got {v!r}") from None
+    if not math.isfinite(x):
+        raise ValueError(f"{k} must be finite, got {v!r}")
+    return x
+
+
+def _help(theory) -> str:
+    from .params import SPECS
+    lines = [USAGE, "keys:", "  cell      one of: " + ", ".join(theory.cells()),
+             "  backend   comma list of numba,jax (default: numba,jax)",
+             "  out       output directory (default: derivations/<package> beside the theory package —",
+             "            the repo in an editable checkout, site-packages when installed;",
+             "            user-declared cells: $SIGNALPROP_CACHE or ~/.cache/signalprop)",
+             "  parameters for the example evaluation (defaults per cell):"]
+    lines += [f"    {n:<8} {s.meaning}" for n, s in SPECS.items()]
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    import theory
+    if argv in (["--help"], ["-h"], ["help"]):
+        print(_help(theory))
+        return 0
+    if argv == ["list"]:
+        print("\n".join(theory.cells()))
+        return 0
+    names = None
+    if argv[:1] == ["all"]:
+        names, argv = theory.cells(), argv[1:]
+    from .params import SPECS
+    allowed = {"cell": lambda k, v: v, "backend": lambda k, v: v, "out": lambda k, v: v}
+    allowed.update({n: to_float for n in SPECS})
+    try:
+        kv = parse_kv(argv, allowed)
+        if names is None:
+            if "cell" not in kv:
+                raise ValueError("missing cell=NAME; choose one of " + ", ".join(theory.cells()))
+            names = [theory.cell(kv["cell"]).name]
+        elif "cell" in kv:
+            raise ValueError("give either 'all' or cell=NAME")
+        backends = tuple(b.strip() for b in kv.get("backend", "numba,jax").split(","))
+        for b in backends:
+            if b not in theory.BACKENDS:
+                raise ValueError(f"unknown backend {b!r}; choose from {', '.join(theory.BACKENDS)}")
+        params = {k: v for k, v in kv.items() if k in SPECS}
+        if len(names) == 1:
+            theory.api.resolve_params(theory.cell(names[0]), params)
+        if "out" in kv and len(names) > 1:
+            raise ValueError("out=DIR needs a single cell")
+    except ValueError as e:
+        print(f"derive: error: {e}", file=sys.stderr)
+        return 2
+    for name in names:
+        _derive_one(theory, name, backends, kv.get("out"), params if len(names) == 1 else {})
+    return 0
+
+
+def _derive_one(theory, name, backends, out, params):
+    from .derive import derive
+    c = theory.cell(name)
+    t0 = time.time()
+    paths = theory.generate(c, out, backends)
+    d = derive(c)
+    print(f"{c.name}: {c.description}")
+    print(f"  V(Q)  = {d.variance_map}")
+    print(f"  chi(Q) = {d.chi}")
+    print(f"  wrote {len(paths)} files in {paths[0].parent}  ({time.time() - t0:.1f} s)")
+    if out is None and "numba" in backends:
+        p = theory.parameters(c)
+        p.update(params)
+        shown = ", ".join(f"{k}={v:g}" for k, v in p.items())
+        try:
+            vals = {q: theory.predict(c.name, q, **p) for q in ("q_star", "Q_star", "chi", "xi")}
+            print(f"  at {shown}:")
+            print("    " + "  ".join(f"{k}={v:.6g}" for k, v in vals.items()))
+        except theory.FixedPointError as e:
+            print(f"  at {shown}: {e}")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
