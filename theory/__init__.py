@@ -8,9 +8,13 @@ Public API::
     theory.critical_line("vanilla-tanh", q_star=[0.1, 1.0])
 """
 from .api import (BACKENDS, QUANTITIES, FixedPointError, cell, cells, critical_line, generate, kernels,
-                  parameters, predict, register, status, trajectory)
+                  parameters, predict, quantities, register, register_quantity, status, trajectory)
 from .cell import Cell, Field
 from .activations import sigmoid
 
 __all__ = ["BACKENDS", "QUANTITIES", "FixedPointError", "cell", "cells", "critical_line", "generate", "kernels",
-           "parameters", "predict", "register", "status", "trajectory", "Cell", "Field", "sigmoid"]
+           "parameters", "predict", "quantities", "register", "register_quantity", "status", "trajectory", "Cell", "Field", "sigmoid"]
+
+from . import extensions as _extensions  # noqa: E402
+
+_extensions.load()

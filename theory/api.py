@@ -30,6 +30,34 @@ class FixedPointError(RuntimeError):
     """No finite fixed point, or the solver did not converge, at the requested parameters."""
 
 
+#: Extra quantities served by other modules (isometry, dying ReLU, gated cells, ...):
+#: name -> Quantity.  ``predict`` takes the quantity's own keyword arguments (``extra``) besides
+#: the cell parameters and hands everything to ``evaluate(cell, backend, params, extra)``.
+EXTRA_QUANTITIES: dict = {}
+
+
+class Quantity:
+    """A quantity defined outside the core kernels (see ``register_quantity``)."""
+
+    def __init__(self, name, evaluate, extra=None, doc=""):
+        self.name, self.evaluate, self.extra, self.doc = name, evaluate, dict(extra or {}), doc
+
+
+def register_quantity(name: str, evaluate, extra: dict | None = None, doc: str = "") -> Quantity:
+    """Serve ``name`` through ``predict``: ``evaluate(cell, backend, params, extra) -> value``.
+    ``extra``: {keyword: default} of the quantity's own arguments (e.g. ``T``, ``weights``)."""
+    if name in QUANTITIES:
+        raise ValueError(f"{name!r} is a core quantity")
+    q = Quantity(name, evaluate, extra, doc)
+    EXTRA_QUANTITIES[name] = q
+    return q
+
+
+def quantities() -> list:
+    """Names of every quantity ``predict`` serves (core first, then registered extras)."""
+    return list(QUANTITIES) + sorted(EXTRA_QUANTITIES)
+
+
 def cells() -> list[str]:
     """Names of all declared cells (CLI spelling, hyphenated), sorted."""
     return _registry.names()
@@ -67,7 +95,7 @@ def default_out_dir(c: Cell) -> Path:
 def generate(c, out=None, backends=BACKENDS) -> list:
     """Write the generated package of cell ``c`` (default location: :func:`default_out_dir`)."""
     from .render import write_package
-    c = cell(c) if not isinstance(c, Cell) else c
+    c = cell(c) if isinstance(c, str) else c
     return write_package(c, out or default_out_dir(c), backends)
 
 
@@ -149,8 +177,14 @@ def predict(name, quantity: str, backend: str = "numba", **params):
     counting the failures (``theory.status`` says why per point).
     """
     c = cell(name)
+    if quantity in EXTRA_QUANTITIES:
+        q = EXTRA_QUANTITIES[quantity]
+        extra = {k: params.pop(k, v) for k, v in q.extra.items()}
+        if backend not in BACKENDS:
+            raise ValueError(f"unknown backend {backend!r}; choose one of {list(BACKENDS)}")
+        return q.evaluate(c, backend, resolve_params(c, params), extra)
     if quantity not in QUANTITIES:
-        raise ValueError(f"unknown quantity {quantity!r}; choose one of {list(QUANTITIES)}")
+        raise ValueError(f"unknown quantity {quantity!r}; choose one of {quantities()}")
     p = resolve_params(c, params)
     mod = kernels(c, backend)
     fn = getattr(mod, quantity)
@@ -160,13 +194,47 @@ def predict(name, quantity: str, backend: str = "numba", **params):
         if any(_is_tracer(a) for a in args):
             return fn(*args) if all(np.ndim(a) == 0 for a in args) else jnp.vectorize(fn)(*args)
         arrs = [jnp.asarray(a, dtype=jnp.float64) for a in args]
-        out = fn(*arrs) if all(a.ndim == 0 for a in arrs) else jnp.vectorize(fn)(*arrs)
+        if all(a.ndim == 0 for a in arrs):
+            out = _jitted(fn, True)(*arrs)
+        else:
+            out = _chunked(_jitted(fn, False), arrs)
         _check(c, quantity, np.asarray(out), p)
         return out
     arrs = [np.asarray(a, dtype=np.float64) for a in args]
     out = fn(*arrs)
     _check(c, quantity, np.asarray(out), p)
     return float(out) if np.ndim(out) == 0 else out
+
+
+_JIT: dict = {}
+
+
+def _jitted(fn, scalar: bool):
+    """``jax.jit`` of a generated scalar kernel (``jnp.vectorize``-d for arrays), compiled once."""
+    key = (fn, scalar)
+    if key not in _JIT:
+        import jax
+        import jax.numpy as jnp
+        _JIT[key] = jax.jit(fn if scalar else jnp.vectorize(fn))
+    return _JIT[key]
+
+
+#: grid points per jax call: bounds the memory of the vectorised quadrature (~160 nodes per point)
+JAX_CHUNK = 16384
+
+
+def _chunked(vfn, arrs):
+    """Evaluate a jitted, vectorised kernel over broadcast arrays in fixed-size chunks (one compile)."""
+    import jax.numpy as jnp
+    shape = np.broadcast_shapes(*(a.shape for a in arrs))
+    flat = [jnp.broadcast_to(a, shape).reshape(-1) for a in arrs]
+    n = flat[0].shape[0]
+    if n <= JAX_CHUNK:
+        return vfn(*arrs)
+    pad = (-n) % JAX_CHUNK
+    flat = [jnp.concatenate([f, jnp.broadcast_to(f[-1:], (pad,))]) for f in flat]
+    parts = [vfn(*[f[i:i + JAX_CHUNK] for f in flat]) for i in range(0, n + pad, JAX_CHUNK)]
+    return jnp.concatenate(parts)[:n].reshape(shape)
 
 
 def status(name, correlation: bool = False, **params):

@@ -247,13 +247,35 @@ def closed_form_2d_polynomial(F, x, y, mua, mub, qa, qb, qab):
     return sp.simplify(total)
 
 
+class unit_clip(sp.Function):
+    """Clamp to [-1, 1] in value, identity for differentiation.
+
+    A correlation c = q_ab / sqrt(q_a q_b) can leave [-1, 1] by rounding (c = 1 + 1e-16 at
+    identical inputs), where acos and sqrt(1 - c^2) would return NaN; mathematically |c| <= 1, so the
+    clamp only repairs rounding and must not change derivatives."""
+
+    nargs = 1
+
+    @classmethod
+    def eval(cls, x):
+        if x.is_number:
+            return sp.Max(-1, sp.Min(1, x))
+
+    def fdiff(self, argindex=1):
+        return sp.Integer(1)
+
+    def _latex(self, printer, exp=None):
+        tex = printer._print(self.args[0])
+        return tex if exp is None else r"\left(%s\right)^{%s}" % (tex, exp)
+
+
 def _arccos_kernel(qa, qb, qab):
-    c = qab / sp.sqrt(qa * qb)
+    c = unit_clip(qab / sp.sqrt(qa * qb))
     return sp.sqrt(qa * qb) / (2 * _PI) * (sp.sqrt(1 - c ** 2) + (_PI - sp.acos(c)) * c)
 
 
 def _orthant_kernel(qa, qb, qab):
-    c = qab / sp.sqrt(qa * qb)
+    c = unit_clip(qab / sp.sqrt(qa * qb))
     return (_PI - sp.acos(c)) / (2 * _PI)
 
 

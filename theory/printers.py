@@ -32,6 +32,9 @@ class NumbaPrinter(PythonCodePrinter):
     def _print_Rational(self, expr):
         return "(%d/%d)" % (expr.p, expr.q)
 
+    def _print_unit_clip(self, expr):
+        return "min(max(%s, -1.0), 1.0)" % self._print(expr.args[0])
+
 
 class JaxKernelPrinter(JaxPrinter):
     """``jax.numpy`` expressions, safe under ``jit``/``vmap``/``grad``."""
@@ -50,6 +53,11 @@ class JaxKernelPrinter(JaxPrinter):
 
     def _print_Rational(self, expr):
         return "(%d/%d)" % (expr.p, expr.q)
+
+    def _print_unit_clip(self, expr):
+        # clamped value, identity gradient (see theory.gaussian.unit_clip)
+        x = self._print(expr.args[0])
+        return "(%s + jax.lax.stop_gradient(jax.numpy.clip(%s, -1.0, 1.0) - %s))" % (x, x, x)
 
     def _print_Piecewise(self, expr):
         *head, (last_expr, last_cond) = expr.args

@@ -3,7 +3,9 @@ r"""Quadrature rules for Gaussian expectations that have no closed form.
 **Rule used by the generated kernels: sinh-mapped composite Gauss–Legendre.**
 In the standardised variable :math:`z` (:math:`e=\mu+\sqrt q\,z`) the integral over
 :math:`[-L,L]` is mapped by :math:`z=z_0+a\sinh t` with :math:`z_0=-\mu/\sqrt q` (where the field
-crosses 0, the activation's own scale) and :math:`a=\min(1,1/\sqrt q)`, split exactly at the
+crosses 0, the activation's own scale; when that point lies outside the window the map is
+centred on the Gaussian bulk instead, :math:`z_0=0`, :math:`a=1`, which also keeps the t-interval well
+conditioned) and :math:`a=\min(1,1/\sqrt q)`, split exactly at the
 activation's kinks, and each segment is covered by ``PANELS`` equal panels of ``NODES``-point
 Gauss–Legendre.  The map puts nodes at the activation's scale near the transition and at the
 Gaussian's scale elsewhere, so the rule stays accurate when ``q`` is large (sharp transitions in
@@ -44,6 +46,8 @@ def sinh_gauss_legendre_1d(f, mu: float, q: float, kinks=(), nodes: int = NODES,
     sq = np.sqrt(q)
     c0 = -mu / sq
     a = min(1.0, 1.0 / sq)
+    if abs(c0) > half_width:  # transition outside the window: centre on the Gaussian bulk
+        c0, a = 0.0, 1.0
     t0, t1 = np.arcsinh((-half_width - c0) / a), np.arcsinh((half_width - c0) / a)
     edges = [t0] + [float(np.clip(np.arcsinh(((k - mu) / sq - c0) / a), t0, t1)) for k in kinks] + [t1]
     total = 0.0

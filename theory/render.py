@@ -30,6 +30,11 @@ RTOL = 1e-14
 #: bivariate rule's error near c = 1 (kinked activations: ~5e-9 at c = 1 - 1e-5) must stay below
 #: |C(C) - C| ~ (chi - 1) C_GAP Q* there.
 C_GAP = 1e-5
+#: where the field variance vanishes (Q = 0 without bias or input) maps are evaluated at this Q
+#: instead: the limit from above of closed forms like erf(1/sqrt(2q)) (exact to rounding).
+TINY_Q = 1e-200
+#: Newton/bisection iterations: enough to bisect from 1 down to a root near 1e-300 and refine it.
+MAX_IT = 2500
 
 
 def _header(cell: Cell, kind: str) -> str:
@@ -98,6 +103,9 @@ def {name}(mu, q):
     sq = math.sqrt(q)
     c0 = -mu / sq
     a = min(1.0, 1.0 / sq)
+    if abs(c0) > _L:  # transition outside the window: centre the map on the Gaussian bulk
+        c0 = 0.0
+        a = 1.0
     edges = np.empty({nedges})
     edges[0] = math.asinh((-_L - c0) / a)
     edges[{last}] = math.asinh((_L - c0) / a)
@@ -126,11 +134,14 @@ def {name}(mua, mub, qa, qb, qab):
     l22 = math.sqrt(max(qb - l21 * l21, 0.0))
     c0 = -mua / sa
     a = min(1.0, 1.0 / sa)
+    if abs(c0) > _L:
+        c0 = 0.0
+        a = 1.0
     edges = np.empty({nedges_x})
     edges[0] = math.asinh((-_L - c0) / a)
     edges[{last_x}] = math.asinh((_L - c0) / a)
 {kink_lines_x}
-    a2 = min(1.0, 1.0 / l22) if l22 > 0.0 else 1.0
+    a2c = min(1.0, 1.0 / l22) if l22 > 0.0 else 1.0
     edges2 = np.empty({nedges_y})
     total = 0.0
     for s in range({nseg_x}):
@@ -148,6 +159,10 @@ def {name}(mua, mub, qa, qb, qab):
                     total += w1 * ({body}) * _SQRT_2PI
                     continue
                 c2 = -yc / l22
+                a2 = a2c
+                if abs(c2) > _L:
+                    c2 = 0.0
+                    a2 = 1.0
                 edges2[0] = math.asinh((-_L - c2) / a2)
                 edges2[{last_y}] = math.asinh((_L - c2) / a2)
 {kink_lines_y}
@@ -167,13 +182,21 @@ def {name}(mua, mub, qa, qb, qab):
 
 _NB_SOLVERS = '''
 @njit(cache=True)
+def _regular(Q, {args}):
+    """Q, or the limit point _TINY_Q when the field variance vanishes there (no bias, no input, Q = 0):
+    closed forms such as erf(1/sqrt(2q)) are evaluated as their limit from above."""
+    return Q if _field_variance(Q, {args}) > 0.0 else _TINY_Q
+
+
+@njit(cache=True)
 def _solve_Q({args}):
     """(Q*, status): smallest stable root of V(Q) = Q, bracketed then safeguarded Newton."""
-    g0 = _variance_map(0.0, {args})
+    Z = _regular(0.0, {args})
+    g0 = _variance_map(Z, {args}) - Z
     if not math.isfinite(g0):
         return math.nan, 1
     if g0 <= 0.0:
-        s0 = _variance_map_slope(0.0, {args})
+        s0 = _variance_map_slope(Z, {args})
         if not math.isfinite(s0):
             return math.nan, 1
         if s0 <= 1.0:
@@ -199,7 +222,7 @@ def _solve_Q({args}):
         a = b
     lo = a
     x = 0.5 * (lo + hi)
-    for it in range(300):
+    for it in range(_MAX_IT):
         gx = _variance_map(x, {args}) - x
         if gx > 0.0:
             lo = x
@@ -254,7 +277,7 @@ def _solve_C(Qs, chi_s, {args}):
     lo = a
     glo = ga
     side = 0
-    for it in range(300):
+    for it in range(_MAX_IT):
         x = (lo * ghi - hi * glo) / (ghi - glo)
         if not (x > lo and x < hi):
             x = 0.5 * (lo + hi)
@@ -295,7 +318,7 @@ def q_star({args}):
 def chi({args}):
     """chi = (1/N) tr J J^T at the fixed point, J = dh_t/dh_(t-1): E[(dF/dh)^2] + sigma_w^2 E[(dF/de)^2]."""
     Qs, st = _solve_Q({args})
-    return _jacobian_msv(Qs, {args}) if st == 0 else math.nan
+    return _jacobian_msv(_regular(Qs, {args}), {args}) if st == 0 else math.nan
 
 
 @vectorize([{sig}], cache=True)
@@ -304,7 +327,7 @@ def xi_q({args}):
     Qs, st = _solve_Q({args})
     if st != 0:
         return math.nan
-    s = abs(_variance_map_slope(Qs, {args}))
+    s = abs(_variance_map_slope(_regular(Qs, {args}), {args}))
     return math.inf if s >= 1.0 else (-1.0 / math.log(s) if s > 0.0 else 0.0)
 
 
@@ -313,7 +336,7 @@ def _correlation_fixed_point({args}):
     Qs, st = _solve_Q({args})
     if st != 0:
         return math.nan, math.nan, math.nan, st
-    chi_s = _jacobian_msv(Qs, {args})
+    chi_s = _jacobian_msv(_regular(Qs, {args}), {args})
     Cs, st = _solve_C(Qs, chi_s, {args})
     return Qs, Cs, chi_s, st
 
@@ -380,7 +403,7 @@ def render_numba(d: Derivation) -> str:
            f"_GL_T, _GL_W = np.polynomial.legendre.leggauss({quadrature.NODES})",
            f"_NODES = {quadrature.NODES}\n_PANELS = {quadrature.PANELS}\n_L = {quadrature.L!r}",
            "_INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)\n_SQRT_2PI = math.sqrt(2.0 * math.pi)",
-           f"_Q_MAX = {Q_MAX!r}\n_RTOL = {RTOL!r}\n_C_GAP = {C_GAP!r}\n"]
+           f"_Q_MAX = {Q_MAX!r}\n_RTOL = {RTOL!r}\n_C_GAP = {C_GAP!r}\n_TINY_Q = {TINY_Q!r}\n_MAX_IT = {MAX_IT!r}\n"]
     for name, kind, lam in helpers.specs:
         body_expr = _canonical_lambda(lam)
         if kind == "E1":
@@ -483,7 +506,9 @@ def {name}(mu, q):
     pos = q > 0.0
     sq = jnp.sqrt(jnp.where(pos, q, 1.0))
     c0 = -mu / sq
-    a = jnp.minimum(1.0, 1.0 / sq)
+    far = jnp.abs(c0) > _L  # transition outside the window: centre the map on the Gaussian bulk
+    c0 = jnp.where(far, 0.0, c0)
+    a = jnp.where(far, 1.0, jnp.minimum(1.0, 1.0 / sq))
     t0 = jnp.arcsinh((-_L - c0) / a)
     t1 = jnp.arcsinh((_L - c0) / a)
     edges = jnp.stack([t0{kink_terms}, t1])
@@ -506,7 +531,9 @@ def {name}(mua, mub, qa, qb, qab):
     flat = l22sq <= 0.0
     l22 = jnp.sqrt(jnp.where(flat, 1.0, l22sq))
     c0 = -mua / sa
-    a = jnp.minimum(1.0, 1.0 / sa)
+    far = jnp.abs(c0) > _L
+    c0 = jnp.where(far, 0.0, c0)
+    a = jnp.where(far, 1.0, jnp.minimum(1.0, 1.0 / sa))
     t0 = jnp.arcsinh((-_L - c0) / a)
     t1 = jnp.arcsinh((_L - c0) / a)
     edges = jnp.stack([t0{kink_terms_x}, t1])
@@ -518,17 +545,20 @@ def {name}(mua, mub, qa, qb, qab):
     x1 = mua + sa * z1
     yc = mub + l21 * z1
     c2 = -yc / l22
-    a2 = jnp.minimum(1.0, 1.0 / l22)
+    far2 = jnp.abs(c2) > _L
+    c2 = jnp.where(far2, 0.0, c2)
+    a2 = jnp.where(far2, 1.0, jnp.minimum(1.0, 1.0 / l22))
     u0 = jnp.arcsinh((-_L - c2) / a2)
     u1 = jnp.arcsinh((_L - c2) / a2)
     edges2 = jnp.stack([u0{kink_terms_y}, u1], axis=1)
     h2 = (edges2[:, 1:] - edges2[:, :-1]) / _PANELS
     u = edges2[:, :-1, None, None] + h2[:, :, None, None] * (_PANEL_IDX[None, None, :, None] + 0.5 * (1.0 + _GL_T[None, None, None, :]))
     w2 = 0.5 * h2[:, :, None, None] * _GL_W[None, None, None, :]
-    z2 = c2[:, None, None, None] + a2 * jnp.sinh(u)
+    a4 = a2[:, None, None, None]
+    z2 = c2[:, None, None, None] + a4 * jnp.sinh(u)
     y = yc[:, None, None, None] + l22 * z2
     x = x1[:, None, None, None]
-    inner = jnp.sum(w2 * a2 * jnp.cosh(u) * jnp.exp(-0.5 * z2 * z2) * ({body}), axis=(1, 2, 3)) * _INV_SQRT_2PI
+    inner = jnp.sum(w2 * a4 * jnp.cosh(u) * jnp.exp(-0.5 * z2 * z2) * ({body}), axis=(1, 2, 3)) * _INV_SQRT_2PI
     x = x1
     y = yc
     inner = jnp.where(flat, {body}, inner)
@@ -536,13 +566,19 @@ def {name}(mua, mub, qa, qb, qab):
 '''
 
 _JX_SOLVERS = '''
+def _regular(Q, params):
+    """Q, or _TINY_Q where the field variance vanishes (limit from above of the closed forms)."""
+    return jnp.where(_field_variance(Q, *params) > 0.0, Q, _TINY_Q)
+
+
 def _solve_Q(params):
     """Q* (NaN on failure): smallest stable root of V(Q) = Q, bracketed then safeguarded Newton."""
     g = lambda Q: _variance_map(Q, *params) - Q
     dg = lambda Q: _variance_map_slope(Q, *params) - 1.0
     zero = jnp.zeros((), jnp.float64)
-    g0 = g(zero)
-    zero_fp = (g0 <= 0.0) & (dg(zero) <= 0.0)
+    z = _regular(zero, params)
+    g0 = g(z)
+    zero_fp = (g0 <= 0.0) & (dg(z) <= 0.0)
 
     def expand_cond(s):
         lo, hi, ghi = s
@@ -562,7 +598,7 @@ def _solve_Q(params):
     lo = jnp.where(k > 0, grid[jnp.maximum(k - 1, 0)], lo)
 
     def newton_cond(s):
-        return (~s[3]) & (s[4] < 300)
+        return (~s[3]) & (s[4] < _MAX_IT)
 
     def newton(s):
         lo, hi, x, done, it = s
@@ -606,7 +642,7 @@ def _solve_C(Qs, chi_s, params):
     hi, ghi = grid[k], gg[k]
 
     def cond(s):
-        return (~s[5]) & (s[6] < 300)
+        return (~s[5]) & (s[6] < _MAX_IT)
 
     def illinois(s):
         lo, hi, glo, ghi, side, done, it = s
@@ -650,7 +686,7 @@ def q_star({args}):
 
 def chi({args}):
     """chi = (1/N) tr J J^T at the fixed point, J = dh_t/dh_(t-1): E[(dF/dh)^2] + sigma_w^2 E[(dF/de)^2]."""
-    return _jacobian_msv(_Q_star({args}), {args})
+    return _jacobian_msv(_regular(_Q_star({args}), ({args},)), {args})
 
 
 def _timescale(s):
@@ -661,12 +697,12 @@ def _timescale(s):
 
 def xi_q({args}):
     """xi_q = -1 / ln|dV/dQ| at Q*."""
-    return _timescale(_variance_map_slope(_Q_star({args}), {args}))
+    return _timescale(_variance_map_slope(_regular(_Q_star({args}), ({args},)), {args}))
 
 
 def _correlation_fixed_point({args}):
     Qs = _Q_star({args})
-    chi_s = _jacobian_msv(Qs, {args})
+    chi_s = _jacobian_msv(_regular(Qs, ({args},)), {args})
     return Qs, _C_star(Qs, chi_s, {args}), chi_s
 
 
@@ -714,7 +750,7 @@ def render_jax(d: Derivation) -> str:
            "_GL_T = jnp.asarray(_T)\n_GL_W = jnp.asarray(_W)",
            f"_PANELS = {quadrature.PANELS}\n_PANEL_IDX = jnp.arange(_PANELS, dtype=jnp.float64)\n_L = {quadrature.L!r}",
            "_INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)",
-           f"_Q_MAX = {Q_MAX!r}\n_RTOL = {RTOL!r}\n_C_GAP = {C_GAP!r}\n_SCAN = jnp.arange(1, 9, dtype=jnp.float64) / 8.0\n"]
+           f"_Q_MAX = {Q_MAX!r}\n_RTOL = {RTOL!r}\n_C_GAP = {C_GAP!r}\n_TINY_Q = {TINY_Q!r}\n_MAX_IT = {MAX_IT!r}\n_SCAN = jnp.arange(1, 9, dtype=jnp.float64) / 8.0\n"]
     for name, kind, lam in helpers.specs:
         body_expr = _canonical_lambda(lam)
         body = jax_code(body_expr)
@@ -853,15 +889,28 @@ def render_init(d: Derivation) -> str:
             "    return getattr(importlib.import_module(__name__ + '.numba_kernels'), name)\n")
 
 
+#: Extra generated files per package: callables ``(cell, backends) -> {file name: text}`` registered
+#: by extension modules (e.g. isometry kernels).  They must be deterministic like everything here.
+EXTENSIONS: list = []
+
+
 def render_package(cell: Cell, backends=("numba", "jax")) -> dict:
-    """{file name: text} of the generated package for ``cell``."""
-    from .derive import derive
-    d = derive(cell)
-    files = {"__init__.py": render_init(d), "derivation.md": render_markdown(d)}
-    if "numba" in backends:
-        files["numba_kernels.py"] = render_numba(d)
-    if "jax" in backends:
-        files["jax_kernels.py"] = render_jax(d)
+    """{file name: text} of the generated package for ``cell``.
+
+    A cell object with its own ``render_package(backends)`` method (a different family of
+    declarations, e.g. multi-gate cells) renders itself; extensions add files to either."""
+    if hasattr(cell, "render_package"):
+        files = dict(cell.render_package(backends))
+    else:
+        from .derive import derive
+        d = derive(cell)
+        files = {"__init__.py": render_init(d), "derivation.md": render_markdown(d)}
+        if "numba" in backends:
+            files["numba_kernels.py"] = render_numba(d)
+        if "jax" in backends:
+            files["jax_kernels.py"] = render_jax(d)
+    for ext in EXTENSIONS:
+        files.update(ext(cell, backends))
     return files
 
 

@@ -22,6 +22,8 @@ _SQRT_2PI = math.sqrt(2.0 * math.pi)
 _Q_MAX = 1000000000000000.0
 _RTOL = 1e-14
 _C_GAP = 1e-05
+_TINY_Q = 1e-200
+_MAX_IT = 2500
 
 @njit(cache=True)
 def _field_variance(Q, sigma_w, sigma_b):
@@ -77,13 +79,21 @@ def _critical_sigma_w_sq(q_star, sigma_w, sigma_b):
     return ((1/4))*math.pi*math.sqrt(4*q_star + 1)
 
 @njit(cache=True)
+def _regular(Q, sigma_w, sigma_b):
+    """Q, or the limit point _TINY_Q when the field variance vanishes there (no bias, no input, Q = 0):
+    closed forms such as erf(1/sqrt(2q)) are evaluated as their limit from above."""
+    return Q if _field_variance(Q, sigma_w, sigma_b) > 0.0 else _TINY_Q
+
+
+@njit(cache=True)
 def _solve_Q(sigma_w, sigma_b):
     """(Q*, status): smallest stable root of V(Q) = Q, bracketed then safeguarded Newton."""
-    g0 = _variance_map(0.0, sigma_w, sigma_b)
+    Z = _regular(0.0, sigma_w, sigma_b)
+    g0 = _variance_map(Z, sigma_w, sigma_b) - Z
     if not math.isfinite(g0):
         return math.nan, 1
     if g0 <= 0.0:
-        s0 = _variance_map_slope(0.0, sigma_w, sigma_b)
+        s0 = _variance_map_slope(Z, sigma_w, sigma_b)
         if not math.isfinite(s0):
             return math.nan, 1
         if s0 <= 1.0:
@@ -109,7 +119,7 @@ def _solve_Q(sigma_w, sigma_b):
         a = b
     lo = a
     x = 0.5 * (lo + hi)
-    for it in range(300):
+    for it in range(_MAX_IT):
         gx = _variance_map(x, sigma_w, sigma_b) - x
         if gx > 0.0:
             lo = x
@@ -164,7 +174,7 @@ def _solve_C(Qs, chi_s, sigma_w, sigma_b):
     lo = a
     glo = ga
     side = 0
-    for it in range(300):
+    for it in range(_MAX_IT):
         x = (lo * ghi - hi * glo) / (ghi - glo)
         if not (x > lo and x < hi):
             x = 0.5 * (lo + hi)
@@ -203,7 +213,7 @@ def q_star(sigma_w, sigma_b):
 def chi(sigma_w, sigma_b):
     """chi = (1/N) tr J J^T at the fixed point, J = dh_t/dh_(t-1): E[(dF/dh)^2] + sigma_w^2 E[(dF/de)^2]."""
     Qs, st = _solve_Q(sigma_w, sigma_b)
-    return _jacobian_msv(Qs, sigma_w, sigma_b) if st == 0 else math.nan
+    return _jacobian_msv(_regular(Qs, sigma_w, sigma_b), sigma_w, sigma_b) if st == 0 else math.nan
 
 
 @vectorize(['float64(float64, float64)'], cache=True)
@@ -212,7 +222,7 @@ def xi_q(sigma_w, sigma_b):
     Qs, st = _solve_Q(sigma_w, sigma_b)
     if st != 0:
         return math.nan
-    s = abs(_variance_map_slope(Qs, sigma_w, sigma_b))
+    s = abs(_variance_map_slope(_regular(Qs, sigma_w, sigma_b), sigma_w, sigma_b))
     return math.inf if s >= 1.0 else (-1.0 / math.log(s) if s > 0.0 else 0.0)
 
 
@@ -221,7 +231,7 @@ def _correlation_fixed_point(sigma_w, sigma_b):
     Qs, st = _solve_Q(sigma_w, sigma_b)
     if st != 0:
         return math.nan, math.nan, math.nan, st
-    chi_s = _jacobian_msv(Qs, sigma_w, sigma_b)
+    chi_s = _jacobian_msv(_regular(Qs, sigma_w, sigma_b), sigma_w, sigma_b)
     Cs, st = _solve_C(Qs, chi_s, sigma_w, sigma_b)
     return Qs, Cs, chi_s, st
 

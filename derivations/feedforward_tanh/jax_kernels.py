@@ -28,6 +28,8 @@ _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 _Q_MAX = 1000000000000000.0
 _RTOL = 1e-14
 _C_GAP = 1e-05
+_TINY_Q = 1e-200
+_MAX_IT = 2500
 _SCAN = jnp.arange(1, 9, dtype=jnp.float64) / 8.0
 
 def _E1_0(mu, q):
@@ -35,7 +37,9 @@ def _E1_0(mu, q):
     pos = q > 0.0
     sq = jnp.sqrt(jnp.where(pos, q, 1.0))
     c0 = -mu / sq
-    a = jnp.minimum(1.0, 1.0 / sq)
+    far = jnp.abs(c0) > _L  # transition outside the window: centre the map on the Gaussian bulk
+    c0 = jnp.where(far, 0.0, c0)
+    a = jnp.where(far, 1.0, jnp.minimum(1.0, 1.0 / sq))
     t0 = jnp.arcsinh((-_L - c0) / a)
     t1 = jnp.arcsinh((_L - c0) / a)
     edges = jnp.stack([t0, t1])
@@ -53,7 +57,9 @@ def _E1_1(mu, q):
     pos = q > 0.0
     sq = jnp.sqrt(jnp.where(pos, q, 1.0))
     c0 = -mu / sq
-    a = jnp.minimum(1.0, 1.0 / sq)
+    far = jnp.abs(c0) > _L  # transition outside the window: centre the map on the Gaussian bulk
+    c0 = jnp.where(far, 0.0, c0)
+    a = jnp.where(far, 1.0, jnp.minimum(1.0, 1.0 / sq))
     t0 = jnp.arcsinh((-_L - c0) / a)
     t1 = jnp.arcsinh((_L - c0) / a)
     edges = jnp.stack([t0, t1])
@@ -71,7 +77,9 @@ def _E1_2(mu, q):
     pos = q > 0.0
     sq = jnp.sqrt(jnp.where(pos, q, 1.0))
     c0 = -mu / sq
-    a = jnp.minimum(1.0, 1.0 / sq)
+    far = jnp.abs(c0) > _L  # transition outside the window: centre the map on the Gaussian bulk
+    c0 = jnp.where(far, 0.0, c0)
+    a = jnp.where(far, 1.0, jnp.minimum(1.0, 1.0 / sq))
     t0 = jnp.arcsinh((-_L - c0) / a)
     t1 = jnp.arcsinh((_L - c0) / a)
     edges = jnp.stack([t0, t1])
@@ -92,7 +100,9 @@ def _E2_3(mua, mub, qa, qb, qab):
     flat = l22sq <= 0.0
     l22 = jnp.sqrt(jnp.where(flat, 1.0, l22sq))
     c0 = -mua / sa
-    a = jnp.minimum(1.0, 1.0 / sa)
+    far = jnp.abs(c0) > _L
+    c0 = jnp.where(far, 0.0, c0)
+    a = jnp.where(far, 1.0, jnp.minimum(1.0, 1.0 / sa))
     t0 = jnp.arcsinh((-_L - c0) / a)
     t1 = jnp.arcsinh((_L - c0) / a)
     edges = jnp.stack([t0, t1])
@@ -104,17 +114,20 @@ def _E2_3(mua, mub, qa, qb, qab):
     x1 = mua + sa * z1
     yc = mub + l21 * z1
     c2 = -yc / l22
-    a2 = jnp.minimum(1.0, 1.0 / l22)
+    far2 = jnp.abs(c2) > _L
+    c2 = jnp.where(far2, 0.0, c2)
+    a2 = jnp.where(far2, 1.0, jnp.minimum(1.0, 1.0 / l22))
     u0 = jnp.arcsinh((-_L - c2) / a2)
     u1 = jnp.arcsinh((_L - c2) / a2)
     edges2 = jnp.stack([u0, u1], axis=1)
     h2 = (edges2[:, 1:] - edges2[:, :-1]) / _PANELS
     u = edges2[:, :-1, None, None] + h2[:, :, None, None] * (_PANEL_IDX[None, None, :, None] + 0.5 * (1.0 + _GL_T[None, None, None, :]))
     w2 = 0.5 * h2[:, :, None, None] * _GL_W[None, None, None, :]
-    z2 = c2[:, None, None, None] + a2 * jnp.sinh(u)
+    a4 = a2[:, None, None, None]
+    z2 = c2[:, None, None, None] + a4 * jnp.sinh(u)
     y = yc[:, None, None, None] + l22 * z2
     x = x1[:, None, None, None]
-    inner = jnp.sum(w2 * a2 * jnp.cosh(u) * jnp.exp(-0.5 * z2 * z2) * ((jax.numpy.tanh(x)**2 - 1)*(jax.numpy.tanh(y)**2 - 1)), axis=(1, 2, 3)) * _INV_SQRT_2PI
+    inner = jnp.sum(w2 * a4 * jnp.cosh(u) * jnp.exp(-0.5 * z2 * z2) * ((jax.numpy.tanh(x)**2 - 1)*(jax.numpy.tanh(y)**2 - 1)), axis=(1, 2, 3)) * _INV_SQRT_2PI
     x = x1
     y = yc
     inner = jnp.where(flat, (jax.numpy.tanh(x)**2 - 1)*(jax.numpy.tanh(y)**2 - 1), inner)
@@ -128,7 +141,9 @@ def _E2_4(mua, mub, qa, qb, qab):
     flat = l22sq <= 0.0
     l22 = jnp.sqrt(jnp.where(flat, 1.0, l22sq))
     c0 = -mua / sa
-    a = jnp.minimum(1.0, 1.0 / sa)
+    far = jnp.abs(c0) > _L
+    c0 = jnp.where(far, 0.0, c0)
+    a = jnp.where(far, 1.0, jnp.minimum(1.0, 1.0 / sa))
     t0 = jnp.arcsinh((-_L - c0) / a)
     t1 = jnp.arcsinh((_L - c0) / a)
     edges = jnp.stack([t0, t1])
@@ -140,17 +155,20 @@ def _E2_4(mua, mub, qa, qb, qab):
     x1 = mua + sa * z1
     yc = mub + l21 * z1
     c2 = -yc / l22
-    a2 = jnp.minimum(1.0, 1.0 / l22)
+    far2 = jnp.abs(c2) > _L
+    c2 = jnp.where(far2, 0.0, c2)
+    a2 = jnp.where(far2, 1.0, jnp.minimum(1.0, 1.0 / l22))
     u0 = jnp.arcsinh((-_L - c2) / a2)
     u1 = jnp.arcsinh((_L - c2) / a2)
     edges2 = jnp.stack([u0, u1], axis=1)
     h2 = (edges2[:, 1:] - edges2[:, :-1]) / _PANELS
     u = edges2[:, :-1, None, None] + h2[:, :, None, None] * (_PANEL_IDX[None, None, :, None] + 0.5 * (1.0 + _GL_T[None, None, None, :]))
     w2 = 0.5 * h2[:, :, None, None] * _GL_W[None, None, None, :]
-    z2 = c2[:, None, None, None] + a2 * jnp.sinh(u)
+    a4 = a2[:, None, None, None]
+    z2 = c2[:, None, None, None] + a4 * jnp.sinh(u)
     y = yc[:, None, None, None] + l22 * z2
     x = x1[:, None, None, None]
-    inner = jnp.sum(w2 * a2 * jnp.cosh(u) * jnp.exp(-0.5 * z2 * z2) * (jax.numpy.tanh(x)*jax.numpy.tanh(y)), axis=(1, 2, 3)) * _INV_SQRT_2PI
+    inner = jnp.sum(w2 * a4 * jnp.cosh(u) * jnp.exp(-0.5 * z2 * z2) * (jax.numpy.tanh(x)*jax.numpy.tanh(y)), axis=(1, 2, 3)) * _INV_SQRT_2PI
     x = x1
     y = yc
     inner = jnp.where(flat, jax.numpy.tanh(x)*jax.numpy.tanh(y), inner)
@@ -194,13 +212,19 @@ def _critical_sigma_b_sq(q_star, sigma_w, sigma_b):
 def _critical_sigma_w_sq(q_star, sigma_w, sigma_b):
     return _E1_1(0, q_star)**(-1.0)
 
+def _regular(Q, params):
+    """Q, or _TINY_Q where the field variance vanishes (limit from above of the closed forms)."""
+    return jnp.where(_field_variance(Q, *params) > 0.0, Q, _TINY_Q)
+
+
 def _solve_Q(params):
     """Q* (NaN on failure): smallest stable root of V(Q) = Q, bracketed then safeguarded Newton."""
     g = lambda Q: _variance_map(Q, *params) - Q
     dg = lambda Q: _variance_map_slope(Q, *params) - 1.0
     zero = jnp.zeros((), jnp.float64)
-    g0 = g(zero)
-    zero_fp = (g0 <= 0.0) & (dg(zero) <= 0.0)
+    z = _regular(zero, params)
+    g0 = g(z)
+    zero_fp = (g0 <= 0.0) & (dg(z) <= 0.0)
 
     def expand_cond(s):
         lo, hi, ghi = s
@@ -220,7 +244,7 @@ def _solve_Q(params):
     lo = jnp.where(k > 0, grid[jnp.maximum(k - 1, 0)], lo)
 
     def newton_cond(s):
-        return (~s[3]) & (s[4] < 300)
+        return (~s[3]) & (s[4] < _MAX_IT)
 
     def newton(s):
         lo, hi, x, done, it = s
@@ -264,7 +288,7 @@ def _solve_C(Qs, chi_s, params):
     hi, ghi = grid[k], gg[k]
 
     def cond(s):
-        return (~s[5]) & (s[6] < 300)
+        return (~s[5]) & (s[6] < _MAX_IT)
 
     def illinois(s):
         lo, hi, glo, ghi, side, done, it = s
@@ -306,7 +330,7 @@ def q_star(sigma_w, sigma_b):
 
 def chi(sigma_w, sigma_b):
     """chi = (1/N) tr J J^T at the fixed point, J = dh_t/dh_(t-1): E[(dF/dh)^2] + sigma_w^2 E[(dF/de)^2]."""
-    return _jacobian_msv(_Q_star(sigma_w, sigma_b), sigma_w, sigma_b)
+    return _jacobian_msv(_regular(_Q_star(sigma_w, sigma_b), (sigma_w, sigma_b,)), sigma_w, sigma_b)
 
 
 def _timescale(s):
@@ -317,12 +341,12 @@ def _timescale(s):
 
 def xi_q(sigma_w, sigma_b):
     """xi_q = -1 / ln|dV/dQ| at Q*."""
-    return _timescale(_variance_map_slope(_Q_star(sigma_w, sigma_b), sigma_w, sigma_b))
+    return _timescale(_variance_map_slope(_regular(_Q_star(sigma_w, sigma_b), (sigma_w, sigma_b,)), sigma_w, sigma_b))
 
 
 def _correlation_fixed_point(sigma_w, sigma_b):
     Qs = _Q_star(sigma_w, sigma_b)
-    chi_s = _jacobian_msv(Qs, sigma_w, sigma_b)
+    chi_s = _jacobian_msv(_regular(Qs, (sigma_w, sigma_b,)), sigma_w, sigma_b)
     return Qs, _C_star(Qs, chi_s, sigma_w, sigma_b), chi_s
 
 

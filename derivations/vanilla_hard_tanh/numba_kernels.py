@@ -22,6 +22,8 @@ _SQRT_2PI = math.sqrt(2.0 * math.pi)
 _Q_MAX = 1000000000000000.0
 _RTOL = 1e-14
 _C_GAP = 1e-05
+_TINY_Q = 1e-200
+_MAX_IT = 2500
 
 @njit(cache=True)
 def _E2_0(mua, mub, qa, qb, qab):
@@ -33,12 +35,15 @@ def _E2_0(mua, mub, qa, qb, qab):
     l22 = math.sqrt(max(qb - l21 * l21, 0.0))
     c0 = -mua / sa
     a = min(1.0, 1.0 / sa)
+    if abs(c0) > _L:
+        c0 = 0.0
+        a = 1.0
     edges = np.empty(4)
     edges[0] = math.asinh((-_L - c0) / a)
     edges[3] = math.asinh((_L - c0) / a)
     edges[1] = min(max(math.asinh(((-1.0 - mua) / sa - c0) / a), edges[0]), edges[3])
     edges[2] = min(max(math.asinh(((1.0 - mua) / sa - c0) / a), edges[0]), edges[3])
-    a2 = min(1.0, 1.0 / l22) if l22 > 0.0 else 1.0
+    a2c = min(1.0, 1.0 / l22) if l22 > 0.0 else 1.0
     edges2 = np.empty(4)
     total = 0.0
     for s in range(3):
@@ -56,6 +61,10 @@ def _E2_0(mua, mub, qa, qb, qab):
                     total += w1 * (((-1) if (x < -1) else (x) if (x < 1) else (1))*((-1) if (y < -1) else (y) if (y < 1) else (1))) * _SQRT_2PI
                     continue
                 c2 = -yc / l22
+                a2 = a2c
+                if abs(c2) > _L:
+                    c2 = 0.0
+                    a2 = 1.0
                 edges2[0] = math.asinh((-_L - c2) / a2)
                 edges2[3] = math.asinh((_L - c2) / a2)
                 edges2[1] = min(max(math.asinh(((-1.0 - yc) / l22 - c2) / a2), edges2[0]), edges2[3])
@@ -83,12 +92,15 @@ def _E2_1(mua, mub, qa, qb, qab):
     l22 = math.sqrt(max(qb - l21 * l21, 0.0))
     c0 = -mua / sa
     a = min(1.0, 1.0 / sa)
+    if abs(c0) > _L:
+        c0 = 0.0
+        a = 1.0
     edges = np.empty(4)
     edges[0] = math.asinh((-_L - c0) / a)
     edges[3] = math.asinh((_L - c0) / a)
     edges[1] = min(max(math.asinh(((-1.0 - mua) / sa - c0) / a), edges[0]), edges[3])
     edges[2] = min(max(math.asinh(((1.0 - mua) / sa - c0) / a), edges[0]), edges[3])
-    a2 = min(1.0, 1.0 / l22) if l22 > 0.0 else 1.0
+    a2c = min(1.0, 1.0 / l22) if l22 > 0.0 else 1.0
     edges2 = np.empty(4)
     total = 0.0
     for s in range(3):
@@ -106,6 +118,10 @@ def _E2_1(mua, mub, qa, qb, qab):
                     total += w1 * (((0) if (x < -1) else (1) if (x < 1) else (0))*((0) if (y < -1) else (1) if (y < 1) else (0))) * _SQRT_2PI
                     continue
                 c2 = -yc / l22
+                a2 = a2c
+                if abs(c2) > _L:
+                    c2 = 0.0
+                    a2 = 1.0
                 edges2[0] = math.asinh((-_L - c2) / a2)
                 edges2[3] = math.asinh((_L - c2) / a2)
                 edges2[1] = min(max(math.asinh(((-1.0 - yc) / l22 - c2) / a2), edges2[0]), edges2[3])
@@ -185,13 +201,21 @@ def _critical_sigma_w_sq(q_star, sigma_w, sigma_v, sigma_b, R, Sigma):
     return 1/math.erf(((1/2))*math.sqrt(2)/math.sqrt(q_star))
 
 @njit(cache=True)
+def _regular(Q, sigma_w, sigma_v, sigma_b, R, Sigma):
+    """Q, or the limit point _TINY_Q when the field variance vanishes there (no bias, no input, Q = 0):
+    closed forms such as erf(1/sqrt(2q)) are evaluated as their limit from above."""
+    return Q if _field_variance(Q, sigma_w, sigma_v, sigma_b, R, Sigma) > 0.0 else _TINY_Q
+
+
+@njit(cache=True)
 def _solve_Q(sigma_w, sigma_v, sigma_b, R, Sigma):
     """(Q*, status): smallest stable root of V(Q) = Q, bracketed then safeguarded Newton."""
-    g0 = _variance_map(0.0, sigma_w, sigma_v, sigma_b, R, Sigma)
+    Z = _regular(0.0, sigma_w, sigma_v, sigma_b, R, Sigma)
+    g0 = _variance_map(Z, sigma_w, sigma_v, sigma_b, R, Sigma) - Z
     if not math.isfinite(g0):
         return math.nan, 1
     if g0 <= 0.0:
-        s0 = _variance_map_slope(0.0, sigma_w, sigma_v, sigma_b, R, Sigma)
+        s0 = _variance_map_slope(Z, sigma_w, sigma_v, sigma_b, R, Sigma)
         if not math.isfinite(s0):
             return math.nan, 1
         if s0 <= 1.0:
@@ -217,7 +241,7 @@ def _solve_Q(sigma_w, sigma_v, sigma_b, R, Sigma):
         a = b
     lo = a
     x = 0.5 * (lo + hi)
-    for it in range(300):
+    for it in range(_MAX_IT):
         gx = _variance_map(x, sigma_w, sigma_v, sigma_b, R, Sigma) - x
         if gx > 0.0:
             lo = x
@@ -272,7 +296,7 @@ def _solve_C(Qs, chi_s, sigma_w, sigma_v, sigma_b, R, Sigma):
     lo = a
     glo = ga
     side = 0
-    for it in range(300):
+    for it in range(_MAX_IT):
         x = (lo * ghi - hi * glo) / (ghi - glo)
         if not (x > lo and x < hi):
             x = 0.5 * (lo + hi)
@@ -311,7 +335,7 @@ def q_star(sigma_w, sigma_v, sigma_b, R, Sigma):
 def chi(sigma_w, sigma_v, sigma_b, R, Sigma):
     """chi = (1/N) tr J J^T at the fixed point, J = dh_t/dh_(t-1): E[(dF/dh)^2] + sigma_w^2 E[(dF/de)^2]."""
     Qs, st = _solve_Q(sigma_w, sigma_v, sigma_b, R, Sigma)
-    return _jacobian_msv(Qs, sigma_w, sigma_v, sigma_b, R, Sigma) if st == 0 else math.nan
+    return _jacobian_msv(_regular(Qs, sigma_w, sigma_v, sigma_b, R, Sigma), sigma_w, sigma_v, sigma_b, R, Sigma) if st == 0 else math.nan
 
 
 @vectorize(['float64(float64, float64, float64, float64, float64)'], cache=True)
@@ -320,7 +344,7 @@ def xi_q(sigma_w, sigma_v, sigma_b, R, Sigma):
     Qs, st = _solve_Q(sigma_w, sigma_v, sigma_b, R, Sigma)
     if st != 0:
         return math.nan
-    s = abs(_variance_map_slope(Qs, sigma_w, sigma_v, sigma_b, R, Sigma))
+    s = abs(_variance_map_slope(_regular(Qs, sigma_w, sigma_v, sigma_b, R, Sigma), sigma_w, sigma_v, sigma_b, R, Sigma))
     return math.inf if s >= 1.0 else (-1.0 / math.log(s) if s > 0.0 else 0.0)
 
 
@@ -329,7 +353,7 @@ def _correlation_fixed_point(sigma_w, sigma_v, sigma_b, R, Sigma):
     Qs, st = _solve_Q(sigma_w, sigma_v, sigma_b, R, Sigma)
     if st != 0:
         return math.nan, math.nan, math.nan, st
-    chi_s = _jacobian_msv(Qs, sigma_w, sigma_v, sigma_b, R, Sigma)
+    chi_s = _jacobian_msv(_regular(Qs, sigma_w, sigma_v, sigma_b, R, Sigma), sigma_w, sigma_v, sigma_b, R, Sigma)
     Cs, st = _solve_C(Qs, chi_s, sigma_w, sigma_v, sigma_b, R, Sigma)
     return Qs, Cs, chi_s, st
 

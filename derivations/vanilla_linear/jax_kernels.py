@@ -28,6 +28,8 @@ _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 _Q_MAX = 1000000000000000.0
 _RTOL = 1e-14
 _C_GAP = 1e-05
+_TINY_Q = 1e-200
+_MAX_IT = 2500
 _SCAN = jnp.arange(1, 9, dtype=jnp.float64) / 8.0
 
 def _field_variance(Q, sigma_w, sigma_v, sigma_b, R, Sigma):
@@ -60,13 +62,19 @@ def _critical_sigma_b_sq(q_star, sigma_w, sigma_v, sigma_b, R, Sigma):
 def _critical_sigma_w_sq(q_star, sigma_w, sigma_v, sigma_b, R, Sigma):
     return 1
 
+def _regular(Q, params):
+    """Q, or _TINY_Q where the field variance vanishes (limit from above of the closed forms)."""
+    return jnp.where(_field_variance(Q, *params) > 0.0, Q, _TINY_Q)
+
+
 def _solve_Q(params):
     """Q* (NaN on failure): smallest stable root of V(Q) = Q, bracketed then safeguarded Newton."""
     g = lambda Q: _variance_map(Q, *params) - Q
     dg = lambda Q: _variance_map_slope(Q, *params) - 1.0
     zero = jnp.zeros((), jnp.float64)
-    g0 = g(zero)
-    zero_fp = (g0 <= 0.0) & (dg(zero) <= 0.0)
+    z = _regular(zero, params)
+    g0 = g(z)
+    zero_fp = (g0 <= 0.0) & (dg(z) <= 0.0)
 
     def expand_cond(s):
         lo, hi, ghi = s
@@ -86,7 +94,7 @@ def _solve_Q(params):
     lo = jnp.where(k > 0, grid[jnp.maximum(k - 1, 0)], lo)
 
     def newton_cond(s):
-        return (~s[3]) & (s[4] < 300)
+        return (~s[3]) & (s[4] < _MAX_IT)
 
     def newton(s):
         lo, hi, x, done, it = s
@@ -130,7 +138,7 @@ def _solve_C(Qs, chi_s, params):
     hi, ghi = grid[k], gg[k]
 
     def cond(s):
-        return (~s[5]) & (s[6] < 300)
+        return (~s[5]) & (s[6] < _MAX_IT)
 
     def illinois(s):
         lo, hi, glo, ghi, side, done, it = s
@@ -172,7 +180,7 @@ def q_star(sigma_w, sigma_v, sigma_b, R, Sigma):
 
 def chi(sigma_w, sigma_v, sigma_b, R, Sigma):
     """chi = (1/N) tr J J^T at the fixed point, J = dh_t/dh_(t-1): E[(dF/dh)^2] + sigma_w^2 E[(dF/de)^2]."""
-    return _jacobian_msv(_Q_star(sigma_w, sigma_v, sigma_b, R, Sigma), sigma_w, sigma_v, sigma_b, R, Sigma)
+    return _jacobian_msv(_regular(_Q_star(sigma_w, sigma_v, sigma_b, R, Sigma), (sigma_w, sigma_v, sigma_b, R, Sigma,)), sigma_w, sigma_v, sigma_b, R, Sigma)
 
 
 def _timescale(s):
@@ -183,12 +191,12 @@ def _timescale(s):
 
 def xi_q(sigma_w, sigma_v, sigma_b, R, Sigma):
     """xi_q = -1 / ln|dV/dQ| at Q*."""
-    return _timescale(_variance_map_slope(_Q_star(sigma_w, sigma_v, sigma_b, R, Sigma), sigma_w, sigma_v, sigma_b, R, Sigma))
+    return _timescale(_variance_map_slope(_regular(_Q_star(sigma_w, sigma_v, sigma_b, R, Sigma), (sigma_w, sigma_v, sigma_b, R, Sigma,)), sigma_w, sigma_v, sigma_b, R, Sigma))
 
 
 def _correlation_fixed_point(sigma_w, sigma_v, sigma_b, R, Sigma):
     Qs = _Q_star(sigma_w, sigma_v, sigma_b, R, Sigma)
-    chi_s = _jacobian_msv(Qs, sigma_w, sigma_v, sigma_b, R, Sigma)
+    chi_s = _jacobian_msv(_regular(Qs, (sigma_w, sigma_v, sigma_b, R, Sigma,)), sigma_w, sigma_v, sigma_b, R, Sigma)
     return Qs, _C_star(Qs, chi_s, sigma_w, sigma_v, sigma_b, R, Sigma), chi_s
 
 

@@ -32,7 +32,7 @@ def names() -> list[str]:
 
 def get(name: str) -> Cell:
     _load_builtin()
-    if isinstance(name, Cell):
+    if not isinstance(name, str):  # a declaration object (Cell, or another family's)
         return name
     try:
         return _REGISTRY[name.replace("_", "-")]

@@ -1,0 +1,54 @@
+"""Test setup: float64 JAX, the cell registry, and shared parameter points.
+
+Reference values come from ``tests/reference.py`` (scipy quadrature, written independently of the
+derivation engine and the generated kernels), never from the code under test.
+"""
+import os
+import sys
+
+import jax
+import pytest
+
+jax.config.update("jax_enable_x64", True)
+sys.path.insert(0, os.path.dirname(__file__))
+
+import theory  # noqa: E402
+
+CELLS = theory.cells()
+FEEDFORWARD = [c for c in CELLS if c.startswith("feedforward-")]
+VANILLA = [c for c in CELLS if c.startswith("vanilla-")]
+
+
+def ordered_point(cell):
+    """An ordered-phase parameter point (chi < 1) with a finite fixed point for every cell."""
+    if cell.startswith("feedforward-"):
+        return dict(sigma_w=0.8, sigma_b=0.3)
+    if cell.startswith("vanilla-"):
+        return dict(sigma_w=0.8, sigma_v=0.7, sigma_b=0.3, R=1.0, Sigma=1.0)
+    return dict(sigma_w=2.0, sigma_v=1.0, sigma_b=0.0, mu_b=1.0, R=1.0, Sigma=1.0)
+
+
+def chaotic_point(cell):
+    """A chaotic point (chi > 1, finite q*) — none exists for relu/linear (unbounded activations)."""
+    if cell.endswith(("-relu", "-linear")):
+        return None
+    if cell.startswith("feedforward-"):
+        return dict(sigma_w=2.0, sigma_b=0.3)
+    if cell.startswith("vanilla-"):
+        return dict(sigma_w=2.5, sigma_v=0.5, sigma_b=0.2, R=1.0, Sigma=1.0)
+    return dict(sigma_w=6.0, sigma_v=0.5, sigma_b=0.0, mu_b=0.0, R=1.0, Sigma=1.0)
+
+
+def differing_inputs_point(cell):
+    """Inputs that keep differing (Sigma < 1): c* < 1 everywhere (recurrent cells only)."""
+    if cell.startswith("feedforward-"):
+        return None
+    p = ordered_point(cell)
+    p["Sigma"] = 0.4
+    return p
+
+
+@pytest.fixture
+def getkey():
+    keys = iter(jax.random.split(jax.random.PRNGKey(0), 1000))
+    return lambda: next(keys)

@@ -1,0 +1,11 @@
+"""Modules that extend the core on import: register quantities (``api.register_quantity``), cells
+(``cells.register``) or extra generated files (``render.EXTENSIONS``).  Listed here, imported by
+``theory/__init__``; one line per module."""
+MODULES = (
+)
+
+
+def load():
+    import importlib
+    for m in MODULES:
+        importlib.import_module(m)
