@@ -103,6 +103,9 @@ def _derive_one(theory, name, backends, out, params):
     print(f"{c.name}: {c.description}")
     print(f"  V(Q)  = {d.variance_map}")
     print(f"  chi(Q) = {d.chi}")
+    gated = getattr(c, "carries_state", False)
+    print("  assumes: single-time closure, exact at large width for untied weights; for tied weights "
+          + ("NOT exact (gated cell: gate and stored state correlate)" if gated else "exact for same-time statistics"))
     print(f"  wrote {len(paths)} files in {paths[0].parent}  ({time.time() - t0:.1f} s)")
     if out is None and "numba" in backends:
         p = theory.parameters(c)

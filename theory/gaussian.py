@@ -59,6 +59,11 @@ class E1(sp.Function):
             return E1(sp.Lambda(x, sp.diff(f, x, 2)), mu, q) / 2
         raise sp.ArgumentIndexError(self, argindex)
 
+    def _sympystr(self, printer):
+        lam, mu, q = self.args
+        return "E[%s; %s ~ N(%s, %s)]" % (printer._print(lam.expr), printer._print(lam.variables[0]),
+                                         printer._print(mu), printer._print(q))
+
     def _latex(self, printer, exp=None):
         lam, mu, q = self.args
         (x,) = lam.variables
@@ -83,6 +88,12 @@ class E2(sp.Function):
         if argindex not in rule:
             raise sp.ArgumentIndexError(self, argindex)
         return E2(sp.Lambda((x, y), rule[argindex]), mua, mub, qa, qb, qab)
+
+    def _sympystr(self, printer):
+        lam, mua, mub, qa, qb, qab = self.args
+        x, y = lam.variables
+        return "E[%s; (%s, %s) ~ N((%s, %s), var (%s, %s), cov %s)]" % tuple(
+            printer._print(a) for a in (lam.expr, x, y, mua, mub, qa, qb, qab))
 
     def _latex(self, printer, exp=None):
         lam, mua, mub, qa, qb, qab = self.args
