@@ -3,6 +3,7 @@
     derive cell=minimalrnn [backend=numba,jax] [out=DIR] [sigma_w=2.0 ...]
     derive all             # every built-in cell
     derive list            # cell names
+    derive cell=vanilla-tanh plot=phase [out=DIR] [sigma_v=0 ...]   # phase-diagram PNG
     derive --help
 
 key=value arguments are parsed strictly: an unknown key or cell, a non-number or an invalid
@@ -49,6 +50,7 @@ def _help(theory) -> str:
              "  out       output directory (default: derivations/<package> beside the theory package —",
              "            the repo in an editable checkout, site-packages when installed;",
              "            user-declared cells: $SIGNALPROP_CACHE or ~/.cache/signalprop)",
+             "  plot      phase: write <out>/<package>_phase.png (chi = 1 line, xi, isometry spread; out default .)",
              "  parameters for the example evaluation (defaults per cell):"]
     lines += [f"    {n:<8} {s.meaning}" for n, s in SPECS.items()]
     return "\n".join(lines)
@@ -69,6 +71,8 @@ def main(argv=None) -> int:
     from .params import SPECS
     allowed = {"cell": lambda k, v: v, "backend": lambda k, v: v, "out": lambda k, v: v}
     allowed.update({n: to_float for n in SPECS})
+    allowed.update({n: to_float for c in theory.cells() for n in theory.parameters(c)})  # per-gate names
+    allowed["plot"] = _plot_kind  # --- phase-diagram plot (theory/phase.py) ---
     try:
         kv = parse_kv(argv, allowed)
         if names is None:
@@ -81,17 +85,44 @@ def main(argv=None) -> int:
         for b in backends:
             if b not in theory.BACKENDS:
                 raise ValueError(f"unknown backend {b!r}; choose from {', '.join(theory.BACKENDS)}")
-        params = {k: v for k, v in kv.items() if k in SPECS}
+        params = {k: v for k, v in kv.items() if k not in ("cell", "backend", "out", "plot")}
         if len(names) == 1:
             theory.api.resolve_params(theory.cell(names[0]), params)
         if "out" in kv and len(names) > 1:
             raise ValueError("out=DIR needs a single cell")
+        if "plot" in kv and len(names) > 1:
+            raise ValueError("plot=phase needs a single cell")
     except ValueError as e:
         print(f"derive: error: {e}", file=sys.stderr)
         return 2
+    if "plot" in kv:  # --- phase-diagram plot: writes DIR/<package>_phase.png, no kernels ---
+        return _plot_phase(theory, names[0], kv.get("out", "."), params)
     for name in names:
         _derive_one(theory, name, backends, kv.get("out"), params if len(names) == 1 else {})
     return 0
+
+
+# --- phase-diagram plot (theory/phase.py) -----------------------------------------------------
+PLOTS = ("phase",)
+
+
+def _plot_kind(k, v):
+    if v not in PLOTS:
+        raise ValueError(f"{k} must be one of: {', '.join(PLOTS)}; got {v!r}")
+    return v
+
+
+def _plot_phase(theory, name, out, params) -> int:
+    from pathlib import Path
+
+    from .phase import phase_diagram
+    c = theory.cell(name)
+    Path(out).mkdir(parents=True, exist_ok=True)
+    d = phase_diagram(c.name, **params)
+    path = d.plot(Path(out) / f"{c.package}_phase.png")
+    print(f"{c.name}: phase diagram over {d.x} x {d.y} ({d.xs.size}x{d.ys.size}) -> {path}")
+    return 0
+# --- end phase-diagram plot -------------------------------------------------------------------
 
 
 def _derive_one(theory, name, backends, out, params):
@@ -99,10 +130,13 @@ def _derive_one(theory, name, backends, out, params):
     c = theory.cell(name)
     t0 = time.time()
     paths = theory.generate(c, out, backends)
-    d = derive(c)
     print(f"{c.name}: {c.description}")
-    print(f"  V(Q)  = {d.variance_map}")
-    print(f"  chi(Q) = {d.chi}")
+    if hasattr(c, "summary_lines"):  # gated cells (theory.gated) describe themselves
+        print("\n".join(c.summary_lines()))
+    else:
+        d = derive(c)
+        print(f"  V(Q)  = {d.variance_map}")
+        print(f"  chi(Q) = {d.chi}")
     gated = getattr(c, "carries_state", False)
     print("  assumes: single-time closure, exact at large width for untied weights; for tied weights "
           + ("NOT exact (gated cell: gate and stored state correlate)" if gated else "exact for same-time statistics"))

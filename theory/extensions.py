@@ -2,6 +2,10 @@
 (``cells.register``) or extra generated files (``render.EXTENSIONS``).  Listed here, imported by
 ``theory/__init__``; one line per module."""
 MODULES = (
+    "theory.studies.dying_relu",
+    "theory.gated_api",
+    "theory.isometry",
+    "theory.critical",
 )
 
 

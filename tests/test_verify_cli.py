@@ -1,0 +1,68 @@
+"""The ``verify`` command line: strict key=value parsing, --help, exit status 2 on bad input."""
+
+import json
+
+import pytest
+
+from verify.cli import main
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["cell=vanilla-tanh", "bogus=1"], "unknown key 'bogus' for vanilla-tanh; valid keys:"),
+        (["cell=lstm-ish"], "unknown cell 'lstm-ish'; valid cells: feedforward-erf"),
+        (["cell=vanilla-tanh", "sigma_w=abc"], "sigma_w must be a number, got 'abc'"),
+        (["cell=vanilla-tanh", "sigma_b=-0.1"], "sigma_b must be >= 0"),
+        (["cell=vanilla-tanh", "R=-1"], "R must be >= 0"),
+        (["cell=vanilla-tanh", "width=ten"], "width must be an integer"),
+        (["cell=vanilla-tanh", "ensemble=1"], "ensemble must be >= 2"),
+        (["cell=vanilla-tanh", "tied=maybe"], "tied must be one of true, false, both"),
+        (["cell=feedforward-tanh", "tied=true"], "tied must be false"),
+        (["cell=vanilla-tanh", "sigma_w"], "expected key=value"),
+        (["cell=vanilla-tanh", "sigma_w=1", "sigma_w=2"], "given twice"),
+        (["width=64"], "missing cell=NAME; valid cells:"),
+        (["cell=vanilla-tanh", "dtype=float16"], "dtype must be one of float64, float32"),
+        (["all", "width=abc"], "width must be an integer"),
+        (["all", "cells=vanilla-tanh,nope"], "unknown cell 'nope'"),
+        (["all", "sigma_w=1"], "unknown key 'sigma_w' for verify all; valid keys:"),
+    ],
+)
+def test_bad_input_exits_2_with_one_line_error_naming_valid_choices(argv, message, capsys):
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("verify: error: ") and message in err
+    assert "\n" not in err
+
+
+def test_memory_refusal_exits_2_naming_the_bytes_needed(capsys):
+    assert main(["cell=minimalrnn", "width=400000", "ensemble=2", "steps=4", "quiet=true"]) == 2
+    err = capsys.readouterr().err
+    assert "GiB per network" in err
+
+
+def test_help_exits_0_and_lists_keys_and_exit_codes(capsys):
+    assert main(["--help"]) == 0
+    out = capsys.readouterr().out
+    for word in ("cell=NAME", "ensemble=E", "tied=true|false|both", "exit status", "verify all"):
+        assert word in out
+
+
+def test_small_run_writes_report_and_exits_by_verdict(tmp_path, capsys):
+    out = tmp_path / "r"
+    # the agreement tests' shape (N = 128, E = 32, T = 40): no extra compile in a full run
+    code = main(["cell=vanilla-tanh", "width=128", "ensemble=32", "steps=40", "tied=true",
+                 "sigma_w=1.2", f"out={out}", "quiet=true"])
+    doc = json.loads((out / "report.json").read_text())
+    point = doc["points"][0]
+    assert code == (1 if point["verdict"] == "disagree" else 0)
+    assert point["config"]["params"]["sigma_w"] == 1.2
+    assert doc["environment"]["jax_config"]["jax_default_matmul_precision"] == "highest"
+    assert doc["environment"]["jax_config"]["jax_enable_x64"] is True
+    for c in point["checks"]:
+        for key in ("prediction", "estimate", "se", "n", "k", "allowance", "verdict"):
+            assert key in c
+    assert any(f.endswith(".png") for f in doc["figures"])
+    assert all((out / f).exists() for f in doc["figures"])
+    table = capsys.readouterr().out
+    assert "q_star" in table and "verdict" in table

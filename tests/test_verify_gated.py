@@ -1,0 +1,87 @@
+"""Theory vs simulation for the gated cells (GRU, LSTM), untied, on CPU at small width.
+
+Sizes, fixed in advance: width N = 64, E = 16 networks, T = 40 steps (>= 12 xi_q at both points, moved
+ones included), late window = last 20 steps.  Pass rule |pred - est| <= k SE + B_N: SE over the E networks,
+k the Bonferroni t-quantile (trajectory and point families, ``verify.compare.assign_verdicts``)
+at the per-test false-alarm rate ``conftest_verify.TEST_ALPHA``, B_N = 5 scale / N
+(``verify.stats.allowance``).  Power: the same simulations, judged against the theory at a moved
+memory-gate bias, must be rejected.
+"""
+from functools import lru_cache
+
+import pytest
+
+import verify  # noqa: F401  (x64, matmul precision)
+from verify.compare import assign_verdicts
+from verify.gated import GatedPoint, verify_point
+from verify.simulators import GATED_SIMULATORS, get_gated
+
+from conftest_verify import TEST_ALPHA
+
+theory = pytest.importorskip("theory")
+
+WIDTH, ENSEMBLE, STEPS = 64, 16, 40
+MOVED = {"gru": ("mu_b_z", 1.0), "lstm": ("mu_b_f", 1.0)}
+
+
+def config(cell):
+    return GatedPoint(cell, dict(theory.parameters(cell)), width=WIDTH, ensemble=ENSEMBLE, steps=STEPS,
+                      regimes=("untied",), seed=11, label="default")
+
+
+@lru_cache(maxsize=None)
+def simulated(cell):
+    rep = verify_point(config(cell), alpha=TEST_ALPHA)
+    return rep
+
+
+def _describe(checks):
+    return "\n".join(f"{c.regime} {c.label}: pred {c.prediction:.6g} est {c.estimate:.6g} ± {c.se:.2g} "
+                     f"(k {c.k:.2f}, B {c.allowance:.2g}) {c.verdict} {c.note}" for c in checks)
+
+
+def test_gated_simulators_use_the_theory_parameter_names_and_components():
+    assert sorted(GATED_SIMULATORS) == ["gru", "lstm"]
+    for cell, sim in GATED_SIMULATORS.items():
+        c = theory.cell(cell)
+        assert tuple(theory.parameters(cell)) == sim.param_names
+        assert tuple(c.state) == sim.components and c.memory_gate == sim.memory_gate
+        assert tuple(g.name for g in c.gates) == sim.gates
+
+
+@pytest.mark.parametrize("cell", ["gru", "lstm"])
+def test_untied_gated_network_matches_theory_at_small_width(cell):
+    rep = simulated(cell)
+    bad = [c for c in rep.checks if c.verdict == "disagree"]
+    assert not bad, _describe(bad)
+    fixed = {c.quantity for c in rep.checks if c.kind == "fixed point" and c.verdict == "agree"}
+    assert {"Q_star", "chi", "lambda_max", f"q_star_{theory.cell(cell).memory_gate}"} <= fixed, fixed
+    assert sum(c.kind == "trajectory" and c.verdict == "agree" for c in rep.checks) >= 3 * STEPS
+    # mechanism check (06 §8): untied fields carry no memory of the previous step
+    m = rep.mechanism["untied"]["rec_lag1"]
+    assert abs(m["mean"]) <= 5 * m["se"] + 5.0 / WIDTH, m
+
+
+@pytest.mark.parametrize("cell", ["gru", "lstm"])
+def test_theory_with_a_moved_memory_gate_bias_is_rejected_by_the_same_simulation(cell):
+    """Power: mu_b of the memory gate moved by +1 (lambda_max moves by ~25%; B_N = 8% of it)."""
+    rep = simulated(cell)
+    key, dmu = MOVED[cell]
+    wrong = dict(rep.config.params)
+    wrong[key] += dmu
+    moved = verify_point(rep.config, predict_params=wrong, finalize=False, sims=rep.stats)
+    assign_verdicts(moved.checks, True, alpha=TEST_ALPHA)
+    rejected = [c for c in moved.checks if c.verdict == "disagree"]
+    assert rejected, _describe([c for c in moved.checks if c.kind == "fixed point"])
+    assert any(c.quantity in ("lambda_max", "Q_star", "chi") for c in rejected)
+
+
+def test_verify_cli_dispatches_gated_cells_and_rejects_bad_input(tmp_path, capsys):
+    from verify.cli import main
+
+    # same shape as the agreement test above: the compiled simulation is reused
+    rc = main(["cell=gru", f"width={WIDTH}", f"ensemble={ENSEMBLE}", f"steps={STEPS}", "tied=false", "plots=false",
+               "quiet=true", "seed=5", f"out={tmp_path}"])
+    out = capsys.readouterr().out
+    assert rc == 0 and "lambda_max" in out and (tmp_path / "report.json").exists()
+    assert main(["cell=lstm", "mu_b_f=oops"]) == 2

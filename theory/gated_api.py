@@ -1,0 +1,155 @@
+"""``predict`` for gated-cell quantities beyond the core names, the closure choice, trajectories.
+
+Registered through :func:`theory.api.register_quantity` (loaded by :mod:`theory.extensions`):
+
+============== ===============================================================================
+``lambda_max`` top eigenvalue of the perturbation map M (χ analogue; 1 is critical)
+``lambda_2``   second eigenvalue modulus of M (two-component cells)
+``xi_2``       second correlation mode, -1/ln|mu_2| of dG/dC at C*
+``xi_q_2``     second variance mode, -1/ln|nu_2| of dF/dQ at Q*
+``Q_h_star``   = ``Q_star`` (hidden second moment), accepting ``closure=``
+``Q_c_star``   LSTM cell-state second moment at the fixed point
+``c_c_star``   LSTM cell-state correlation C_c*/Q_c*
+``kurtosis_c`` exact (untied) m_4/Q_c^2 of the LSTM cell state (3 for a Gaussian)
+``q_star_<g>`` field variance of gate ``g`` at the fixed point (GRU r, z, n; LSTM i, f, g, o)
+============== ===============================================================================
+
+``closure="gaussian"`` (**default**): the generated kernels (Gaussian closure for the LSTM cell
+state inside tanh; exact for the GRU).  ``closure="population"``: the exact one-site solution of
+the untied recursion by population dynamics (:mod:`theory.population`; Monte-Carlo, error
+O(P^-1/2), numpy result, slower), for ``Q_h_star``, ``Q_c_star``, ``q_star_<g>``, ``lambda_max``,
+``kurtosis_c``.  Core names (``Q_star``, ``chi``, ...) are served by ``theory.predict`` as for any
+cell, always with the Gaussian closure.
+"""
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+
+from . import api
+from .gated import GatedCell
+
+CLOSURES = ("gaussian", "population")
+POPULATION_QUANTITIES = ("Q_h_star", "Q_c_star", "lambda_max", "kurtosis_c")
+
+DOCS = {
+    "lambda_max": "top eigenvalue of the perturbation map M of a gated cell (chi analogue; 1 is critical)",
+    "lambda_2": "second eigenvalue modulus of M (two-component gated cells)",
+    "xi_2": "second correlation timescale of a two-component gated cell",
+    "xi_q_2": "second variance timescale of a two-component gated cell",
+    "Q_h_star": "hidden second moment (= Q_star) of a gated cell, with closure= gaussian|population",
+    "Q_c_star": "LSTM cell-state second moment at the fixed point",
+    "c_c_star": "LSTM cell-state correlation C_c*/Q_c* at the correlation fixed point",
+    "kurtosis_c": "exact untied kurtosis m4/Q_c^2 of the LSTM cell state (3: Gaussian)",
+}
+GATES = ("r", "z", "n", "i", "f", "g", "o")
+_CORRELATION = ("xi_2", "c_c_star")
+_JIT: dict = {}
+
+
+def _call(cell, backend, name, params):
+    mod = api.kernels(cell, backend)
+    kernel = "Q_star" if name == "Q_h_star" else name
+    if not hasattr(mod, kernel):
+        raise ValueError(f"{cell.name} has no quantity {name!r}")
+    fn = getattr(mod, kernel)
+    args = [params[n] for n in cell.param_names]
+    if backend == "jax":
+        import jax
+        import jax.numpy as jnp
+        if any(api._is_tracer(a) for a in args):
+            return fn(*args) if all(np.ndim(a) == 0 for a in args) else jnp.vectorize(fn)(*args)
+        key = (fn, all(np.ndim(a) == 0 for a in args))
+        if key not in _JIT:
+            _JIT[key] = jax.jit(fn if key[1] else jnp.vectorize(fn))
+        out = _JIT[key](*[jnp.asarray(a, dtype=jnp.float64) for a in args])
+        _check(cell, name, np.asarray(out), params)
+        return out
+    out = fn(*[np.asarray(a, dtype=np.float64) for a in args])
+    _check(cell, name, np.asarray(out), params)
+    return float(out) if np.ndim(out) == 0 else out
+
+
+def _check(cell, name, out, params):
+    bad = ~np.isfinite(out) & ~np.isposinf(out)
+    if not np.any(bad):
+        return
+    mod = api.kernels(cell, "numba")
+    fn = mod.correlation_status if name in _CORRELATION else mod.fixed_point_status
+    st = np.broadcast_to(fn(*[np.asarray(params[n], dtype=np.float64) for n in cell.param_names]), out.shape)
+    codes = sorted({int(s) for s in np.ravel(st[bad]) if s != 0})
+    why = ", ".join(api._STATUS_TEXT.get(k, str(k)) for k in codes) or "NaN from the kernel"
+    if out.ndim == 0:
+        raise api.FixedPointError(f"{cell.name}: {name} undefined at {params}: {why}")
+    warnings.warn(f"{cell.name}: {name} is NaN at {int(bad.sum())} of {out.size} points ({why})", RuntimeWarning,
+                  stacklevel=4)
+
+
+def _evaluator(name):
+    def evaluate(cell, backend, params, extra):
+        if not isinstance(cell, GatedCell):
+            raise ValueError(f"{name!r} is a gated-cell quantity; {cell.name!r} is not a gated cell")
+        closure = extra.get("closure", "gaussian")
+        if closure not in CLOSURES:
+            raise ValueError(f"closure must be one of {CLOSURES}, got {closure!r}")
+        if closure == "population":
+            if not (name in POPULATION_QUANTITIES or name.startswith("q_star_")):
+                raise ValueError(f"closure='population' serves {POPULATION_QUANTITIES} and q_star_<gate>, not {name!r}")
+            from . import population
+            return population.predict(cell, name, params, size=extra.get("size"), seed=extra.get("seed"))
+        return _call(cell, backend, name, params)
+    return evaluate
+
+
+def _register():
+    extra = {"closure": "gaussian", "size": None, "seed": None}
+    for name, doc in DOCS.items():
+        if name not in api.EXTRA_QUANTITIES:
+            api.register_quantity(name, _evaluator(name), extra=extra, doc=doc)
+    for g in GATES:
+        name = f"q_star_{g}"
+        if name not in api.EXTRA_QUANTITIES:
+            api.register_quantity(name, _evaluator(name), extra=extra, doc=f"field variance of gate {g} at the fixed point")
+
+
+_register()
+
+
+def trajectory(name, steps: int, Q0, C0=None, **params) -> dict:
+    r"""Iterate the generated maps of a gated cell (numba backend).
+
+    ``Q0`` / ``C0``: dicts {component: value} (or one number for every component; ``C0``
+    defaults to ``Q0``).  Returns arrays of length ``steps`` (entry t-1 is step t): ``Q_<k>``,
+    ``C_<k>`` (two sequences sharing Q), ``c_<k>`` = C/Q, and ``q_<g>`` = the gate field variance
+    at step t (it reads the state at t-1)."""
+    c = api.cell(name)
+    if not isinstance(c, GatedCell):
+        raise ValueError(f"{c.name} is not a gated cell; use theory.trajectory")
+    comps = c.state
+    Q = {k: float(Q0[k] if isinstance(Q0, dict) else Q0) for k in comps}
+    C0 = Q0 if C0 is None else C0
+    C = {k: float(C0[k] if isinstance(C0, dict) else C0) for k in comps}
+    for k in comps:
+        if not (Q[k] >= 0 and abs(C[k]) <= Q[k] * (1 + 1e-12) + 1e-300):
+            raise ValueError(f"need Q0 >= 0 and |C0| <= Q0 for {k}; got {Q[k]}, {C[k]}")
+    p = api.resolve_params(c, params)
+    mod = api.kernels(c, "numba")
+    args = [float(p[n]) for n in c.param_names]
+    out = {f"{s}_{k}": np.empty(int(steps)) for k in comps for s in ("Q", "C", "c")}
+    out.update({f"q_{g.name}": np.empty(int(steps)) for g in c.gates})
+    for t in range(int(steps)):
+        qv = [Q[k] for k in comps]
+        cv = [C[k] for k in comps]
+        for g in c.gates:
+            out[f"q_{g.name}"][t] = float(getattr(mod, f"gate_variance_{g.name}")(*qv, *args))
+        Qn = {k: float(getattr(mod, f"variance_map_{k}")(*qv, *args)) for k in comps}
+        Cn = {k: float(getattr(mod, f"covariance_map_{k}")(*cv, *qv, *args)) for k in comps}
+        for k in comps:
+            out[f"Q_{k}"][t], out[f"C_{k}"][t] = Qn[k], Cn[k]
+            out[f"c_{k}"][t] = Cn[k] / Qn[k] if Qn[k] > 0 else np.nan
+        Q, C = Qn, Cn
+    return out
+
+
+__all__ = ["trajectory", "CLOSURES", "DOCS"]

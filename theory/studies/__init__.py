@@ -1,0 +1,10 @@
+"""Studies: quantities beyond the mean-field core, served through ``theory.predict``.
+
+Each study declares its formulas once in SymPy, generates its own kernel package under
+``derivations/`` with the shared printers (:mod:`theory.printers`) and registers its quantities
+with :func:`theory.api.register_quantity`.  A study is loaded by listing it in
+:mod:`theory.extensions`.
+
+* :mod:`theory.studies.dying_relu` — born-dead probabilities of fixed-width ReLU nets
+  (05-dying-relu.md), generated into ``derivations/dying_relu``.
+"""

@@ -1,0 +1,309 @@
+r"""Dying ReLU at fixed width: born-dead probabilities beside the mean-field picture (05-dying-relu.md).
+
+Network: :math:`h^\ell=W^\ell x^{\ell-1}+b^\ell`, :math:`x^\ell=\max(h^\ell,0)`, :math:`x^0=x\in D\subset\mathbb R^d`,
+hidden widths :math:`N_\ell` (default ``N``).  **L counts hidden layers**; Lu, Shin, Su & Karniadakis
+(2019/2020) count the read-out too, so their depth is ``L + 1``.  A layer is *dead* at ``x`` when every
+pre-activation is ``<= 0`` there (decided from signs, never from float zeros); the net is *born dead on
+D* when its output is constant on ``D``.
+
+Every formula is declared once below (:data:`KERNELS`, readable SymPy form), rewritten into a
+cancellation-free form (``expm1``/``log1p``), printed by :mod:`theory.printers` into
+``derivations/dying_relu`` (:mod:`theory.studies.dying_relu_codegen`) and served by::
+
+    theory.predict("feedforward-relu", "p_point_collapse", N=[2, 4, 8], L=np.arange(1, 101)[:, None])
+
+Assumptions used below (05 §2):
+
+* **A1** zero biases;
+* **A2** independent layers;
+* **A3** for every ``v != 0`` the law of ``W v`` is invariant under sign flips of any subset of
+  coordinates and puts no mass on the coordinate hyperplanes (i.i.d. symmetric continuous entries of
+  any variance; Haar-orthogonal ``W``; *not* Rademacher or sparse weights, *not* RAI).
+
+What each quantity is:
+
+================================ ====================================================================
+``p_point_collapse``             **exact** under A1–A3: :math:`1-\prod_\ell(1-2^{-N_\ell})`
+``bdp_upper``                    **upper bound** on the domain born-dead probability (= point law)
+``bdp_lower``                    **lower bound** (orthant argument), any domain, for i.i.d. symmetric
+                                 weights and biases (not orthogonal ``W``, not RAI)
+``bdp_estimate``                 **numerical estimate** (d = 1, interval containing 0, Gaussian
+                                 weights): three-state chain with mean-field angles; exact for L <= 2
+``collapse_hazard``              **exact** per-layer death probability at a point, :math:`2^{-N}`;
+                                 the *conjectured* large-depth hazard on a domain
+``width_for_survival``           **exact** inverse of the point law: least N with P <= delta
+``dead_fraction_point``          **exact** expected fraction of inactive units of layer L at a point
+``norm_relvar``                  **exact** for i.i.d. Gaussian weights: Var/mean² of ||x^L||²
+================================ ====================================================================
+
+Not checked against the paper (its text was not available here): the exponents of Lu et al.'s own
+bias-free bounds (``N`` or ``N-1``; ``L``, ``L-1`` or ``L-2`` in their depth convention) and any
+``d``-dependence.  The bounds served here are derived in this module's declarations and tested
+against simulation (``verify study=dying-relu``).  Their common content is the key theorem: at
+fixed width the born-dead probability tends to 1 with depth (``bdp_lower`` -> 1 since
+:math:`\sum_\ell 2^{-N_\ell(N_{\ell-1}+\beta)}=\infty`).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import sympy as sp
+from sympy.codegen.cfunctions import expm1, log1p
+
+# ----------------------------------------------------------------------------------------------
+# declarations (the single source of truth)
+# ----------------------------------------------------------------------------------------------
+
+N = sp.Symbol("N", positive=True)        # hidden width (integer-valued; kernels take floats)
+L = sp.Symbol("L", positive=True)        # number of hidden layers (or the layer index)
+d = sp.Symbol("d", positive=True)        # input dimension (fan-in of the first layer)
+beta = sp.Symbol("beta", nonnegative=True)   # 1 with biases, 0 without
+first = sp.Symbol("first", nonnegative=True)  # 1 if D lies in the non-negative orthant, else 0
+rho = sp.Symbol("rho", real=True)        # cosine between the two inputs of a layer
+delta = sp.Symbol("delta", positive=True)  # tolerated collapse probability
+
+
+def stable(expr):
+    r"""Rewrite ``log(1 + x)`` as ``log1p(x)`` and ``(1 + x)**a`` (symbolic ``a``) as ``exp(a log1p(x))``, merge exponentials, and write ``exp(y)`` as
+    ``expm1(y) + 1``: :math:`1-(1-2^{-N})^L` becomes ``-expm1(L*log1p(-2**-N))``, accurate when
+    :math:`2^{-N}` is below the float epsilon (plain evaluation returns 0 there)."""
+    def near_one(p):
+        return p.is_Pow and p.base.is_Add and sp.S.One in p.base.args and bool(p.exp.free_symbols)
+
+    def log_near_one(x):
+        return isinstance(x, sp.log) and x.args[0].is_Add and sp.S.One in x.args[0].args
+
+    expr = expr.replace(log_near_one, lambda x: log1p(x.args[0] - 1))
+    expr = expr.replace(near_one, lambda p: sp.exp(p.exp * log1p(p.base - 1)))
+    expr = sp.powsimp(expr, combine="exp")
+    return expr.replace(lambda x: isinstance(x, sp.exp), lambda x: expm1(x.args[0]) + 1)
+
+
+@dataclass(frozen=True)
+class Kernel:
+    """One generated function: ``name(args)``; ``readable`` is what ``derivation.md`` shows,
+    ``expr`` (:func:`stable` of it) is what the kernels evaluate; ``status`` is exact/bound/estimate."""
+
+    name: str
+    args: tuple
+    readable: sp.Expr
+    status: str
+    doc: str
+
+    @property
+    def expr(self):
+        return stable(self.readable)
+
+
+_POINT = 1 - (1 - 2 ** (-N)) ** L
+
+KERNELS = (
+    Kernel("collapse_hazard", ("N",), 2 ** (-N), "exact (A1-A3)",
+           "P(layer dies at a point | its input is alive) = 2^-N: the 2^N orthants of W v are equally likely"),
+    Kernel("layer_log_survival", ("N",), sp.log(1 - 2 ** (-N)), "exact (A1-A3)",
+           "log(1 - 2^-N): per-layer log survival; summed over layers for per-layer widths"),
+    Kernel("p_point_collapse", ("N", "L"), _POINT, "exact (A1-A3)",
+           "P(x^L = 0) at one input x != 0: alive/dead is a Markov chain with constant killing 2^-N"),
+    Kernel("dead_fraction_point", ("N", "L"), (1 + _POINT.subs(L, L - 1)) / 2, "exact (A1-A3)",
+           "E[fraction of units of layer L with h <= 0] at one point: 1/2 if the input is alive "
+           "(each h_i = w_i.v is symmetric without atoms), 1 if dead"),
+    Kernel("width_for_survival_real", ("L", "delta"), sp.log(1 / (1 - (1 - delta) ** (1 / L))) / sp.log(2),
+           "exact (A1-A3)", "real N solving 1-(1-2^-N)^L = delta; the design rule is its ceiling"),
+    Kernel("orthant_bound", ("N", "L", "d", "beta", "first"),
+           1 - (1 - 2 ** (-N * (N + beta))) ** (L - 1) * (1 - 2 ** (-N * (d + beta))) ** first, "lower bound",
+           "P(some layer l >= 2 has all incoming weights (and biases) <= 0; layer 1 too if D is in the "
+           "non-negative orthant): such a layer is dead on the whole orthant, hence on D"),
+    Kernel("norm_relvar", ("N", "L"), (1 + sp.Integer(5) / N) ** L - 1, "exact (Gaussian W, A1)",
+           "Var(|x^L|^2)/E[|x^L|^2]^2 for a fixed input: per layer |x^l|^2/|x^(l-1)|^2 = (s^2/N) chi^2_K, "
+           "K ~ Bin(N, 1/2), so E[R] = s^2/2 and E[R^2] = (s^4/4)(1 + 5/N), independently across layers"),
+)
+
+#: per-layer pieces of the d = 1 domain chain (``bdp_estimate``), printed as helpers
+STEP_KERNELS = (
+    Kernel("both_die", ("N", "rho"), ((sp.pi - sp.acos(rho)) / (2 * sp.pi)) ** N, "exact given the angle (Gaussian W)",
+           "P(W u <= 0 and W v <= 0) for inputs at cosine rho: the bivariate orthant probability "
+           "(pi - arccos rho)/(2 pi) per row, rows independent"),
+    Kernel("arccos_map", ("rho",), (sp.sqrt(1 - rho ** 2) + (sp.pi - sp.acos(rho)) * rho) / sp.pi,
+           "mean field (N -> infinity)",
+           "cosine of relu(u), relu(v) for Gaussian u, v at correlation rho (Cho & Saul 2009)"),
+)
+
+BDP_ESTIMATE_DOC = (
+    "Born-dead probability on an interval containing 0 (d = 1), bias-free Gaussian weights. "
+    "Bias-free nets are positively homogeneous, so the net is dead on D iff it is dead at x = +1 and at "
+    "x = -1. States: both alive (A), one dead (S), both dead (D). Layer 1 kills +1 or -1 (never both) "
+    "with probability 2^-N each; the layer-2 inputs are orthogonal (rho = 0). Layer l >= 2 moves "
+    "A -> D with both_die(N, rho), A -> S with 2(2^-N - both_die), S -> D with 2^-N. The only "
+    "approximation: for l >= 3 the cosine rho follows the mean-field arccos_map instead of its random, "
+    "survival-conditioned value. Exact for L <= 2; a numerical estimate beyond.")
+
+# ----------------------------------------------------------------------------------------------
+# evaluation
+# ----------------------------------------------------------------------------------------------
+
+_MODULES: dict = {}
+
+
+def kernels(backend: str = "numba"):
+    """The generated module ``derivations.dying_relu.<backend>_kernels`` (checked against the
+    declarations' sha256: a stale package raises and says how to regenerate)."""
+    import importlib
+
+    from .dying_relu_codegen import declaration_hash
+    if backend not in ("numba", "jax"):
+        raise ValueError(f"unknown backend {backend!r}; choose one of ['numba', 'jax']")
+    if backend not in _MODULES:
+        mod = importlib.import_module(f"derivations.dying_relu.{backend}_kernels")
+        if mod.DECLARATION_SHA256 != declaration_hash():
+            raise RuntimeError("derivations/dying_relu is stale (declarations changed): run "
+                               "`python -m theory.studies.dying_relu_codegen`")
+        _MODULES[backend] = mod
+    return _MODULES[backend]
+
+
+def _is_tracer(v) -> bool:
+    try:
+        import jax
+        return isinstance(v, jax.core.Tracer)
+    except Exception:  # pragma: no cover
+        return False
+
+
+def positive_integers(name: str, value):
+    """``value`` as float64 array after checking it holds positive integers (ValueError otherwise)."""
+    if _is_tracer(value):
+        return value
+    if value is None:
+        raise ValueError(f"{name} is required (a positive integer or an array of them)")
+    a = np.asarray(value)
+    if a.dtype == bool or not (np.issubdtype(a.dtype, np.integer) or np.issubdtype(a.dtype, np.floating)):
+        raise ValueError(f"{name} must be a positive integer (or an array of them), got {value!r}")
+    a = a.astype(np.float64)
+    if a.size == 0 or not np.all(np.isfinite(a)) or np.any(a < 1) or np.any(a != np.floor(a)):
+        raise ValueError(f"{name} must be a positive integer (or an array of them), got {value!r}")
+    return a
+
+
+def _zero_bias(quantity: str, sigma_b) -> None:
+    if _is_tracer(sigma_b):
+        return
+    if np.any(np.asarray(sigma_b, dtype=float) != 0):
+        raise ValueError(f"{quantity} is defined for zero biases (A1): a bias revives a dead layer and "
+                         "no distribution-free formula exists; use bdp_lower, or simulate "
+                         "(verify study=dying-relu)")
+
+
+def _out(backend, x):
+    if backend == "jax":
+        return x
+    x = np.asarray(x)
+    return float(x) if x.ndim == 0 else x
+
+
+def _call(backend, name, *args):
+    mod = kernels(backend)
+    if backend == "jax":
+        import jax.numpy as jnp
+        args = [a if _is_tracer(a) else jnp.asarray(a, dtype=jnp.float64) for a in args]
+    return getattr(mod, name)(*args)
+
+
+def _p_point(cell, backend, params, extra):
+    _zero_bias("p_point_collapse", extra["sigma_b"])
+    if extra["widths"] is not None:
+        if extra["N"] is not None or extra["L"] is not None:
+            raise ValueError("give either widths=[N_1, ..., N_L] or N= and L=, not both")
+        w = positive_integers("widths", extra["widths"])
+        log_s = _call(backend, "layer_log_survival", w)
+        if backend == "jax":
+            import jax.numpy as jnp
+            return -jnp.expm1(jnp.cumsum(log_s, axis=-1))
+        return -np.expm1(np.cumsum(np.asarray(log_s), axis=-1))
+    n, l_ = positive_integers("N", extra["N"]), positive_integers("L", extra["L"])
+    return _out(backend, _call(backend, "p_point_collapse", n, l_))
+
+
+def _bdp_upper(cell, backend, params, extra):
+    _zero_bias("bdp_upper", extra["sigma_b"])
+    n, l_ = positive_integers("N", extra["N"]), positive_integers("L", extra["L"])
+    return _out(backend, _call(backend, "p_point_collapse", n, l_))
+
+
+def _bdp_lower(cell, backend, params, extra):
+    n, l_ = positive_integers("N", extra["N"]), positive_integers("L", extra["L"])
+    sb = extra["sigma_b"]
+    if not _is_tracer(sb) and (not np.all(np.isfinite(np.asarray(sb, float))) or np.any(np.asarray(sb, float) < 0)):
+        raise ValueError(f"sigma_b must be finite and >= 0, got {sb!r}")
+    b = (np.asarray(sb, dtype=float) > 0).astype(float)
+    if extra["domain"] == "orthant":
+        dim, fst = positive_integers("d", extra["d"]), 1.0
+    elif extra["domain"] == "symmetric":
+        dim, fst = (positive_integers("d", extra["d"]) if extra["d"] is not None else 1.0), 0.0
+    else:
+        raise ValueError(f"domain must be 'symmetric' (D has inputs of both signs) or 'orthant' "
+                         f"(D in [0, inf)^d), got {extra['domain']!r}")
+    return _out(backend, _call(backend, "orthant_bound", n, l_, dim, b, fst))
+
+
+def _bdp_estimate(cell, backend, params, extra):
+    _zero_bias("bdp_estimate", extra["sigma_b"])
+    n, l_ = positive_integers("N", extra["N"]), positive_integers("L", extra["L"])
+    return _out(backend, _call(backend, "bdp_estimate", n, l_))
+
+
+def _hazard(cell, backend, params, extra):
+    _zero_bias("collapse_hazard", extra["sigma_b"])
+    return _out(backend, _call(backend, "collapse_hazard", positive_integers("N", extra["N"])))
+
+
+def _dead_fraction(cell, backend, params, extra):
+    _zero_bias("dead_fraction_point", extra["sigma_b"])
+    n, l_ = positive_integers("N", extra["N"]), positive_integers("L", extra["L"])
+    return _out(backend, _call(backend, "dead_fraction_point", n, l_))
+
+
+def _relvar(cell, backend, params, extra):
+    _zero_bias("norm_relvar", extra["sigma_b"])
+    n, l_ = positive_integers("N", extra["N"]), positive_integers("L", extra["L"])
+    return _out(backend, _call(backend, "norm_relvar", n, l_))
+
+
+def _width_for_survival(cell, backend, params, extra):
+    """Least integer N >= 1 with p_point_collapse(N, L) <= delta: the ceiling of the real root,
+    corrected by one step either way against the exact kernel (rounding of log2 at powers of 2)."""
+    l_ = positive_integers("L", extra["L"])
+    dl = np.asarray(extra["delta"], dtype=float)
+    if not np.all((dl > 0) & (dl < 1)):
+        raise ValueError(f"delta must lie in (0, 1), got {extra['delta']!r}")
+    mod = kernels("numba")
+    n = np.maximum(np.ceil(np.asarray(mod.width_for_survival_real(l_, dl))), 1.0)
+    n = np.where((n > 1) & (np.asarray(mod.p_point_collapse(np.maximum(n - 1, 1), l_)) <= dl), n - 1, n)
+    n = np.where(np.asarray(mod.p_point_collapse(n, l_)) > dl, n + 1, n).astype(np.int64)
+    if backend == "jax":
+        import jax.numpy as jnp
+        return jnp.asarray(n)
+    return int(n) if n.ndim == 0 else n
+
+
+def register() -> None:
+    """Serve the quantities through ``theory.predict("feedforward-relu", ...)`` (any cell name is
+    accepted by predict; the formulas describe the bias-free feed-forward ReLU net)."""
+    from ..api import register_quantity
+    nl = {"N": None, "L": None, "sigma_b": 0.0}
+    register_quantity("p_point_collapse", _p_point, {**nl, "widths": None},
+                      doc="exact 1 - prod_l (1 - 2^-N_l) under A1-A3 (zero biases, symmetric continuous W)")
+    register_quantity("bdp_upper", _bdp_upper, nl, doc="upper bound on the domain born-dead probability")
+    register_quantity("bdp_lower", _bdp_lower, {**nl, "d": None, "domain": "symmetric"},
+                      doc="orthant lower bound on the born-dead probability (biases allowed)")
+    register_quantity("bdp_estimate", _bdp_estimate, nl,
+                      doc="numerical estimate, d = 1 interval around 0 (mean-field angle chain)")
+    register_quantity("collapse_hazard", _hazard, {"N": None, "sigma_b": 0.0}, doc="2^-N per layer")
+    register_quantity("dead_fraction_point", _dead_fraction, nl,
+                      doc="expected fraction of inactive units of layer L at one input")
+    register_quantity("norm_relvar", _relvar, nl, doc="exact relative variance of |x^L|^2 (Gaussian W)")
+    register_quantity("width_for_survival", _width_for_survival, {"L": None, "delta": 0.01},
+                      doc="least width with point-collapse probability <= delta")
+
+
+register()

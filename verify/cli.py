@@ -1,0 +1,364 @@
+"""``verify``: simulate real random networks and check the theory's predictions.
+
+Strict ``key=value`` arguments; exit status 0 when every check agrees (closure-limited gaps of
+tied gated cells and inconclusive checks, whose interval is wider than the quantity, are reported
+and do not fail), 1 when some check disagrees, 2 on bad input.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+from typing import Callable, Optional
+
+USAGE = """\
+usage: verify cell=NAME [key=value ...]
+       verify all [width=N] [ensemble=E] [seed=S] [dtype=float32|float64] [out=DIR] [cells=A,B]
+                  [sweep=true|false]   (width default 64 on CPU, 1024 on accelerators)
+       verify study=dying-relu [width=2,4,8 depth=1:100 ensemble=E init=he,rai out=DIR ...]
+       verify --help
+
+Simulates E randomly initialised networks of width N (real weight matrices, plain JAX), compares
+q_t, Q_t, c_t, chi and the timescales xi, xi_q with theory.predict / theory.trajectory, writes
+DIR/report.json and PNGs, prints a table. Pass rule: |pred - est| <= k*SE + B_N (Bonferroni k,
+finite-width allowance B_N = 5*scale/N); SE over the E networks.
+
+keys (single cell):
+  cell=NAME        a theory cell with a simulator (feedforward-*, vanilla-*, minimalrnn,
+                   gru, lstm: see verify/gated_cli.py, which adds bias=MU1,MU2,... sweeps)
+  width=N          network width (default 128)
+  ensemble=E       number of independent networks (default 32)
+  steps=T          time steps / layers (default 100)
+  tied=true|false|both   one weight set reused (true) or redrawn each step (false);
+                   default both for recurrent cells, false for feed-forward
+  seed=S           master seed (default 0); network k uses fold_in(key(S), k)
+  probes=P         Hutchinson probes per step for chi (default 4)
+  dtype=float64|float32  default float64 on CPU, float32 on accelerators
+  Q0=X C0=Y        initial second moment and overlap of the two sequences (default 1, 0)
+  window=F         fixed-point window: last fraction F of the run (default 0.5)
+  widths=A,B,C,..  also run a width sweep over these widths (>= 3)
+  out=DIR          output folder (default out/verify-<cell>)
+  plots=true|false write PNGs (default true)
+  quiet=true|false no progress on stderr (default false)
+  <param>=X        any cell parameter (see theory.parameters(cell)), e.g. sigma_w=1.5
+
+exit status: 0 all agree, 1 some disagree, 2 bad input (closure-limited gaps of tied gated
+cells and inconclusive checks are listed in the report and table but do not fail)
+"""
+
+BOOL = {"true": True, "false": False, "1": True, "0": False, "yes": True, "no": False}
+
+
+class BadInput(ValueError):
+    """A one-line message for the user; exit status 2."""
+
+
+def _int(key: str, v: str, lo: int) -> int:
+    try:
+        x = int(v)
+    except ValueError:
+        raise BadInput(f"{key} must be an integer, got {v!r}") from None
+    if x < lo:
+        raise BadInput(f"{key} must be >= {lo}, got {x}")
+    return x
+
+
+def _float(key: str, v: str) -> float:
+    try:
+        x = float(v)
+    except ValueError:
+        raise BadInput(f"{key} must be a number, got {v!r}") from None
+    if x != x or x in (float("inf"), float("-inf")):
+        raise BadInput(f"{key} must be finite, got {v!r}")
+    return x
+
+
+def _bool(key: str, v: str) -> bool:
+    if v.lower() not in BOOL:
+        raise BadInput(f"{key} must be true or false, got {v!r}")
+    return BOOL[v.lower()]
+
+
+def _choice(key: str, v: str, choices) -> str:
+    if v not in choices:
+        raise BadInput(f"{key} must be one of {', '.join(choices)}; got {v!r}")
+    return v
+
+
+def split_pairs(args: list[str]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for a in args:
+        if "=" not in a or a.startswith("="):
+            raise BadInput(f"expected key=value, got {a!r} (see verify --help)")
+        k, v = a.split("=", 1)
+        if k in out:
+            raise BadInput(f"key {k!r} given twice")
+        if v == "":
+            raise BadInput(f"{k} has an empty value")
+        out[k] = v
+    return out
+
+
+RUN_KEYS = ("width", "ensemble", "steps", "tied", "seed", "probes", "dtype", "Q0", "C0",
+            "window", "widths", "out", "plots", "quiet")
+SUITE_KEYS = ("width", "ensemble", "seed", "dtype", "probes", "out", "cells", "plots", "quiet",
+              "sweep")
+
+
+def _default_suite_width() -> int:
+    import jax
+
+    from .suite import ACCELERATOR_WIDTH, CPU_WIDTH
+
+    return CPU_WIDTH if jax.devices()[0].platform == "cpu" else ACCELERATOR_WIDTH
+
+
+def _default_dtype() -> str:
+    import jax
+
+    return "float64" if jax.devices()[0].platform == "cpu" else "float32"
+
+
+def _theory():
+    try:
+        import theory
+
+        theory.cells, theory.parameters, theory.predict, theory.trajectory  # noqa: B018
+    except (ImportError, AttributeError) as exc:
+        raise BadInput(f"the theory package is not usable ({exc}); cannot compare") from None
+    return theory
+
+
+def parse_cell_args(kv: dict[str, str]) -> dict:
+    """Validate a single-cell invocation; returns a plain dict of typed settings."""
+    from .simulators import SIMULATORS, get as get_simulator
+
+    theory = _theory()
+    cells = list(theory.cells())
+    if "cell" not in kv:
+        raise BadInput(f"missing cell=NAME; valid cells: {', '.join(sorted(SIMULATORS))}")
+    cell = kv.pop("cell")
+    if cell not in cells:
+        raise BadInput(f"unknown cell {cell!r}; valid cells: {', '.join(cells)}")
+    if cell not in SIMULATORS:
+        raise BadInput(f"cell {cell!r} has no simulator yet; simulated cells: "
+                       f"{', '.join(sorted(SIMULATORS))}")
+    sim = get_simulator(cell)
+    params = dict(theory.parameters(cell))
+    valid = sorted(RUN_KEYS + tuple(params))
+    unknown = [k for k in kv if k not in valid]
+    if unknown:
+        raise BadInput(f"unknown key {unknown[0]!r} for {cell}; valid keys: cell, {', '.join(valid)}")
+    for k in list(kv):
+        if k in params:
+            params[k] = _float(k, kv.pop(k))
+    try:
+        sim.check_params(params)
+    except ValueError as exc:
+        raise BadInput(str(exc)) from None
+    s = {"cell": cell, "params": params}
+    s["width"] = _int("width", kv.get("width", "128"), 2)
+    s["ensemble"] = _int("ensemble", kv.get("ensemble", "32"), 2)
+    s["steps"] = _int("steps", kv.get("steps", "100"), 4)
+    s["seed"] = _int("seed", kv.get("seed", "0"), 0)
+    s["probes"] = _int("probes", kv.get("probes", "4"), 1)
+    s["dtype"] = _choice("dtype", kv.get("dtype", _default_dtype()), ("float64", "float32"))
+    s["Q0"] = _float("Q0", kv.get("Q0", "1"))
+    s["C0"] = _float("C0", kv.get("C0", "0"))
+    if s["Q0"] < 0 or abs(s["C0"]) > s["Q0"]:
+        raise BadInput(f"need Q0 >= 0 and |C0| <= Q0; got Q0={s['Q0']}, C0={s['C0']}")
+    s["window"] = _float("window", kv.get("window", "0.5"))
+    if not 0 < s["window"] < 1:
+        raise BadInput(f"window must lie in (0, 1), got {s['window']}")
+    tied = _choice("tied", kv.get("tied", "both" if sim.recurrent else "false"),
+                   ("true", "false", "both"))
+    if tied != "false" and not sim.recurrent:
+        raise BadInput(f"{cell} draws fresh weights per layer; tied must be false")
+    s["regimes"] = {"true": ("tied",), "false": ("untied",), "both": ("untied", "tied")}[tied]
+    s["widths"] = None
+    if "widths" in kv:
+        ws = [_int("widths", w, 2) for w in kv["widths"].split(",")]
+        if len(ws) < 3:
+            raise BadInput("widths needs at least 3 comma-separated widths")
+        s["widths"] = ws
+    s["out"] = kv.get("out", f"out/verify-{cell}")
+    s["plots"] = _bool("plots", kv.get("plots", "true"))
+    s["quiet"] = _bool("quiet", kv.get("quiet", "false"))
+    return s
+
+
+def parse_suite_args(kv: dict[str, str]) -> dict:
+    from .simulators import SIMULATORS
+
+    theory = _theory()
+    unknown = [k for k in kv if k not in SUITE_KEYS]
+    if unknown:
+        raise BadInput(f"unknown key {unknown[0]!r} for verify all; valid keys: {', '.join(SUITE_KEYS)}")
+    s = {
+        "width": _int("width", kv.get("width", str(_default_suite_width())), 16),
+        "ensemble": _int("ensemble", kv.get("ensemble", "32"), 2),
+        "seed": _int("seed", kv.get("seed", "0"), 0),
+        "probes": _int("probes", kv.get("probes", "4"), 1),
+        "dtype": _choice("dtype", kv.get("dtype", _default_dtype()), ("float64", "float32")),
+        "out": kv.get("out", "out/verify-all"),
+        "plots": _bool("plots", kv.get("plots", "true")),
+        "quiet": _bool("quiet", kv.get("quiet", "false")),
+        "sweep": _bool("sweep", kv.get("sweep", "true")),
+    }
+    all_cells = list(theory.cells())
+    if "cells" in kv:
+        cells = kv["cells"].split(",")
+        for c in cells:
+            if c not in all_cells:
+                raise BadInput(f"unknown cell {c!r}; valid cells: {', '.join(all_cells)}")
+    else:
+        cells = all_cells
+    s["cells"] = cells
+    from .simulators import GATED_SIMULATORS  # GRU/LSTM: multi-component state, verify.gated_cli
+
+    s["gated"] = [c for c in cells if c in GATED_SIMULATORS]
+    s["not_simulated"] = [c for c in cells if c not in SIMULATORS and c not in GATED_SIMULATORS]
+    s["simulated"] = [c for c in cells if c in SIMULATORS]
+    return s
+
+
+def _progress(quiet: bool) -> Optional[Callable[[str], None]]:
+    if quiet:
+        return None
+    t0 = time.perf_counter()
+    return lambda msg: print(f"[{time.perf_counter() - t0:7.1f}s] {msg}", file=sys.stderr, flush=True)
+
+
+def run_cell(s: dict) -> int:
+    from .compare import PointConfig, verify_point
+    from .sweep import width_sweep
+
+    progress = _progress(s["quiet"])
+    cfg = PointConfig(cell=s["cell"], params=s["params"], width=s["width"], ensemble=s["ensemble"],
+                      steps=s["steps"], regimes=s["regimes"], seed=s["seed"], probes=s["probes"],
+                      dtype=s["dtype"], Q0=s["Q0"], C0=s["C0"], window_fraction=s["window"],
+                      label="cli")
+    point = verify_point(cfg, progress=progress)
+    sweeps = []
+    if s["widths"]:
+        rep = width_sweep(s["cell"], s["params"], s["widths"], ensemble=s["ensemble"],
+                          steps=s["steps"], regimes=s["regimes"], seed=s["seed"], Q0=s["Q0"],
+                          C0=s["C0"], probes=s["probes"], dtype=s["dtype"], progress=progress)
+        sweeps.append(rep)
+    return finish([point], sweeps, s, progress)
+
+
+def finish(points, sweeps, s, progress, not_simulated=()) -> int:
+    from dataclasses import asdict
+
+    from . import report
+    from .sweep import plot_sweep
+
+    out = Path(s["out"])
+    out.mkdir(parents=True, exist_ok=True)
+    figs = []
+    if s["plots"]:
+        for rep in sweeps:
+            name = f"{rep.cell}_width_sweep.png"
+            plot_sweep(rep, out / name)
+            figs.append(name)
+    extra = {"width_sweeps": [asdict(r) for r in sweeps],
+             "not_simulated": [{"cell": c, "verdict": "not simulated"} for c in not_simulated],
+             "sweep_figures": figs}
+    path = report.write(out, points, meta={"argv": sys.argv[1:]}, extra=extra, plots=s["plots"])
+    print(report.table(points))
+    for rep in sweeps:
+        print(f"\nwidth sweep {rep.cell} (E={rep.ensemble}, widths {rep.widths}):")
+        for q in rep.quantities:
+            print(f"  {q.regime:7s} {q.quantity:8s} pred {q.prediction:.5g}  X_inf {q.x_inf:.5g} ± "
+                  f"{q.x_inf_se:.2g}  RMS slope {q.rms_slope:+.2f} ± {q.rms_slope_se:.2f} "
+                  f"(declared -0.5)  mean-error slope {q.bias_slope:+.2f}  -> {q.verdict}")
+    for c in not_simulated:
+        print(f"{c}: not simulated (no simulator in verify.simulators)")
+    print("\n" + "\n".join(report.summary_lines(points)))
+    print(f"report: {path}")
+    bad = any(p.verdict() == "disagree" for p in points) or any(
+        r.verdict() == "disagree" for r in sweeps)
+    return 1 if bad else 0
+
+
+def run_suite(s: dict) -> int:
+    from .compare import assign_verdicts, count_open, sim_gated, verify_point
+    from .suite import SWEEP_CELLS, SWEEP_POINT, standard_points, sweep_widths
+    from .sweep import width_sweep
+
+    progress = _progress(s["quiet"])
+    configs = []
+    for cell in s["simulated"]:
+        configs += standard_points(cell, width=s["width"], ensemble=s["ensemble"], seed=s["seed"],
+                                   dtype=s["dtype"], probes=s["probes"])
+    if progress:
+        progress(f"verify all: {len(configs)} points on {len(s['simulated'])} cells, "
+                 f"N={s['width']}, E={s['ensemble']}")
+    points = []
+    for i, cfg in enumerate(configs):
+        if progress:
+            progress(f"point {i + 1}/{len(configs)}: {cfg.cell} {cfg.label} T={cfg.steps}")
+        points.append(verify_point(cfg, progress=progress, finalize=False))
+    m = {"trajectory": 0, "point": 0}
+    for p in points:
+        for f, n in count_open(p.checks).items():
+            m[f] += n
+    for p in points:
+        assign_verdicts(p.checks, sim_gated(p.config.cell), m=m)
+    sweeps = []
+    if s["sweep"]:
+        for cell in SWEEP_CELLS:
+            if cell in s["simulated"]:
+                cfg = next((c for c in configs if c.cell == cell and c.label == SWEEP_POINT),
+                           next(c for c in configs if c.cell == cell))
+                sweeps.append(width_sweep(cell, cfg.params, sweep_widths(s["width"]),
+                                          ensemble=s["ensemble"], steps=cfg.steps,
+                                          seed=s["seed"] + 100, dtype=s["dtype"],
+                                          probes=s["probes"], progress=progress))
+    rc = finish(points, sweeps, s, progress, not_simulated=s["not_simulated"])
+    if s.get("gated"):
+        from .gated_cli import run_suite as run_gated_suite
+
+        rc = max(rc, run_gated_suite(s["gated"], width=s["width"], ensemble=s["ensemble"], seed=s["seed"],
+                                     out=s["out"] + "/gated", plots=s["plots"], quiet=s["quiet"]))
+    return rc
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help", "help"):
+        print(USAGE)
+        return 0 if argv else 2
+    try:
+        if argv[0] == "all":
+            return run_suite(parse_suite_args(split_pairs(argv[1:])))
+        kv = split_pairs(argv)
+        if "study" in kv:  # --- study dispatch (issue 7, dying ReLU): verify/README_dying_relu.md
+            if kv["study"] != "dying-relu":
+                raise BadInput(f"unknown study {kv['study']!r}; valid studies: dying-relu")
+            from .dying_relu import main as run_dying_relu
+
+            return run_dying_relu(kv)  # --- end study dispatch
+        from .simulators import GATED_SIMULATORS
+
+        if kv.get("cell") in GATED_SIMULATORS:  # GRU/LSTM: multi-component state
+            from .gated_cli import run_cell as run_gated_cell
+
+            return run_gated_cell(kv)
+        return run_cell(parse_cell_args(kv))
+    except BadInput as exc:
+        print(f"verify: error: {exc}", file=sys.stderr)
+        return 2
+    except Exception as exc:  # memory refusal is bad input too
+        from .sharding import MemoryPlanError
+
+        if isinstance(exc, MemoryPlanError):
+            print(f"verify: error: {exc}", file=sys.stderr)
+            return 2
+        raise
+
+
+if __name__ == "__main__":
+    sys.exit(main())

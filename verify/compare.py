@@ -1,0 +1,482 @@
+"""Theory vs simulation: the only module of ``verify`` that imports ``theory``.
+
+For one cell and parameter point, :func:`verify_point`
+
+1. asks the theory for the fixed-point quantities (``theory.predict``) and for trajectories from
+   the simulated initial conditions (``theory.trajectory``);
+2. simulates, for each weight regime (``untied`` and/or ``tied``), two runs of ``E`` networks:
+
+   * ``approach``: both sequences start at ``(Q0, C0)`` (user's choice) -> per-step trajectory
+     checks, fixed points over the late window, ``xi_q`` from the approach of ``Q_t``;
+   * ``corr``: both start at the predicted ``Q*`` with overlap ``rho0 Q*`` -> trajectory checks and
+     ``xi`` from the approach of the hidden correlation ``c_h`` (with ``Q`` already at ``Q*`` the
+     ``Q``-direction does not contaminate the ``C``-rate);
+
+3. applies ``|pred - est| <= k SE + B_N`` to every check, Bonferroni over the whole report
+   (two families, trajectory steps and point checks, with half the budget each); labels tied
+   failures of gated cells whose untied twin agrees "closure-limited" (02 §5), passes whose
+   interval is wider than the quantity "inconclusive", and other failures "disagree".
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Callable, Optional, Sequence
+
+import numpy as np
+
+from . import estimators as est
+from .sharding import run_ensemble
+from .simulate import RunShape
+from .simulators import SIMULATORS, get as get_simulator
+from .stats import (
+    ALPHA,
+    CORRELATIONS,
+    FINITE_WIDTH_COEF,
+    TIMESCALE_WINDOW_TOL,
+    Estimate,
+    agrees,
+    allowance,
+    bonferroni_k,
+    ensemble_estimate,
+)
+
+FIXED_POINTS = {"q_star": "q", "Q_star": "Q", "c_star": "c", "c_h_star": "c_h", "chi": "chi"}
+"""theory quantity -> simulated observable averaged over the late window."""
+
+TRAJECTORY = ("q", "Q", "C", "c", "c_h")
+"""observables compared at every step with ``theory.trajectory``."""
+
+CONVERGED_FRACTION = 0.25
+"""A fixed-point check is made only where the theory trajectory itself has reached the fixed
+point in the window: ``|window mean of theory trajectory - X*| <= CONVERGED_FRACTION * B_N``.
+Otherwise the horizon is too short (near criticality) and the check is "not checked"; the
+per-step trajectory checks still cover the slow approach."""
+
+PRECISION_SUBSET = 8
+"""float32 runs: this many networks are rerun in float64 (same samples, drawn in float32)."""
+
+PRECISION_RATIO = 0.1
+"""The float32 rounding effect on a fixed-point mean must stay below this fraction of the check's
+resolution ``SE + B_N``, so it cannot move a verdict. (Against the SE alone the rule degenerates
+where networks agree to ~1e-8, e.g. ``c* = 1`` in the ordered phase: float32 cannot resolve that,
+and does not need to, since ``B_N`` is ~1e-2.) The ratio to the SE alone is reported too."""
+
+
+@dataclass
+class Check:
+    """One comparison. ``k`` is filled in once the number of checks ``m`` is known."""
+
+    quantity: str
+    kind: str  # "fixed point" | "trajectory" | "timescale"
+    regime: str  # "untied" | "tied"
+    run: str  # "approach" | "corr"
+    prediction: float
+    estimate: float
+    se: float
+    n: int
+    allowance: float
+    t: Optional[int] = None
+    k: float = math.nan
+    verdict: str = "not checked"
+    note: str = ""
+    scale: float = math.nan  # the quantity's scale (as in B_N); NaN: |prediction|
+
+    @property
+    def label(self) -> str:
+        return self.quantity if self.t is None else f"{self.quantity}[t={self.t}]"
+
+    def passes(self) -> bool:
+        return bool(agrees(self.prediction, Estimate(self.estimate, self.se, self.n), self.k,
+                           self.allowance))
+
+
+@dataclass
+class PointConfig:
+    cell: str
+    params: dict
+    width: int = 128
+    ensemble: int = 32
+    steps: int = 60
+    regimes: tuple = ("untied", "tied")
+    seed: int = 0
+    probes: int = 4
+    dtype: str = "float64"
+    Q0: float = 1.0
+    C0: float = 0.0
+    window_fraction: float = 0.5
+    label: str = ""
+
+
+@dataclass
+class RunResult:
+    regime: str
+    run: str
+    Q0: float
+    C0: float
+    stats: dict  # {name: (E, T)}
+    theory: Optional[dict]  # theory.trajectory output or None
+    plan: dict
+    seconds: float
+
+
+@dataclass
+class PointReport:
+    config: PointConfig
+    predictions: dict
+    prediction_errors: dict
+    runs: list
+    checks: list
+    timescale_fits: dict = field(default_factory=dict)
+    fixed_point_window: tuple = (0, 0)
+    precision: dict = field(default_factory=dict)
+
+    def verdict(self) -> str:
+        vs = {c.verdict for c in self.checks}
+        for v in ("disagree", "closure-limited", "inconclusive", "agree"):
+            if v in vs:
+                return v
+        return "not checked"
+
+
+# ----------------------------------------------------------------------------- theory side
+
+
+def theory_defaults(cell: str) -> dict:
+    import theory
+
+    return dict(theory.parameters(cell))
+
+
+def theory_cells() -> list[str]:
+    import theory
+
+    return list(theory.cells())
+
+
+def predictions(cell: str, params: dict) -> tuple[dict, dict]:
+    """Fixed-point quantities and timescales; ``(values, errors)`` where ``errors`` maps a
+    quantity to the reason the theory gave none (e.g. ``FixedPointError``)."""
+    import theory
+
+    values, errors = {}, {}
+    for q in (*FIXED_POINTS, "xi", "xi_q"):
+        try:
+            values[q] = float(theory.predict(cell, q, **params))
+        except (RuntimeError, ArithmeticError) as exc:  # FixedPointError is a RuntimeError
+            errors[q] = f"{type(exc).__name__}: {exc}"
+    return values, errors
+
+
+def theory_trajectory(cell: str, steps: int, Q0: float, C0: float, params: dict) -> dict:
+    import theory
+
+    out = theory.trajectory(cell, steps, Q0, C0, **params)
+    return {k: np.asarray(v, dtype=np.float64) for k, v in out.items()}
+
+
+def corr_start(preds: dict, fallback: tuple[float, float]) -> tuple[float, float]:
+    """Start of the ``corr`` run: ``Q0 = Q*``, ``C0 = rho0 Q*`` with ``rho0 = c_h*/2`` if
+    ``c_h* > 1/2`` else ``(1 + c_h*)/2`` (a deviation of at least 1/4 from ``c_h*``)."""
+    if "Q_star" not in preds or "c_h_star" not in preds or not preds["Q_star"] > 0:
+        return fallback
+    ch = preds["c_h_star"]
+    rho0 = ch / 2 if ch > 0.5 else (1 + ch) / 2
+    return preds["Q_star"], rho0 * preds["Q_star"]
+
+
+# ----------------------------------------------------------------------------- checks
+
+
+def _simulate(config: PointConfig, regime: str, run: str, Q0: float, C0: float,
+              devices, progress) -> tuple[dict, dict, float]:
+    t0 = time.perf_counter()
+    shape = RunShape(config.width, config.steps, regime == "tied", config.probes, config.dtype)
+    stats, plan = run_ensemble(
+        config.cell, config.params, shape, seed=config.seed, ensemble=config.ensemble,
+        Q0=Q0, C0=C0, devices=devices, progress=progress,
+    )
+    return stats, plan.as_dict(), time.perf_counter() - t0
+
+
+ALLOWANCE_SCALE = {"C": "Q"}
+"""The overlap ``C`` is a covariance: its finite-width bias scales with the second moment ``Q``
+(it does not vanish where ``C`` crosses 0), so its allowance uses ``Q``'s prediction."""
+
+
+def trajectory_checks(stats: dict, traj: dict, regime: str, run: str, width: int) -> list[Check]:
+    out = []
+    for name in TRAJECTORY:
+        if name not in traj:
+            continue
+        e = est.trajectory(stats, name)
+        pred = traj[name]
+        scale_name = ALLOWANCE_SCALE.get(name, name)
+        ref = np.maximum(np.abs(pred), np.abs(traj.get(scale_name, pred)))
+        scale = np.broadcast_to(1.0 if scale_name in CORRELATIONS else ref, pred.shape)
+        b = np.broadcast_to(allowance(scale_name, ref, width), pred.shape)
+        for i in range(pred.size):
+            out.append(Check(name, "trajectory", regime, run, float(pred[i]), float(e.mean[i]),
+                             float(e.se[i]), e.n, float(b[i]), t=i + 1, verdict="",
+                             scale=float(scale[i])))
+    return out
+
+
+CONVERGENCE_PROXY = {"q_star": "q_star", "Q_star": "Q_star", "c_star": "c_star",
+                     "c_h_star": "c_h_star", "chi": "q_star"}
+"""Whose theory trajectory must have converged for a fixed-point check (chi follows q)."""
+
+
+def fixed_point_checks(stats: dict, preds: dict, traj: Optional[dict], regime: str,
+                       window: tuple[int, int], width: int, has_exact_chi: bool) -> list[Check]:
+    pairs = list(FIXED_POINTS.items())
+    if has_exact_chi:
+        pairs.append(("chi", "chi_exact"))
+    out = []
+    for quantity, obs in pairs:
+        if quantity not in preds:
+            continue
+        pred = preds[quantity]
+        e = est.fixed_point(stats, obs, window)
+        name = quantity if obs != "chi_exact" else "chi (exact |J|_F)"
+        c = Check(name, "fixed point", regime, "approach", pred, float(e.mean), float(e.se),
+                  e.n, float(allowance(quantity, pred, width)), verdict="")
+        proxy = CONVERGENCE_PROXY[quantity]
+        tname = FIXED_POINTS[proxy]
+        if traj is not None and tname in traj and proxy in preds:
+            tw = float(np.mean(traj[tname][window[0] - 1 : window[1] - 1]))
+            ref = preds[proxy]
+            if abs(tw - ref) > CONVERGED_FRACTION * float(allowance(proxy, ref, width)):
+                c.verdict = "not checked"
+                c.note = (f"horizon too short: theory {tname} trajectory averages {tw:.6g} over "
+                          f"the window, fixed point {ref:.6g}")
+        out.append(c)
+    return out
+
+
+def asymptotic_start(traj_series: np.ndarray, fixed_point: float, inv_xi: float,
+                     tol: float = TIMESCALE_WINDOW_TOL) -> Optional[int]:
+    """First step from which the *theory* trajectory decays at its asymptotic rate: the local
+    rate ``ln|d_t / d_{t+1}|`` (``d_t = X_t - X*``) stays within ``tol * inv_xi`` of ``inv_xi``
+    until the deviation falls below ``1e-9`` (rounding). ``None`` if it never does."""
+    d = np.abs(np.asarray(traj_series, dtype=np.float64) - fixed_point)
+    ok = []
+    for i in range(d.size - 1):
+        if d[i + 1] < 1e-9 * max(1.0, abs(fixed_point)) or d[i] == 0:
+            break
+        ok.append(abs(math.log(d[i] / d[i + 1]) - inv_xi) <= tol * inv_xi)
+    for i in range(len(ok)):
+        if all(ok[i:]):
+            return i + 1
+    return None
+
+
+def timescale_check(stats: dict, traj: Optional[dict], quantity: str, observable: str,
+                    preds: dict, regime: str, run: str, window: tuple[int, int], width: int,
+                    k_fit: float, seed: int) -> tuple[Check, Optional[est.TimescaleFit]]:
+    """Fit ``1/xi`` over the asymptotic window (see :func:`asymptotic_start`) and compare with
+    the theory, allowance ``TIMESCALE_WINDOW_TOL / xi + FINITE_WIDTH_COEF / N``."""
+    name = f"1/{quantity}"
+    pred_xi = preds.get(quantity)
+    star = preds.get(f"{observable}_star")
+    if pred_xi is None or star is None or traj is None or observable not in traj:
+        return Check(name, "timescale", regime, run, math.nan, math.nan, math.nan, 0, 0.0,
+                     verdict="not checked", note="no theory value"), None
+    pred = 0.0 if not pred_xi > 0 or math.isinf(pred_xi) else 1.0 / pred_xi
+    start = asymptotic_start(traj[observable], star, pred) if pred > 0 else None
+    if start is None or start >= window[0] - 2:
+        return Check(name, "timescale", regime, run, pred, math.nan, math.nan, 0, 0.0,
+                     verdict="not checked",
+                     note="theory trajectory not in its exponential regime before the "
+                          "fixed-point window"), None
+    fit = est.fit_timescale(est.observable(stats, observable), window, start=start,
+                            k=k_fit, floor=0.0, seed=seed)
+    if fit is None:
+        return Check(name, "timescale", regime, run, pred, math.nan, math.nan, 0, 0.0,
+                     verdict="not checked",
+                     note=f"fewer than 3 steps from step {start} resolved above k*SE"), None
+    b = TIMESCALE_WINDOW_TOL * pred + FINITE_WIDTH_COEF / width
+    c = Check(name, "timescale", regime, run, pred, fit.inv_xi, fit.inv_xi_se,
+              int(stats["q_a"].shape[0]), b, note=fit.rule, verdict="")
+    return c, fit
+
+
+INCONCLUSIVE_FRACTION = 1.0
+"""A check whose interval half-width ``k SE`` exceeds this multiple of the quantity's scale
+(``|prediction|``; 1 for correlations) tests nothing: it is "inconclusive", not "agree" (e.g. a
+tied linear RNN near criticality where a few networks with spectral radius > 1 blow up)."""
+
+
+def scale_of(check: Check) -> float:
+    if math.isfinite(check.scale):
+        return check.scale
+    base = check.quantity.split(" ")[0]
+    return 1.0 if base in CORRELATIONS else abs(check.prediction)
+
+
+def family(check: Check) -> str:
+    """Bonferroni family: the many per-step trajectory checks, or the few point checks (fixed
+    points, timescales). Each family gets half the false-alarm budget, so the hundreds of time
+    points do not dilute the power of the fixed-point checks."""
+    return "trajectory" if check.kind == "trajectory" else "point"
+
+
+def count_open(checks: list[Check]) -> dict[str, int]:
+    out = {"trajectory": 0, "point": 0}
+    for c in checks:
+        if c.verdict == "":
+            out[family(c)] += 1
+    return out
+
+
+def assign_verdicts(checks: list[Check], gated: bool, m: Optional[dict] = None,
+                    alpha: float = ALPHA) -> dict:
+    """Fill ``k = t^{-1}_{E-1}(1 - (alpha/2)/(2 m_f))`` for each family ``f`` and the verdicts of
+    the checks still open (``verdict == ""``); ``m`` (per family) defaults to their counts here
+    (pass the totals of a whole suite to make the report one family). Returns ``m``."""
+    m = dict(m or count_open(checks))
+    active = [c for c in checks if c.verdict == ""]
+    for c in active:
+        c.k = bonferroni_k(max(1, m[family(c)]), c.n, alpha / 2)
+        bad = [name for name, v in (("prediction", c.prediction), ("estimate", c.estimate),
+                                    ("SE", c.se)) if not np.isfinite(v)]
+        if bad:
+            c.verdict = "disagree"
+            c.note = (c.note + "; " if c.note else "") + f"non-finite {' and '.join(bad)}"
+        elif not c.passes():
+            c.verdict = "disagree"
+        elif c.k * c.se > INCONCLUSIVE_FRACTION * scale_of(c):
+            c.verdict = "inconclusive"
+            c.note = (c.note + "; " if c.note else "") + (
+                f"k*SE = {c.k * c.se:.3g} exceeds {INCONCLUSIVE_FRACTION:g} x the quantity's scale: "
+                "the interval is too wide to test anything (heavy-tailed or diverging networks?)")
+        else:
+            c.verdict = "agree"
+    if gated:
+        untied = {(c.quantity, c.kind, c.run, c.t): c for c in checks if c.regime == "untied"}
+        for c in checks:
+            if c.regime == "tied" and c.verdict == "disagree":
+                twin = untied.get((c.quantity, c.kind, c.run, c.t))
+                if twin is not None and twin.verdict == "agree":
+                    c.verdict = "closure-limited"
+                    c.note = (c.note + "; " if c.note else "") + (
+                        "untied agrees: single-time closure not exact for tied gated cells (02 §5)")
+    return m
+
+
+def simulate_point(
+    config: PointConfig,
+    preds: dict,
+    *,
+    devices: Optional[Sequence] = None,
+    progress: Optional[Callable[[str], None]] = None,
+) -> list[RunResult]:
+    """Both runs (``approach`` from ``(Q0, C0)``, ``corr`` from the predicted ``Q*``) for each
+    regime. Theory trajectories are attached later by :func:`evaluate_point`."""
+    if config.cell not in SIMULATORS:
+        raise ValueError(f"cell {config.cell!r} has no simulator")
+    starts = {"approach": (config.Q0, config.C0),
+              "corr": corr_start(preds, (config.Q0, config.C0))}
+    runs = []
+    for regime in config.regimes:
+        for run, (q0, c0) in starts.items():
+            if progress:
+                progress(f"{config.cell} {config.label} {regime} {run}: Q0={q0:.4g} C0={c0:.4g}")
+            stats, plan, secs = _simulate(config, regime, run, q0, c0, devices, progress)
+            runs.append(RunResult(regime, run, q0, c0, stats, None, plan, secs))
+    return runs
+
+
+def evaluate_point(config: PointConfig, runs: list[RunResult], predict_params: dict) -> PointReport:
+    """All checks of one point against the theory at ``predict_params`` (verdicts not yet set)."""
+    sim = get_simulator(config.cell)
+    preds, perrs = predictions(config.cell, predict_params)
+    window = est.late_window(config.steps, config.window_fraction)
+    k_fit = bonferroni_k(config.steps, config.ensemble)
+    checks, fits, evaluated = [], {}, []
+    for r in runs:
+        traj = theory_trajectory(config.cell, config.steps, r.Q0, r.C0, predict_params)
+        evaluated.append(RunResult(r.regime, r.run, r.Q0, r.C0, r.stats, traj, r.plan, r.seconds))
+        checks += trajectory_checks(r.stats, traj, r.regime, r.run, config.width)
+        if r.run == "approach":
+            checks += fixed_point_checks(r.stats, preds, traj, r.regime, window, config.width,
+                                         sim.exact_chi is not None)
+            c, fit = timescale_check(r.stats, traj, "xi_q", "Q", preds, r.regime, r.run,
+                                     window, config.width, k_fit, config.seed)
+        else:
+            c, fit = timescale_check(r.stats, traj, "xi", "c_h", preds, r.regime, r.run,
+                                     window, config.width, k_fit, config.seed)
+        checks.append(c)
+        if fit is not None:
+            fits[f"{r.regime}/{c.quantity}"] = asdict(fit)
+    for q, why in perrs.items():
+        checks.append(Check(q, "fixed point", "-", "-", math.nan, math.nan, math.nan, 0, 0.0,
+                            note=f"theory gave no value: {why}"))
+    return PointReport(config, preds, perrs, evaluated, checks, fits, window)
+
+
+def verify_point(
+    config: PointConfig,
+    *,
+    devices: Optional[Sequence] = None,
+    progress: Optional[Callable[[str], None]] = None,
+    finalize: bool = True,
+    alpha: float = ALPHA,
+) -> PointReport:
+    """Simulate and compare one point; with ``finalize`` the verdicts use Bonferroni ``k`` over
+    this report's checks at false-alarm rate ``alpha``."""
+    preds, _ = predictions(config.cell, config.params)
+    runs = simulate_point(config, preds, devices=devices, progress=progress)
+    report = evaluate_point(config, runs, config.params)
+    if config.dtype == "float32":
+        report.precision = precision_check(config, report.runs[0], report.fixed_point_window,
+                                           devices)
+    if finalize:
+        assign_verdicts(report.checks, sim_gated(config.cell), alpha=alpha)
+    return report
+
+
+def precision_check(config: PointConfig, run: RunResult, window: tuple[int, int],
+                    devices=None) -> dict:
+    """Rerun the first ``PRECISION_SUBSET`` networks of a float32 run in float64 with the same
+    (float32-drawn) samples. Per quantity: ``|mean_k (x32_k - x64_k)|`` over the subset against
+    the float32 ensemble SE and ``B_N``; ``ok`` when below ``PRECISION_RATIO * (SE + B_N)``. In a chaotic regime the
+    paired trajectories decorrelate (07 §6), so the difference then also contains sampling noise
+    (``paired_se``) and can exceed the bound without any rounding bias: the report says which."""
+    n_sub = min(config.ensemble, PRECISION_SUBSET)
+    shape = RunShape(config.width, config.steps, run.regime == "tied", config.probes, "float64",
+                     sample_dtype="float32")
+    s64, _ = run_ensemble(config.cell, config.params, shape, seed=config.seed, ensemble=n_sub,
+                          Q0=run.Q0, C0=run.C0, devices=devices)
+    out = {"networks": n_sub, "regime": run.regime, "run": run.run, "quantities": {}}
+    for q, obs in FIXED_POINTS.items():
+        x32 = est.window_average(est.observable(run.stats, obs), window)
+        x64 = est.window_average(est.observable(s64, obs), window)
+        d = x32[:n_sub] - x64
+        e32 = ensemble_estimate(x32)
+        se = float(e32.se)
+        b = float(allowance(q, e32.mean, config.width))
+        mean_d = float(np.mean(d))
+        out["quantities"][q] = {
+            "mean_diff": mean_d,
+            "paired_se": float(np.std(d, ddof=1) / math.sqrt(n_sub)),
+            "ensemble_se": se,
+            "allowance": b,
+            "ratio_to_se": abs(mean_d) / se if se > 0 else math.inf,
+            "ratio": abs(mean_d) / (se + b),
+            "ok": bool(abs(mean_d) <= PRECISION_RATIO * (se + b)),
+        }
+    return out
+
+
+def sim_gated(cell: str) -> bool:
+    return get_simulator(cell).gated
+
+
+def not_simulated_cells() -> list[str]:
+    """Theory cells with no simulator here nor in ``GATED_SIMULATORS`` (reported, never skipped)."""
+    from .simulators import GATED_SIMULATORS
+
+    return [c for c in theory_cells() if c not in SIMULATORS and c not in GATED_SIMULATORS]

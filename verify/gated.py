@@ -1,0 +1,384 @@
+"""Theory vs simulation for gated cells with several gates and state components (GRU, LSTM).
+
+The generic engine (:mod:`verify.simulate`) carries one state vector; gated simulators carry a
+tuple (``(c, h)``), so this module is their engine *and* their ``compare`` (it imports ``theory``;
+the simulators in :mod:`verify.simulators` do not).  Per network and step (two input sequences
+with correlation ``Sigma`` sharing the step's weights; untied runs redraw every ``W, U, b`` each
+step from ``fold_in(weights_key, t)``):
+
+* ``Q_<k>``, ``C_<k>``, ``c_<k>`` per state component; ``q_<g>`` per gate (field variance about the
+  known mean), ``c`` (memory-gate field correlation);
+* ``chi``: Hutchinson, :math:`\\frac1{nNP}\\sum_p\\|J_tv_p\\|^2` with :math:`v_p\\sim\\mathcal N(0,I_{nN})` over the
+  whole state and ``J_t v`` by ``jax.jvp`` of the real step (unbiased for the mean squared
+  singular value of the full state Jacobian);
+* ``growth``: a tangent vector carried along the run, :math:`u_t=J_tu_{t-1}` (``jax.jvp``), the ratio
+  :math:`\\|u_t\\|^2/\\|u_{t-1}\\|^2`, then renormalised: over the late window its mean estimates
+  :math:`\\lambda_{\\max}` (the perturbation direction aligns with the top eigenvector of M);
+* mechanism checks of 06 §8: ``rec_lag1`` (lag-one across-unit correlation of the memory gate's
+  recurrent field; near 0 untied) and ``gate_state_cov`` (across-unit covariance of the memory
+  gate squared and the carried component squared, relative; near 0 untied).
+
+Checks (:class:`verify.compare.Check`) use the package's pass rule
+``|pred - est| <= k SE + B_N``: SE over ``E`` networks, ``k`` Bonferroni over the report
+(trajectory and point families, ``verify.compare.assign_verdicts``), ``B_N = 5 scale / N``
+(``verify.stats.allowance``; scale 1 for correlations, ``|pred|`` otherwise).  A tied failure
+whose untied twin agrees is **closure-limited** (06 §8), never folded into ``B_N``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Optional
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from .compare import CONVERGED_FRACTION, Check, assign_verdicts
+from .estimators import late_window, window_average
+from .simulators.base import correlated_inputs, initial_pair
+from .simulators.gated_base import GatedSimulator
+from .stats import ALPHA, allowance, ensemble_estimate
+
+
+@dataclass
+class GatedPoint:
+    cell: str
+    params: dict
+    width: int = 128
+    ensemble: int = 32
+    steps: int = 60
+    regimes: tuple = ("untied", "tied")
+    seed: int = 0
+    probes: int = 2
+    Q0: object = 0.5     # number or {component: number}
+    C0: object = 0.0
+    window_fraction: float = 0.5
+    label: str = ""
+
+
+@dataclass
+class GatedReport:
+    config: GatedPoint
+    predictions: dict
+    checks: list
+    stats: dict = field(default_factory=dict)      # regime -> {stat: (E, T) list}
+    theory: dict = field(default_factory=dict)     # trajectory arrays
+    mechanism: dict = field(default_factory=dict)
+
+    def verdict(self) -> str:
+        vs = {c.verdict for c in self.checks}
+        for v in ("disagree", "closure-limited", "agree"):
+            if v in vs:
+                return v
+        return "not checked"
+
+
+# ----------------------------------------------------------------------------------------------
+# simulation
+# ----------------------------------------------------------------------------------------------
+
+def _keys(master, index):
+    k = jax.random.fold_in(master, index)
+    return jax.random.split(k, 5)
+
+
+def simulate_network(sim: GatedSimulator, width: int, steps: int, tied: bool, probes: int, master, index,
+                     params: dict, Q0, C0):
+    """One network: ``{stat: (steps,)}``."""
+    n, dtype = width, jnp.float64
+    kw, kx, k0, kp, ku = _keys(master, index)
+    p = {k: jnp.asarray(v, dtype) for k, v in params.items()}
+    comps = sim.components
+    init = [initial_pair(jax.random.fold_in(k0, i), n, Q0[i], C0[i], dtype) for i in range(len(comps))]
+    s_a = tuple(pair[0] for pair in init)
+    s_b = tuple(pair[1] for pair in init)
+    u0 = tuple(jax.random.normal(jax.random.fold_in(ku, i), (n,), dtype) for i in range(len(comps)))
+    tied_w = sim.draw_weights(kw, n, p, dtype) if tied else None
+    ts = jnp.arange(1, steps + 1)
+    mg = sim.memory_gate
+    ic = comps.index("c") if "c" in comps else comps.index(sim.read)
+
+    def body(carry, t):
+        s_a, s_b, u, rec_prev = carry
+        w = tied_w if tied else sim.draw_weights(jax.random.fold_in(kw, t), n, p, dtype)
+        x_a, x_b = correlated_inputs(jax.random.fold_in(kx, t), n, p["R"], p["Sigma"], dtype)
+        new_a, a_a = sim.step(w, s_a, x_a, p)
+        new_b, a_b = sim.step(w, s_b, x_b, p)
+
+        def fmap(s):
+            return sim.step(w, s, x_a, p)[0]
+
+        v = jax.random.normal(jax.random.fold_in(kp, t), (probes, len(comps), n), dtype)
+        jv = jax.vmap(lambda vp: jax.jvp(fmap, (s_a,), (tuple(vp),))[1])(v)
+        ju = jax.jvp(fmap, (s_a,), (u,))[1]
+        nu = sum(jnp.sum(x * x) for x in u)
+        nju = sum(jnp.sum(x * x) for x in ju)
+        u_new = tuple(x * jnp.sqrt(len(comps) * n / nju) for x in ju)
+        st = {"chi": sum(jnp.sum(x * x) for x in jv) / (len(comps) * n * probes), "growth": nju / nu}
+        for i, k in enumerate(comps):
+            qa, qb = jnp.mean(new_a[i] ** 2), jnp.mean(new_b[i] ** 2)
+            st[f"Q_{k}"] = 0.5 * (qa + qb)
+            st[f"C_{k}"] = jnp.mean(new_a[i] * new_b[i])
+            st[f"c_{k}"] = st[f"C_{k}"] / jnp.sqrt(qa * qb)
+        for g in sim.gates:
+            mu = p.get(f"mu_b_{g}", 0.0)
+            ea, eb = a_a[g] - mu, a_b[g] - mu
+            st[f"q_{g}"] = 0.5 * (jnp.mean(ea * ea) + jnp.mean(eb * eb))
+            if g == mg:
+                st["c"] = jnp.mean(ea * eb) / jnp.sqrt(jnp.mean(ea * ea) * jnp.mean(eb * eb))
+        rec = sim.recurrent_field(w, s_a)
+        den = jnp.sqrt(jnp.mean(rec * rec) * jnp.mean(rec_prev * rec_prev))
+        st["rec_lag1"] = jnp.where(t > 1, jnp.mean(rec * rec_prev) / jnp.where(den > 0, den, 1.0), jnp.nan)
+        gate2 = jax.nn.sigmoid(a_a[mg]) ** 2
+        held2 = s_a[ic] ** 2
+        st["gate_state_cov"] = (jnp.mean(gate2 * held2) - jnp.mean(gate2) * jnp.mean(held2)) / (
+            jnp.mean(gate2) * jnp.mean(held2))
+        return (new_a, new_b, u_new, rec), st
+
+    carry0 = (s_a, s_b, u0, jnp.zeros((n,), dtype))
+    _, stats = jax.lax.scan(body, carry0, ts)
+    return stats
+
+
+@lru_cache(maxsize=None)
+def _ensemble_fn(sim, width, steps, tied, probes):
+    def one(master, index, params, Q0, C0):
+        return simulate_network(sim, width, steps, tied, probes, master, index, params, Q0, C0)
+    return jax.jit(jax.vmap(one, in_axes=(None, 0, None, None, None)))
+
+
+def per_component(comps, x) -> list:
+    """A number (same for every component) or {component: number} -> list in component order."""
+    return [float(x[k] if isinstance(x, dict) else x) for k in comps]
+
+
+def simulate(sim: GatedSimulator, params: dict, *, width: int, ensemble: int, steps: int, tied: bool,
+             seed: int = 0, probes: int = 2, Q0=0.5, C0=0.0, chunk: int = 16) -> dict:
+    """``{stat: array (E, T)}`` for ``ensemble`` networks (chunks of ``chunk`` networks per call).
+    ``Q0``/``C0``: initial second moment / overlap, one number or {component: number}; the pair of
+    initial states has them exactly (:func:`verify.simulators.base.initial_pair`)."""
+    sim.check_params(params)
+    fn = _ensemble_fn(sim, int(width), int(steps), bool(tied), int(probes))
+    master = jax.random.PRNGKey(seed)
+    p = {k: float(v) for k, v in params.items()}
+    q0, c0 = per_component(sim.components, Q0), per_component(sim.components, C0)
+    parts = []
+    for start in range(0, ensemble, chunk):
+        idx = jnp.arange(start, min(ensemble, start + chunk))
+        parts.append(jax.device_get(fn(master, idx, p, jnp.asarray(q0), jnp.asarray(c0))))
+    return {k: np.concatenate([np.asarray(d[k]) for d in parts], axis=0) for k in parts[0]}
+
+
+# ----------------------------------------------------------------------------------------------
+# theory and checks
+# ----------------------------------------------------------------------------------------------
+
+def predictions(cell: str, params: dict) -> dict:
+    import theory
+
+    c = theory.cell(cell)
+    names = ["Q_star", "chi", "lambda_max", "xi_q", "c_h_star", "xi"]
+    names += [f"Q_{k}_star" for k in c.state if k != c.read] + [f"q_star_{g.name}" for g in c.gates]
+    out = {}
+    for q in names:
+        try:
+            out[q] = float(theory.predict(cell, q, **params))
+        except (RuntimeError, ArithmeticError, ValueError):
+            pass
+    return out
+
+
+def theory_trajectory(cell: str, steps: int, Q0: float, C0: float, params: dict) -> dict:
+    from theory.gated_api import trajectory
+
+    return trajectory(cell, steps, Q0, C0, **params)
+
+
+FIXED = {"Q_star": "Q_h", "Q_c_star": "Q_c", "chi": "chi", "lambda_max": "growth", "c_h_star": "c_h"}
+
+
+def _fixed_pairs(cell_gates):
+    pairs = dict(FIXED)
+    pairs.update({f"q_star_{g}": f"q_{g}" for g in cell_gates})
+    return pairs
+
+
+def _convergence_ref(quantity, traj, preds):
+    """The theory trajectory whose convergence a fixed-point check needs (chi, lambda follow Q_h)."""
+    obs = {"Q_star": "Q_h", "Q_c_star": "Q_c", "c_h_star": "c_h"}.get(quantity, "Q_h")
+    ref = {"Q_h": "Q_star", "Q_c": "Q_c_star", "c_h": "c_h_star"}[obs]
+    return obs, ref
+
+
+def checks_for(stats: dict, traj: dict, preds: dict, regime: str, width: int, window, gates) -> list:
+    out = []
+    n = next(iter(stats.values())).shape[0]
+    for name in [k for k in traj if k.startswith(("Q_", "C_", "q_"))]:
+        if name not in stats:
+            continue
+        e = ensemble_estimate(stats[name])
+        for i in range(traj[name].size):
+            pred = float(traj[name][i])
+            out.append(Check(name, "trajectory", regime, "approach", pred, float(e.mean[i]), float(e.se[i]), n,
+                             float(allowance(name, pred, width)), t=i + 1, verdict=""))
+    for quantity, obs in _fixed_pairs(gates).items():
+        if quantity not in preds or obs not in stats:
+            continue
+        if quantity == "c_h_star" and preds.get("c_h_star", 1.0) >= 1.0 - 1e-12:
+            continue
+        pred = preds[quantity]
+        e = ensemble_estimate(window_average(stats[obs], window))
+        c = Check(quantity, "fixed point", regime, "approach", pred, float(e.mean), float(e.se), n,
+                  float(allowance(quantity, pred, width)), verdict="")
+        tobs, ref = _convergence_ref(quantity, traj, preds)
+        if tobs in traj and ref in preds:
+            tw = float(np.mean(traj[tobs][window[0] - 1: window[1] - 1]))
+            if abs(tw - preds[ref]) > CONVERGED_FRACTION * float(allowance(ref, preds[ref], width)):
+                c.verdict, c.note = "not checked", f"horizon too short: theory {tobs} window mean {tw:.6g} vs {preds[ref]:.6g}"
+        out.append(c)
+    return out
+
+
+def verify_point(cfg: GatedPoint, predict_params: Optional[dict] = None, finalize: bool = True,
+                 alpha: float = ALPHA, sims: Optional[dict] = None) -> GatedReport:
+    """Simulate (or reuse ``sims`` = {regime: stats}) and judge one point."""
+    import theory
+
+    from .simulators import get_gated
+
+    sim = get_gated(cfg.cell)
+    pp = dict(cfg.params if predict_params is None else predict_params)
+    preds = predictions(cfg.cell, pp)
+    traj = theory_trajectory(cfg.cell, cfg.steps, cfg.Q0, cfg.C0, pp)
+    window = late_window(cfg.steps, cfg.window_fraction)
+    gates = [g.name for g in theory.cell(cfg.cell).gates]
+    checks, stats, mech = [], {}, {}
+    for regime in cfg.regimes:
+        if sims is not None and regime in sims:
+            s = sims[regime]
+        else:
+            s = simulate(sim, cfg.params, width=cfg.width, ensemble=cfg.ensemble, steps=cfg.steps,
+                         tied=regime == "tied", seed=cfg.seed, probes=cfg.probes, Q0=cfg.Q0, C0=cfg.C0)
+        stats[regime] = s
+        checks += checks_for(s, traj, preds, regime, cfg.width, window, gates)
+        mech[regime] = {k: _describe(ensemble_estimate(window_average(s[k], window)))
+                        for k in ("rec_lag1", "gate_state_cov")}
+    rep = GatedReport(cfg, preds, checks, stats, traj, mech)
+    if finalize:
+        assign_verdicts(rep.checks, True, alpha=alpha)
+    return rep
+
+
+def _describe(e):
+    return {"mean": float(e.mean), "se": float(e.se), "n": int(e.n)}
+
+
+# ----------------------------------------------------------------------------------------------
+# gate-bias sweep: lambda_max and the timescale -1/ln(lambda_max) from short to long memory
+# ----------------------------------------------------------------------------------------------
+
+def bias_sweep(cell: str, mus, base: dict, *, width: int, ensemble: int, steps: int, regimes=("untied", "tied"),
+               seed: int = 0, alpha: float = ALPHA, population: bool = True) -> dict:
+    """For each memory-gate bias mean in ``mus``: simulated ``lambda_max`` (tangent growth over the
+    late window) and fixed points vs theory (Gaussian closure and, if asked, population dynamics).
+    Each point starts at the theory's fixed-point second moments (C0 = 0), so the late window holds
+    the fixed point even where xi_q is long; the relaxation itself is checked by the points of
+    :func:`verify_point`.  Verdicts over the whole sweep share one Bonferroni family per kind."""
+    import theory
+
+    from .compare import count_open
+
+    c = theory.cell(cell)
+    key = f"mu_b_{c.memory_gate}"
+    rows, per_point = [], []
+    for i, mu in enumerate(mus):
+        params = {**base, key: float(mu)}
+        pr = predictions(cell, params)
+        q0 = {k: pr["Q_star" if k == c.read else f"Q_{k}_star"] for k in c.state}
+        cfg = GatedPoint(cell, params, width=width, ensemble=ensemble, steps=steps, regimes=tuple(regimes),
+                         seed=seed + i, Q0=q0, C0=0.0, label=f"{key}={mu:g}")
+        rep = verify_point(cfg, finalize=False)
+        point = [ch for ch in rep.checks if ch.kind == "fixed point"]
+        for ch in point:
+            ch.note = (ch.note + "; " if ch.note else "") + cfg.label
+        per_point.append(point)
+        row = {"mu": float(mu), "Q0": q0, "theory": {q: rep.predictions.get(q) for q in ("lambda_max", "xi", "xi_q", "Q_star", "chi")}}
+        if population:
+            from theory import population as popmod
+            res = popmod.solve(c, theory.api.resolve_params(c, params))
+            row["population"] = {"lambda_max": res.mean["growth"], "lambda_max_se": res.se["growth"],
+                                 "Q_star": res.mean["Q_h"], "Q_star_se": res.se["Q_h"]}
+        rows.append(row)
+    checks = [ch for point in per_point for ch in point]
+    m = count_open(checks)
+    for row, point in zip(rows, per_point):
+        assign_verdicts(point, True, m=m, alpha=alpha)  # closure-limited twins matched within a point
+        for ch in point:
+            row.setdefault(ch.regime, {})[ch.quantity] = {"estimate": ch.estimate, "se": ch.se, "verdict": ch.verdict}
+    return {"cell": cell, "gate_bias": key, "rows": rows, "checks": checks, "width": width, "ensemble": ensemble,
+            "steps": steps}
+
+
+def xi_from_lambda(lam: float, se: float) -> tuple[float, float]:
+    """ξ = -1/ln λ and its delta-method SE, SE_λ / (λ ln²λ)."""
+    if not 0 < lam < 1:
+        return math.inf, math.nan
+    return -1.0 / math.log(lam), se / (lam * math.log(lam) ** 2)
+
+
+# ----------------------------------------------------------------------------------------------
+# report
+# ----------------------------------------------------------------------------------------------
+
+def check_dict(c: Check) -> dict:
+    d = asdict(c)
+    return {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in d.items()}
+
+
+def table(reports: list) -> str:
+    lines = [f"{'cell':5s} {'point':16s} {'regime':7s} {'quantity':12s} {'pred':>10s} {'est':>10s} {'SE':>8s} "
+             f"{'k':>5s} {'B_N':>8s}  verdict"]
+    for r in reports:
+        for c in r.checks:
+            if c.kind == "trajectory":
+                continue
+            lines.append(f"{r.config.cell:5s} {r.config.label[:16]:16s} {c.regime:7s} {c.quantity:12s} {c.prediction:10.5g} "
+                         f"{c.estimate:10.5g} {c.se:8.2g} {c.k:5.2f} {c.allowance:8.2g}  {c.verdict} {c.note[:60]}")
+        traj = [c for c in r.checks if c.kind == "trajectory"]
+        for regime in r.config.regimes:
+            tr = [c for c in traj if c.regime == regime]
+            counts = {v: sum(c.verdict == v for c in tr) for v in ("agree", "disagree", "closure-limited")}
+            lines.append(f"{r.config.cell:5s} {r.config.label[:16]:16s} {regime:7s} trajectory   {len(tr)} per-step checks: "
+                         + ", ".join(f"{k} {v}" for k, v in counts.items()))
+    return "\n".join(lines)
+
+
+def write_report(out, reports: list, sweeps: list = (), meta: Optional[dict] = None, plots: bool = True) -> Path:
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    from .report import environment
+
+    doc = {"meta": {**(meta or {}), "environment": environment()}, "points": [], "bias_sweeps": []}
+    for r in reports:
+        doc["points"].append({"config": asdict(r.config), "predictions": r.predictions, "verdict": r.verdict(),
+                              "mechanism": r.mechanism, "checks": [check_dict(c) for c in r.checks]})
+    for s in sweeps:
+        doc["bias_sweeps"].append({k: v for k, v in s.items() if k != "checks"} | {"checks": [check_dict(c) for c in s["checks"]]})
+    path = out / "report.json"
+    path.write_text(json.dumps(doc, indent=1, default=float))
+    if plots:
+        from .gated_plots import plot_point, plot_sweep
+        for r in reports:
+            plot_point(r, out / f"{r.config.cell}_{r.config.label or 'point'}.png")
+        for s in sweeps:
+            plot_sweep(s, out / f"{s['cell']}_bias_sweep.png")
+    return path
+
+
+__all__ = ["GatedPoint", "GatedReport", "simulate", "verify_point", "bias_sweep", "predictions", "write_report",
+           "table", "xi_from_lambda"]

@@ -1,0 +1,178 @@
+"""Ensemble runner: memory plan, chunks, and a ``Mesh`` over the ensemble axis (07 §7).
+
+Networks are independent, so the ensemble axis is sharded over all devices with
+``shard_map`` (``in_specs=P("ens")`` for the network indices); nothing communicates until the
+per-network statistics come back to the host. The plan is made *before* anything is allocated:
+
+.. math::
+    M_{\\rm net} \\approx b\\,[c_W n_W N^2 + N(s + 3P) + T\\,n_{\\rm stats}],
+
+with ``b`` bytes per number, ``n_W`` N x N matrices per network (vanilla and minimalRNN 2 with
+``V``; feed-forward 1), ``c_W = WEIGHT_COPIES`` live copies while a matrix is generated, ``s``
+state-like vectors and ``P`` Jacobian probes. Untied runs regenerate weights each step, so there is
+no factor ``T``. Networks per device per chunk ``= floor(HEADROOM * free / M_net)``; if that is
+zero the run is refused with the size needed.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Callable, Optional, Sequence
+
+import jax
+import numpy as np
+from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+
+from .simulate import RunShape, ensemble_function, stat_names
+from .simulators import get as get_simulator
+from .simulators.base import Simulator
+
+AXIS = "ens"
+BYTES = {"float32": 4, "float64": 8}
+# While one N x N Gaussian matrix is generated, the raw Threefry bits, the float conversion and
+# the finished matrix coexist: three live copies per matrix.
+WEIGHT_COPIES = 3
+# N-vectors per network besides probes: two states, two pre-activations, two new states, two
+# inputs, the recurrent field and its predecessor, gate values, tangents; rounded up.
+VECTOR_SLOTS = 16
+# Use at most this fraction of the free memory: XLA temporaries, fragmentation, the host copy.
+HEADROOM = 0.5
+
+
+class MemoryPlanError(RuntimeError):
+    """One network does not fit on one device."""
+
+
+@dataclass(frozen=True)
+class MemoryPlan:
+    bytes_per_network: int
+    free_bytes_per_device: int
+    devices: int
+    chunk: int  # networks per chunk, a multiple of ``devices``
+    chunks: int
+
+    def as_dict(self) -> dict:
+        return {k: int(v) for k, v in self.__dict__.items()}
+
+
+def bytes_per_network(sim: Simulator, shape: RunShape) -> int:
+    b = BYTES[shape.dtype]
+    n = shape.width
+    weights = WEIGHT_COPIES * sim.n_square * n * n
+    vectors = n * (VECTOR_SLOTS + 3 * shape.probes)
+    stats = shape.steps * len(stat_names(sim))
+    return b * (weights + vectors + stats)
+
+
+def free_bytes_per_device(devices: Sequence) -> int:
+    """Accelerators: ``bytes_limit - bytes_in_use``. CPU: ``MemAvailable`` shared by the host's
+    CPU devices (with ``--xla_force_host_platform_device_count`` they share one RAM)."""
+    dev = devices[0]
+    stats = dev.memory_stats() if dev.platform != "cpu" else None
+    if stats and "bytes_limit" in stats:
+        return int(stats["bytes_limit"] - stats.get("bytes_in_use", 0))
+    try:
+        with open("/proc/meminfo") as f:
+            info = dict(line.split(":", 1) for line in f)
+        avail = int(info["MemAvailable"].strip().split()[0]) * 1024
+    except (OSError, KeyError, ValueError):
+        avail = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_AVPHYS_PAGES")
+    return avail // len(devices)
+
+
+def plan_memory(
+    sim: Simulator,
+    shape: RunShape,
+    ensemble: int,
+    devices: Sequence,
+    free_bytes: Optional[int] = None,
+    max_chunk: Optional[int] = None,
+) -> MemoryPlan:
+    """Choose the chunk size, or raise :class:`MemoryPlanError` naming the bytes needed."""
+    if ensemble < 2:
+        raise ValueError("ensemble must be >= 2 (the standard error needs two networks)")
+    n_dev = len(devices)
+    per_net = bytes_per_network(sim, shape)
+    free = free_bytes_per_device(devices) if free_bytes is None else int(free_bytes)
+    per_dev = int(HEADROOM * free // per_net)
+    if per_dev < 1:
+        raise MemoryPlanError(
+            f"{sim.cell} at width {shape.width} ({shape.dtype}) needs about "
+            f"{per_net / 2**30:.3g} GiB per network ({per_net} bytes, x{1 / HEADROOM:g} headroom); "
+            f"only {free / 2**30:.3g} GiB free per device"
+        )
+    per_dev = min(per_dev, math.ceil(ensemble / n_dev))
+    if max_chunk is not None:
+        per_dev = max(1, min(per_dev, max_chunk // n_dev))
+    chunk = per_dev * n_dev
+    return MemoryPlan(per_net, free, n_dev, chunk, math.ceil(ensemble / chunk))
+
+
+def make_mesh(devices: Optional[Sequence] = None) -> Mesh:
+    return Mesh(np.array(list(devices or jax.devices())), (AXIS,))
+
+
+@lru_cache(maxsize=64)
+def _sharded_function(cell: str, shape: RunShape, devices: tuple) -> Callable:
+    """``jit(shard_map(vmap(simulate_network)))``, cached so repeated runs do not recompile."""
+    mesh = make_mesh(devices)
+    fn = ensemble_function(get_simulator(cell), shape)
+    sharded = jax.shard_map(
+        fn, mesh=mesh, in_specs=(P(), P(AXIS), P(), P(), P()), out_specs=P(AXIS), check_vma=False
+    )
+    return jax.jit(sharded)
+
+
+def run_ensemble(
+    cell: str,
+    params: dict,
+    shape: RunShape,
+    *,
+    seed: int,
+    ensemble: int,
+    Q0: float,
+    C0: float,
+    devices: Optional[Sequence] = None,
+    free_bytes: Optional[int] = None,
+    max_chunk: Optional[int] = None,
+    first_network: int = 0,
+    progress: Optional[Callable[[str], None]] = None,
+) -> tuple[dict[str, np.ndarray], MemoryPlan]:
+    """Simulate networks ``first_network .. first_network+ensemble-1`` of master ``seed``.
+
+    Returns ``({stat: float64 array (ensemble, steps)}, plan)``. Network ``k`` always gets key
+    ``fold_in(key(seed), k)``, so results do not depend on chunking or device count.
+    """
+    sim = get_simulator(cell)
+    sim.check_params(params)
+    if shape.tied and not sim.recurrent:
+        raise ValueError(f"{cell} draws fresh weights per layer: tied must be false")
+    if not (Q0 >= 0 and abs(C0) <= Q0):
+        raise ValueError(f"initial state needs Q0 >= 0 and |C0| <= Q0; got Q0={Q0}, C0={C0}")
+    devices = tuple(devices or jax.devices())
+    plan = plan_memory(sim, shape, ensemble, devices, free_bytes, max_chunk)
+    fn = _sharded_function(cell, shape, devices)
+    sharding = NamedSharding(make_mesh(devices), P(AXIS))
+    master = jax.random.key(seed)
+    p = {k: float(params[k]) for k in sim.param_names}
+    parts: list[dict] = []
+    t0 = time.perf_counter()
+    for c in range(plan.chunks):
+        start = first_network + c * plan.chunk
+        idx = jax.device_put(np.arange(start, start + plan.chunk, dtype=np.int32), sharding)
+        out = jax.device_get(fn(master, idx, p, float(Q0), float(C0)))
+        parts.append(out)
+        if progress is not None:
+            progress(
+                f"  {cell} {'tied' if shape.tied else 'untied'} N={shape.width}: chunk {c + 1}/"
+                f"{plan.chunks} ({plan.chunk} networks) {time.perf_counter() - t0:.1f}s"
+            )
+    stats = {
+        k: np.concatenate([np.asarray(o[k], dtype=np.float64) for o in parts])[:ensemble]
+        for k in parts[0]
+    }
+    return stats, plan
