@@ -286,6 +286,11 @@ def render_extension(cell, backends=("numba", "jax")) -> dict:
     """``render.EXTENSIONS`` hook: the isometry files of a declared ``Cell`` (other families: none)."""
     if not isinstance(cell, Cell):
         return {}
+    from .cells import is_builtin
+    if not is_builtin(cell.name):
+        # User cells: not derived here.  SymPy's piecewise_fold of E[D^4] for kinked user activations
+        # (e.g. softsign) can take tens of minutes; isometry for user cells needs that fixed first.
+        return {}
     files = {"isometry.md": render_isometry_markdown(cell)}
     if "numba" in backends:
         files["isometry_numba.py"] = render_isometry_numba(cell)
