@@ -10,6 +10,7 @@ estimators are ratios of population means, bias ~ variance / SIZE).  Power: ever
 also shows that a reference moved by a stated amount is rejected by the same rule.
 """
 import math
+from functools import lru_cache
 
 import numpy as np
 import pytest
@@ -27,8 +28,14 @@ def k_for(m):
 
 
 def solve(cell, **over):
+    return _solve(cell, tuple(sorted(over.items())))
+
+
+@lru_cache(maxsize=None)
+def _solve(cell, over):
+    """Deterministic (fixed seed): tests at the same point share one population run."""
     c = theory.cell(cell)
-    p = theory.api.resolve_params(c, over)
+    p = theory.api.resolve_params(c, dict(over))
     return population.solve(c, p, size=SIZE, replicas=REPLICAS, burn=BURN, window=WINDOW, seed=7), p
 
 
@@ -47,9 +54,11 @@ def sig(x):
 
 
 def test_gru_population_converges_to_the_closure_which_is_exact_for_it():
-    """The GRU's state enters only linearly or through Gaussian fields: the closure is exact."""
+    """The GRU's state enters only linearly or through Gaussian fields: the closure is exact.
+    ``chi`` is the population's fresh-probe (Hutchinson) estimate of Tr(J^T J)/N, ``growth`` the
+    carried tangent's: two estimators of the same 1x1 M."""
     res, p = solve("gru", sigma_w_z=2.0, sigma_w_n=2.0, mu_b_z=1.5)
-    pairs = {"Q_h": "Q_star", "growth": "lambda_max", "q_z": "q_star_z", "q_n": "q_star_n"}
+    pairs = {"Q_h": "Q_star", "growth": "lambda_max", "chi": "chi", "q_z": "q_star_z", "q_n": "q_star_n"}
     k = k_for(2 * len(pairs))
     for key, q in pairs.items():
         ref = theory.predict("gru", q, **p)
@@ -112,5 +121,27 @@ def test_predict_offers_the_population_closure_for_lstm_quantities():
     exact = theory.predict("lstm", "Q_h_star", closure="population", size=SIZE, seed=3, **p)
     closure = theory.predict("lstm", "Q_h_star", **p)
     assert exact < closure and closure == pytest.approx(theory.predict("lstm", "Q_star", **p), rel=1e-15)
+    # the core name takes the option too and runs the same solve
+    assert theory.predict("lstm", "Q_star", closure="population", size=SIZE, seed=3, **p) == exact
     with pytest.raises(ValueError, match="population"):
         theory.predict("lstm", "xi_2", closure="population", **p)
+
+
+def test_core_names_of_gated_cells_honour_the_closure_option():
+    """Q_star / q_star / chi take closure=; the default (omitted or "gaussian") is the generated kernel."""
+    p = dict(sigma_w_f=2.5, sigma_v_f=1.5, mu_b_f=2.0)
+    for q in ("Q_star", "q_star", "chi", "xi"):
+        assert theory.predict("lstm", q, closure="gaussian", **p) == theory.predict("lstm", q, **p)
+    c = theory.cell("lstm")
+    assert population.observable(c, "Q_star") == "Q_h" and population.observable(c, "q_star") == "q_f"
+    assert population.observable(theory.cell("gru"), "q_star") == "q_z"
+    for q in ("xi", "xi_q", "c_star", "c_h_star"):
+        with pytest.raises(ValueError, match="population dynamics does not solve"):
+            theory.predict("gru", q, closure="population")
+    with pytest.raises(ValueError, match="closure"):
+        theory.predict("lstm", "Q_star", closure="exact")
+    with pytest.raises(ValueError, match="population' only"):
+        theory.predict("lstm", "Q_star", seed=3)
+    with pytest.raises(ValueError, match="gated cells only"):
+        theory.predict("vanilla-tanh", "Q_star", closure="population")
+    assert theory.predict("vanilla-tanh", "chi", closure="gaussian") == theory.predict("vanilla-tanh", "chi")

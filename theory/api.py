@@ -21,6 +21,8 @@ from .render import STATUS, STATUS_DOC
 
 QUANTITIES = ("q_star", "Q_star", "c_star", "c_h_star", "chi", "xi", "xi_q")
 BACKENDS = ("numba", "jax")
+#: keyword options of predict for core quantities (closure of gated cells, see theory.gated_api)
+CORE_OPTIONS = ("closure", "size", "seed")
 _STATUS_TEXT = {v: k.replace("_", " ") for k, v in STATUS.items()}
 #: quantities that need the correlation fixed point C* (their failures come from that solve)
 _CORRELATION_QUANTITIES = ("c_star", "c_h_star", "xi")
@@ -175,6 +177,11 @@ def predict(name, quantity: str, backend: str = "numba", **params):
     composes with jit/vmap/grad).  Scalar requests whose fixed point does not exist or does not
     converge raise :class:`FixedPointError`; array requests return NaN there with a RuntimeWarning
     counting the failures (``theory.status`` says why per point).
+
+    ``closure="gaussian"`` (the default, also when omitted) gives the generated kernels.  Gated cells
+    also take ``closure="population"`` (with ``size=``, ``seed=``) for ``Q_star``, ``q_star`` and ``chi``:
+    the exact untied one-site law by population dynamics (:mod:`theory.gated_api`); other cells and
+    other names raise ValueError for it.
     """
     c = cell(name)
     if quantity in EXTRA_QUANTITIES:
@@ -185,6 +192,12 @@ def predict(name, quantity: str, backend: str = "numba", **params):
         return q.evaluate(c, backend, resolve_params(c, params), extra)
     if quantity not in QUANTITIES:
         raise ValueError(f"unknown quantity {quantity!r}; choose one of {quantities()}")
+    options = {k: params.pop(k) for k in CORE_OPTIONS if k in params}
+    if options and hasattr(c, "predict_core"):  # gated cells: closure=gaussian|population
+        return c.predict_core(quantity, backend, resolve_params(c, params), options)
+    if options and options != {"closure": "gaussian"}:
+        raise ValueError(f"{c.name}: {sorted(options)} (closure='population') apply to gated cells only; "
+                         f"{c.name} is served by its Gaussian-field kernels (closure='gaussian')")
     p = resolve_params(c, params)
     mod = kernels(c, backend)
     fn = getattr(mod, quantity)

@@ -228,6 +228,11 @@ class GatedCell:
         from .gated_render import render_package
         return render_package(self, backends)
 
+    def predict_core(self, quantity, backend, params, options):
+        """A core quantity with ``closure=`` (see :func:`theory.gated_api.predict_core`)."""
+        from .gated_api import predict_core
+        return predict_core(self, quantity, backend, params, options)
+
     def critical_init(self, **constraints) -> dict:
         """Critical initialisation (λ_max = 1); see :func:`theory.gated_critical.critical_init`."""
         from .gated_critical import critical_init

@@ -18,8 +18,15 @@ Registered through :func:`theory.api.register_quantity` (loaded by :mod:`theory.
 state inside tanh; exact for the GRU).  ``closure="population"``: the exact one-site solution of
 the untied recursion by population dynamics (:mod:`theory.population`; Monte-Carlo, error
 O(P^-1/2), numpy result, slower), for ``Q_h_star``, ``Q_c_star``, ``q_star_<g>``, ``lambda_max``,
-``kurtosis_c``.  Core names (``Q_star``, ``chi``, ...) are served by ``theory.predict`` as for any
-cell, always with the Gaussian closure.
+``kurtosis_c``.
+
+Core names take the option too (:func:`predict_core`, reached from ``theory.predict`` through
+:meth:`theory.gated.GatedCell.predict_core`): without ``closure=`` (or with ``"gaussian"``) they are
+the generated kernels; with ``closure="population"``, ``Q_star`` (hidden second moment), ``q_star``
+(memory-gate field variance) and ``chi`` (mean squared singular value of the one-step state
+Jacobian, by a fresh-probe estimator inside the population) come from population dynamics, and
+``xi``, ``xi_q``, ``c_star``, ``c_h_star`` raise ``ValueError``: they need the two-sequence law or the
+relaxation of the law, which the population solver does not compute.
 """
 from __future__ import annotations
 
@@ -32,6 +39,10 @@ from .gated import GatedCell
 
 CLOSURES = ("gaussian", "population")
 POPULATION_QUANTITIES = ("Q_h_star", "Q_c_star", "lambda_max", "kurtosis_c")
+#: core names (theory.api.QUANTITIES) that population dynamics serves
+POPULATION_CORE = ("Q_star", "q_star", "chi")
+#: keyword options of ``predict`` for a gated cell's core names
+CORE_OPTIONS = ("closure", "size", "seed")
 
 DOCS = {
     "lambda_max": "top eigenvalue of the perturbation map M of a gated cell (chi analogue; 1 is critical)",
@@ -102,6 +113,27 @@ def _evaluator(name):
     return evaluate
 
 
+def predict_core(cell, quantity, backend, params, options):
+    """A core quantity (``Q_star``, ``chi``, ...) of a gated cell with ``closure=``/``size=``/``seed=``.
+
+    ``params``: resolved cell parameters; ``options``: the keywords among :data:`CORE_OPTIONS` given."""
+    closure = options.get("closure", "gaussian")
+    if closure not in CLOSURES:
+        raise ValueError(f"closure must be one of {CLOSURES}, got {closure!r}")
+    if closure == "gaussian":
+        stray = sorted(set(options) - {"closure"})
+        if stray:
+            raise ValueError(f"{stray} apply to closure='population' only")
+        return api.predict(cell, quantity, backend, **params)
+    if quantity not in POPULATION_CORE:
+        raise ValueError(
+            f"closure='population' serves the core names {POPULATION_CORE} (and {POPULATION_QUANTITIES}, "
+            f"q_star_<gate>), not {quantity!r}: it needs the two-sequence law or the relaxation of the "
+            f"one-site law, which population dynamics does not solve; use closure='gaussian' (the default)")
+    from . import population
+    return population.predict(cell, quantity, params, size=options.get("size"), seed=options.get("seed"))
+
+
 def _register():
     extra = {"closure": "gaussian", "size": None, "seed": None}
     for name, doc in DOCS.items():
@@ -152,4 +184,4 @@ def trajectory(name, steps: int, Q0, C0=None, **params) -> dict:
     return out
 
 
-__all__ = ["trajectory", "CLOSURES", "DOCS"]
+__all__ = ["trajectory", "predict_core", "CLOSURES", "DOCS", "POPULATION_CORE"]

@@ -87,14 +87,20 @@ def rai(scale: float = RAI_SCALE, alpha: float = 2.0, beta: float = 1.0, bias_ro
 
     What was checked, and what was not:
 
-    * **Checked** (a paper summary and a third-party implementation citing arXiv:1903.06733; the paper
-      itself was not available): one entry per neuron from a positive law, Beta(2, 1) as that law,
-      the rest symmetric Gaussian; the paper reports RAI lowers the born-dead probability.
-    * **Unsure, check against the paper**: the value of ``scale``. ``0.6007`` (the default) is the
-      third-party value, applied to the standard deviation with fan-in *excluding* the bias; whether the
-      paper's constant scales the standard deviation or the variance, whether its fan-in counts the bias
-      (``fan_in_counts_bias``) and whether the third-party code draws the bias correctly (it does not
-      pick the positive entry among the bias) are not verified.
+    * **Checked against** two independent third-party implementations that cite arXiv:1903.06733
+      (re-checked in a later session; the paper's own text was still not retrievable there, only
+      its abstract): a PyTorch-style one draws a ``(fan_out, fan_in + 1)`` matrix of
+      ``N(0, 1) * 0.6007 / sqrt(fan_in)`` (bias as the last column, fan-in *excluding* the bias)
+      and overwrites one uniformly chosen entry per neuron, bias included, with a ``Beta(2, 1)``
+      draw — exactly :func:`rai_dense` at the defaults; a TensorFlow-style one uses the same
+      ``0.6007 / sqrt(fan_in)`` and ``Beta(2, 1)`` for kernels (its separate bias branch scales by
+      ``0.6007**2``, a slip not copied here).  So: one positive entry per neuron, ``Beta(2, 1)``,
+      symmetric Gaussian rest, ``scale = 0.6007`` on the standard deviation with the bias-free
+      fan-in, are what the public implementations do.
+    * **Unsure, check against the paper**: how the paper derives ``0.6007`` (whether its constant
+      is meant for the standard deviation or the variance, and whether its fan-in counts the bias,
+      ``fan_in_counts_bias``) — the implementations agree with each other, not verified against
+      the text.
     * **Derived here** (not from the paper): in the wide limit the per-layer second-moment ratio
       :math:`E[x_{\ell}^2]/E[x_{\ell-1}^2]` of a deep RAI net is 0.764 +- 0.001 at ``scale = 0.6007`` and 1 at
       ``scale`` = 0.85 +- 0.01 (population-dynamics Monte Carlo over the law of one coordinate,

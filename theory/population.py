@@ -23,6 +23,13 @@ late-window time average, with its standard error from the spread across replica
 estimate carries an :math:`O(\text{size}^{-1/2})` fluctuation and a self-consistency bias of
 :math:`O(1/\text{size})`, far below the SE at the default sizes).
 
+**χ.** The mean squared singular value of the one-step state Jacobian,
+:math:`\chi=\operatorname{Tr}(J^\top J)/(nN)=\mathbb E_v\|Jv\|^2/(nN)` for a probe :math:`v\sim\mathcal N(0,I)`
+(Hutchinson).  Each step draws a *fresh* probe per sample and component, independent of the state;
+its field perturbations are fresh :math:`\mathcal N(0,\sigma_{w,k}^2\overline{(\delta s^k)^2})` as for the tangent,
+and ``chi`` is :math:`\sum_k\overline{(Jv)_k^2}/n`.  It differs from the carried tangent's growth
+(:math:`\lambda_{\max}`) wherever :math:`\mathsf M` has more than one component.
+
 The update, reads and gate laws come from the cell's SymPy declaration (``lambdify``): this module
 solves the *same* recursion as the closure without its approximation; the independent check of the
 recursion itself is ``verify`` (hand-written simulators).
@@ -40,6 +47,7 @@ REPLICAS = 8            #: independent populations (SE from their spread)
 BURN_MIN, BURN_MAX = 60, 2000
 WINDOW = 200            #: late-window steps averaged per replica
 SEED = 0
+_PROBE = 7919          #: fold_in offset of the chi probe's keys (leaves the other streams unchanged)
 
 
 @dataclass(frozen=True)
@@ -103,11 +111,22 @@ def _compiled(cell, burn, window, size):
             da.append(jnp.sqrt(dq) * jax.random.normal(keys[2 * k + 1], state[0].shape))
             qs.append(q)
         new_state, new_tang = jax.jvp(update, (state, tuple(a)), (tang, tuple(da)))
+        # chi: a fresh probe v ~ N(0, 1) per unit and component, independent of the state
+        v = tuple(jax.random.normal(jax.random.fold_in(key, _PROBE + i), state[0].shape) for i in range(len(comps)))
+        dv = []
+        for k, g in enumerate(gates):
+            pad = a[:k] + [jnp.zeros_like(state[0])] * (len(gates) - k)
+            dpad = dv + [jnp.zeros_like(state[0])] * (len(gates) - k)
+            _, ds = jax.jvp(lambda st, ff: reads[k](*st, *ff), (state, tuple(pad)), (v, tuple(dpad)))
+            ds = jnp.broadcast_to(ds, state[0].shape)
+            dq = P(p, "sigma_w", g) ** 2 * jnp.mean(ds * ds)
+            dv.append(jnp.sqrt(dq) * jax.random.normal(jax.random.fold_in(key, _PROBE + 100 + k), state[0].shape))
+        _, Jv = jax.jvp(update, (state, tuple(a)), (v, tuple(dv)))
         before = sum(jnp.mean(t * t) for t in tang)
         after = sum(jnp.mean(t * t) for t in new_tang)
         growth = after / before
         new_tang = tuple(t / jnp.sqrt(after) for t in new_tang)
-        obs = {"growth": growth}
+        obs = {"growth": growth, "chi": sum(jnp.mean(t * t) for t in Jv) / len(comps)}
         for i, k in enumerate(comps):
             m2 = jnp.mean(new_state[i] ** 2)
             obs[f"Q_{k}"] = m2
@@ -162,18 +181,28 @@ def solve(cell, params: dict, *, size: int | None = None, replicas: int = REPLIC
     return PopulationResult(mean, se, size, replicas, int(burn), int(window))
 
 
-_NAMES = {"Q_h_star": "Q_h", "Q_c_star": "Q_c", "kurtosis_c": "kurtosis_c", "lambda_max": "growth"}
+_NAMES = {"Q_h_star": "Q_h", "Q_c_star": "Q_c", "kurtosis_c": "kurtosis_c", "lambda_max": "growth", "chi": "chi"}
+
+
+def observable(cell, name: str):
+    """Key of :attr:`PopulationResult.mean` that estimates quantity ``name`` (None if there is none).
+    ``Q_star`` is the read (hidden) component's second moment, ``q_star`` the memory gate's field variance."""
+    if name == "Q_star":
+        return f"Q_{cell.read}"
+    if name == "q_star":
+        return f"q_{cell.memory_gate}"
+    return _NAMES.get(name) or ("q_" + name[len("q_star_"):] if name.startswith("q_star_") else None)
 
 
 def predict(cell, name: str, params: dict, size=None, seed=None) -> float:
     """One quantity by population dynamics (scalar parameters only)."""
     if any(np.ndim(v) for v in params.values()):
         raise ValueError("closure='population' serves scalar parameters only")
-    key = _NAMES.get(name) or ("q_" + name[len("q_star_"):] if name.startswith("q_star_") else None)
+    key = observable(cell, name)
     res = solve(cell, params, size=size, seed=seed)
     if key not in res.mean:
         raise ValueError(f"{cell.name}: population dynamics has no {name!r}")
     return res.mean[key]
 
 
-__all__ = ["solve", "predict", "PopulationResult", "SIZE", "REPLICAS"]
+__all__ = ["solve", "predict", "observable", "PopulationResult", "SIZE", "REPLICAS"]

@@ -14,8 +14,10 @@ For one cell and parameter point, :func:`verify_point`
 
 3. applies ``|pred - est| <= k SE + B_N`` to every check, Bonferroni over the whole report
    (two families, trajectory steps and point checks, with half the budget each); labels tied
-   failures of gated cells whose untied twin agrees "closure-limited" (02 §5), passes whose
-   interval is wider than the quantity "inconclusive", and other failures "disagree".
+   failures of gated cells whose untied twin agrees "closure-limited" (02 §5), tied failures whose
+   untied twin agrees in a run where some tied networks never became stationary "finite-width"
+   (see :data:`NONSTATIONARY_GROWTH`), passes whose interval is wider than the quantity
+   "inconclusive", and other failures "disagree".
 """
 
 from __future__ import annotations
@@ -83,6 +85,7 @@ class Check:
     verdict: str = "not checked"
     note: str = ""
     scale: float = math.nan  # the quantity's scale (as in B_N); NaN: |prediction|
+    nonstationary: int = 0  # networks of this run that never became stationary (tied runs)
 
     @property
     def label(self) -> str:
@@ -135,10 +138,42 @@ class PointReport:
 
     def verdict(self) -> str:
         vs = {c.verdict for c in self.checks}
-        for v in ("disagree", "closure-limited", "inconclusive", "agree"):
+        for v in VERDICT_ORDER:
             if v in vs:
                 return v
         return "not checked"
+
+
+VERDICT_ORDER = ("disagree", "closure-limited", "finite-width", "inconclusive", "agree")
+"""Worst first; a point's verdict is its worst check's. Only "disagree" fails a run (exit 1)."""
+
+NONSTATIONARY_GROWTH = 2.0
+"""A tied network counts as **non-stationary** when the theory has a fixed point but the
+network's ``|h_t|^2/N`` averaged over the second half of the fixed-point window exceeds this
+factor times its average over the first half.  Why this threshold: a stationary network's two
+half-window means differ by its ``O(N^{-1/2})`` fluctuations (about 10% at ``N = 64``), so a
+factor 2 is never reached by noise; a draw of ``W`` whose spectral radius exceeds 1 grows
+geometrically and crosses it.  Such draws are common at small width near criticality: at
+``N = 64``, ``sigma_w^2 = 0.9`` half of the real Ginibre matrices have spectral radius >= 1
+(mean 0.999 against the ``N -> infinity`` edge ``sigma_w = 0.949``; 0% at ``N = 1024``, from
+32 sampled matrices per width).  The mean-field fixed point is an ``N -> infinity`` (fixed
+``T``) statement, so a tied check that fails in such a run while its untied twin agrees is
+labelled "finite-width" with the count, not "disagree" (the twin may also be "inconclusive":
+it passed the rule with a wide interval); it is reported, never hidden."""
+
+
+def nonstationary_networks(stats: dict, window: tuple[int, int]) -> int:
+    """Number of networks whose ``Q_t`` grows by more than :data:`NONSTATIONARY_GROWTH` between
+    the first and second half of ``window`` (non-finite values count as growing)."""
+    series = est.observable(stats, "Q")
+    start, stop = window
+    mid = (start + stop) // 2
+    if mid <= start or stop <= mid:
+        return 0
+    first = est.window_average(series, (start, mid))
+    second = est.window_average(series, (mid, stop))
+    grows = ~np.isfinite(second) | (second > NONSTATIONARY_GROWTH * np.abs(first))
+    return int(np.sum(grows))
 
 
 # ----------------------------------------------------------------------------- theory side
@@ -354,15 +389,24 @@ def assign_verdicts(checks: list[Check], gated: bool, m: Optional[dict] = None,
                 "the interval is too wide to test anything (heavy-tailed or diverging networks?)")
         else:
             c.verdict = "agree"
-    if gated:
-        untied = {(c.quantity, c.kind, c.run, c.t): c for c in checks if c.regime == "untied"}
-        for c in checks:
-            if c.regime == "tied" and c.verdict == "disagree":
-                twin = untied.get((c.quantity, c.kind, c.run, c.t))
-                if twin is not None and twin.verdict == "agree":
-                    c.verdict = "closure-limited"
-                    c.note = (c.note + "; " if c.note else "") + (
-                        "untied agrees: single-time closure not exact for tied gated cells (02 §5)")
+    untied = {(c.quantity, c.kind, c.run, c.t): c for c in checks if c.regime == "untied"}
+    for c in checks:
+        if c.regime == "tied" and c.verdict == "disagree":
+            twin = untied.get((c.quantity, c.kind, c.run, c.t))
+            if twin is None:
+                continue
+            if gated and twin.verdict == "agree":
+                c.verdict = "closure-limited"
+                c.note = (c.note + "; " if c.note else "") + (
+                    "untied agrees: single-time closure not exact for tied gated cells (02 §5)")
+            elif not gated and c.nonstationary > 0 and twin.verdict in ("agree", "inconclusive"):
+                # the untied twin passes the rule (an inconclusive one too: within k SE + B_N)
+                c.verdict = "finite-width"
+                c.note = (c.note + "; " if c.note else "") + (
+                    f"untied {twin.verdict}; {c.nonstationary} of {c.n} tied networks never became "
+                    f"stationary (|h|^2/N grew > {NONSTATIONARY_GROWTH:g}x across the late window: "
+                    "the linearised dynamics of those tied draws has spectral radius above 1 at "
+                    "this width; the fixed point is an N -> infinity statement, 01 §5)")
     return m
 
 
@@ -399,16 +443,21 @@ def evaluate_point(config: PointConfig, runs: list[RunResult], predict_params: d
     for r in runs:
         traj = theory_trajectory(config.cell, config.steps, r.Q0, r.C0, predict_params)
         evaluated.append(RunResult(r.regime, r.run, r.Q0, r.C0, r.stats, traj, r.plan, r.seconds))
-        checks += trajectory_checks(r.stats, traj, r.regime, r.run, config.width)
+        mine = trajectory_checks(r.stats, traj, r.regime, r.run, config.width)
         if r.run == "approach":
-            checks += fixed_point_checks(r.stats, preds, traj, r.regime, window, config.width,
-                                         sim.exact_chi is not None)
+            mine += fixed_point_checks(r.stats, preds, traj, r.regime, window, config.width,
+                                       sim.exact_chi is not None)
             c, fit = timescale_check(r.stats, traj, "xi_q", "Q", preds, r.regime, r.run,
                                      window, config.width, k_fit, config.seed)
         else:
             c, fit = timescale_check(r.stats, traj, "xi", "c_h", preds, r.regime, r.run,
                                      window, config.width, k_fit, config.seed)
-        checks.append(c)
+        mine.append(c)
+        if r.regime == "tied" and "Q_star" in preds:
+            n_bad = nonstationary_networks(r.stats, window)
+            for ch in mine:
+                ch.nonstationary = n_bad
+        checks += mine
         if fit is not None:
             fits[f"{r.regime}/{c.quantity}"] = asdict(fit)
     for q, why in perrs.items():

@@ -115,7 +115,7 @@ def summary_lines(points: Iterable[PointReport]) -> list[str]:
     for p in points:
         cnt = Counter(c.verdict for c in p.checks)
         worst = ""
-        bad = [c for c in p.checks if c.verdict in ("disagree", "closure-limited", "inconclusive")]
+        bad = [c for c in p.checks if c.verdict in ("disagree", "closure-limited", "finite-width", "inconclusive")]
         if bad:
             c = max(bad, key=lambda c: abs(c.prediction - c.estimate) / max(c.k * c.se + c.allowance, 1e-300))
             worst = (f"; worst: {c.regime} {c.run} {c.label} pred {c.prediction:.5g} vs "
