@@ -139,11 +139,11 @@ def _family_point(c, q_star, fixed):
     return {**fixed, a: va, b: vb}
 
 
-def _solve_pair(c, fixed):
-    """Root of chi = 1 in the free member of the pair (the other one fixed)."""
+def _solve_pair(c, fixed, free):
+    """Root of chi = 1 in ``free`` (the other member of the pair and everything else fixed).
+    ``fixed`` holds every parameter (defaults resolved), so the free one must be named."""
     from scipy.optimize import brentq
     a, b = c.critical_pair
-    free = a if a not in fixed else b
     hi = 10.0 if free == a else 20.0
 
     def g(x):
@@ -240,7 +240,7 @@ def critical_init(cell, *, weights: str = "orthogonal", T: int | None = None, ma
                              f"(a negative {a}^2 or {b}^2) at {fixed}")
         method = "closed form (critical_line parametrised by q*)"
     elif len(given) == 1 and max_variance is None:
-        p = _solve_pair(c, {**fixed, **{g: constraints[g] for g in given}})
+        p = _solve_pair(c, fixed, b if a in given else a)
         method = f"root solve of chi = 1 in {b if a in given else a} (Brent)"
     elif len(given) == 2:
         raise ValueError(f"{a} and {b} both given: nothing left to put on chi = 1")

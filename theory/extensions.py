@@ -6,6 +6,8 @@ MODULES = (
     "theory.gated_api",
     "theory.isometry",
     "theory.critical",
+    "theory.phase",      # theory.phase_diagram
+    "theory.spectrum",   # theory.spectrum(cell, T=..., weights=...): callable module (cheap: numpy only)
 )
 
 

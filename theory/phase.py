@@ -143,16 +143,37 @@ def phase_diagram(cell, x: str = "sigma_w", y: str | None = None, xlim=None, yli
     secs = {}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        t = time.perf_counter()
-        chi = np.asarray(theory.predict(c.name, "chi", backend=backend, **kw))
-        secs["chi"] = time.perf_counter() - t
+        if backend == "numba":
+            # one fixed-point solve for the whole grid: chi (= step_msv, A2 + sigma_w^2 B2), the mean
+            # and the variance are all functions of Q* (the generic predict route would solve it 3 times)
+            from .isometry import isometry_kernels, weights_variance
+            vw = weights_variance(weights)
+            if int(T) != T or T < 1:
+                raise ValueError(f"T must be a positive integer, got {T!r}")
+            p = theory.api.resolve_params(c, kw)
+            args = [np.asarray(p[k], dtype=np.float64) for k in c.param_names]
+            core, iso = theory.kernels(c, "numba"), isometry_kernels(c, "numba")
+            t = time.perf_counter()
+            Qs = core.Q_star(*args)
+            secs["Q_star"] = time.perf_counter() - t
+            t = time.perf_counter()
+            chi = np.asarray(iso.step_msv(Qs, *args))
+            secs["chi"] = time.perf_counter() - t
+            t = time.perf_counter()
+            var = np.asarray(iso.isometry_variance(float(T), vw, Qs, *args))
+            mean = np.asarray(iso.isometry_mean(float(T), Qs, *args))
+            secs["isometry"] = time.perf_counter() - t
+        else:
+            t = time.perf_counter()
+            chi = np.asarray(theory.predict(c.name, "chi", backend=backend, **kw))
+            secs["chi"] = time.perf_counter() - t
+            t = time.perf_counter()
+            var = np.asarray(theory.predict(c.name, "isometry_variance", backend=backend, T=T, weights=weights, **kw))
+            mean = np.asarray(theory.predict(c.name, "isometry_mean", backend=backend, T=T, weights=weights, **kw))
+            secs["isometry"] = time.perf_counter() - t
         t = time.perf_counter()
         xiv = np.asarray(theory.predict(c.name, "xi", backend=backend, **kw)) if xi else None
         secs["xi"] = time.perf_counter() - t
-        t = time.perf_counter()
-        var = np.asarray(theory.predict(c.name, "isometry_variance", backend=backend, T=T, weights=weights, **kw))
-        mean = np.asarray(theory.predict(c.name, "isometry_mean", backend=backend, T=T, weights=weights, **kw))
-        secs["isometry"] = time.perf_counter() - t
     shape = (ys.size, xs.size)
     chi, var, mean = (np.broadcast_to(a, shape) for a in (chi, var, mean))
     xiv = np.broadcast_to(xiv, shape) if xiv is not None else None
