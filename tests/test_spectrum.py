@@ -101,3 +101,11 @@ def test_spectrum_rejects_bad_input():
         theory.spectrum("vanilla-tanh", T=0)
     with pytest.raises(ValueError):
         theory.spectrum("vanilla-tanh", T=2, weights="haar")
+
+
+def test_a_failed_general_solve_is_flagged_not_returned_silently():
+    # hard-tanh with orthogonal W, T = 2: the upper edge sits on an atom of sigma_w^2 D^2 and the
+    # general path loses mass (a known limit); the result must say so, loudly.
+    with pytest.warns(RuntimeWarning, match="failed its self-check"):
+        s = theory.spectrum("vanilla-hard-tanh", T=2, weights="orthogonal", n=100)
+    assert s.notes[-1].startswith("SELF-CHECK FAILED")
