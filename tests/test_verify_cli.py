@@ -66,3 +66,21 @@ def test_small_run_writes_report_and_exits_by_verdict(tmp_path, capsys):
     assert all((out / f).exists() for f in doc["figures"])
     table = capsys.readouterr().out
     assert "q_star" in table and "verdict" in table
+
+
+def test_compilation_cache_follows_the_environment_and_can_be_turned_off(monkeypatch, tmp_path):
+    import jax
+
+    from verify.cli import enable_compilation_cache
+
+    before = (jax.config.jax_compilation_cache_dir, jax.config.jax_persistent_cache_min_compile_time_secs)
+    try:
+        monkeypatch.setenv("SIGNALPROP_JAX_CACHE", "off")
+        assert enable_compilation_cache() is None
+        assert jax.config.jax_compilation_cache_dir == before[0]
+        monkeypatch.setenv("SIGNALPROP_JAX_CACHE", str(tmp_path / "jc"))
+        assert enable_compilation_cache() == str(tmp_path / "jc")
+        assert (tmp_path / "jc").is_dir() and jax.config.jax_compilation_cache_dir == str(tmp_path / "jc")
+    finally:
+        jax.config.update("jax_compilation_cache_dir", before[0])
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", before[1])

@@ -1,8 +1,13 @@
 """``verify``: simulate real random networks and check the theory's predictions.
 
 Strict ``key=value`` arguments; exit status 0 when every check agrees (closure-limited gaps of
-tied gated cells and inconclusive checks, whose interval is wider than the quantity, are reported
-and do not fail), 1 when some check disagrees, 2 on bad input.
+tied gated cells, finite-width gaps of tied runs with non-stationary networks, and inconclusive
+checks, whose interval is wider than the quantity, are reported and do not fail), 1 when some check
+disagrees, 2 on bad input.
+
+Compiled XLA programs are cached on disk across runs (``~/.cache/signalprop/jax``; set
+``SIGNALPROP_JAX_CACHE`` to another folder, or to ``off``): on a CPU most of a run's time is
+compilation, so a repeated ``verify all`` is several times faster.
 """
 
 from __future__ import annotations
@@ -17,6 +22,9 @@ usage: verify cell=NAME [key=value ...]
        verify all [width=N] [ensemble=E] [seed=S] [dtype=float32|float64] [out=DIR] [cells=A,B]
                   [sweep=true|false]   (width default 64 on CPU, 1024 on accelerators)
        verify study=dying-relu [width=2,4,8 depth=1:100 ensemble=E init=he,rai out=DIR ...]
+       verify spectra [cells=A,B] [width=N] [ensemble=E] [steps=1,2,4,8,16] [ks_steps=1,4,8]
+                      [weights=orthogonal,gaussian] [tied=true|false|both] [seed=S] [out=DIR]
+                      [plots=true|false] [quiet=true|false]   (verify/README_spectra.md)
        verify --help
 
 Simulates E randomly initialised networks of width N (real weight matrices, plain JAX), compares
@@ -43,8 +51,20 @@ keys (single cell):
   quiet=true|false no progress on stderr (default false)
   <param>=X        any cell parameter (see theory.parameters(cell)), e.g. sigma_w=1.5
 
+keys (verify spectra: end-to-end Jacobian spectra vs isometry_mean / isometry_variance and the
+predicted density theory.spectrum; near-critical parameters by rule, verify/spectra_report.py):
+  cells=A,B        vanilla-tanh, vanilla-erf, vanilla-relu, vanilla-hard-tanh, minimalrnn (default all)
+  width=N          network width (default 128); ensemble=E networks (default 16)
+  steps=T1,T2,..   checkpoints of the product (default 1,2,4,8,16)
+  ks_steps=T1,..   checkpoints compared with the predicted density (default 1,4,8; subset of steps)
+  weights=LIST     orthogonal and/or gaussian (default both); tied=true|false|both (default both)
+  seed=S (default 0), out=DIR (default out/verify-spectra), plots, quiet
+
 exit status: 0 all agree, 1 some disagree, 2 bad input (closure-limited gaps of tied gated
-cells and inconclusive checks are listed in the report and table but do not fail)
+cells, finite-width gaps of tied runs where some networks never became stationary, and
+inconclusive checks are listed in the report and table but do not fail)
+
+compiled programs are cached in ~/.cache/signalprop/jax (SIGNALPROP_JAX_CACHE=DIR or off)
 """
 
 BOOL = {"true": True, "false": False, "1": True, "0": False, "yes": True, "no": False}
@@ -230,6 +250,73 @@ def _progress(quiet: bool) -> Optional[Callable[[str], None]]:
     return lambda msg: print(f"[{time.perf_counter() - t0:7.1f}s] {msg}", file=sys.stderr, flush=True)
 
 
+SPECTRA_KEYS = ("cells", "width", "ensemble", "steps", "ks_steps", "weights", "tied", "seed", "out",
+                "plots", "quiet")
+
+#: `verify all` spectral part (CI-sized): compiled programs dominate on CPU, so few configurations.
+SUITE_SPECTRA = {"cells": ("vanilla-tanh", "minimalrnn"), "width": 32, "ensemble": 16, "steps": (1, 2, 4),
+                 "ks_steps": (1,), "ks_weights": ("orthogonal",), "ks_cells": ("vanilla-tanh",),
+                 "regimes": ("untied",)}
+
+
+def _int_list(key: str, v: str) -> tuple:
+    xs = tuple(_int(key, x, 1) for x in v.split(","))
+    if list(xs) != sorted(set(xs)):
+        raise BadInput(f"{key} must be increasing, got {v!r}")
+    return xs
+
+
+def parse_spectra_args(kv: dict[str, str]) -> dict:
+    from .spectra_report import STANDARD_CELLS
+
+    unknown = [k for k in kv if k not in SPECTRA_KEYS]
+    if unknown:
+        raise BadInput(f"unknown key {unknown[0]!r} for verify spectra; valid keys: {', '.join(SPECTRA_KEYS)}")
+    _theory()
+    cells = tuple(kv["cells"].split(",")) if "cells" in kv else STANDARD_CELLS
+    for c in cells:
+        if c not in STANDARD_CELLS:
+            raise BadInput(f"cell {c!r} has no spectral point; valid cells: {', '.join(STANDARD_CELLS)}")
+    weights = tuple(kv.get("weights", "orthogonal,gaussian").split(","))
+    for w in weights:
+        _choice("weights", w, ("orthogonal", "gaussian"))
+    s = {"cells": cells, "weights": weights,
+         "width": _int("width", kv.get("width", "128"), 4),
+         "ensemble": _int("ensemble", kv.get("ensemble", "16"), 2),
+         "steps": _int_list("steps", kv.get("steps", "1,2,4,8,16")),
+         "seed": _int("seed", kv.get("seed", "0"), 0),
+         "out": kv.get("out", "out/verify-spectra"),
+         "plots": _bool("plots", kv.get("plots", "true")),
+         "quiet": _bool("quiet", kv.get("quiet", "false"))}
+    s["ks_steps"] = _int_list("ks_steps", kv.get("ks_steps", ",".join(str(t) for t in (1, 4, 8) if t in s["steps"])
+                                                  or str(s["steps"][0])))
+    bad = [t for t in s["ks_steps"] if t not in s["steps"]]
+    if bad:
+        raise BadInput(f"ks_steps must be among steps {list(s['steps'])}; got {bad}")
+    tied = _choice("tied", kv.get("tied", "both"), ("true", "false", "both"))
+    s["regimes"] = {"true": ("tied",), "false": ("untied",), "both": ("untied", "tied")}[tied]
+    return s
+
+
+def run_spectra(s: dict, progress=None) -> int:
+    from .spectra_report import run_points, standard_points
+
+    progress = progress if progress is not None else _progress(s["quiet"])
+    try:
+        points = standard_points(s["width"], s["ensemble"], s["seed"], cells=s["cells"], steps=s["steps"],
+                                 ks_steps=s["ks_steps"], regimes=s["regimes"])
+    except ValueError as exc:
+        raise BadInput(str(exc)) from None
+    ks_cells = s.get("ks_cells", s["cells"])
+    points = [type(p)(**{**p.__dict__, "weights": s["weights"], "ks_weights": s.get("ks_weights", s["weights"]),
+                         "ks_steps": p.ks_steps if p.cell in ks_cells else ()}) for p in points]
+    if progress:
+        progress(f"verify spectra: {len(points)} cells x {len(s['weights'])} weight laws x {len(s['regimes'])} "
+                 f"regimes, N={s['width']}, E={s['ensemble']}, T={list(s['steps'])}")
+    rc, _ = run_points(points, s["out"], progress=progress, plots=s["plots"], meta={"argv": sys.argv[1:]})
+    return rc
+
+
 def run_cell(s: dict) -> int:
     from .compare import PointConfig, verify_point
     from .sweep import width_sweep
@@ -323,17 +410,49 @@ def run_suite(s: dict) -> int:
 
         rc = max(rc, run_gated_suite(s["gated"], width=s["width"], ensemble=s["ensemble"], seed=s["seed"],
                                      out=s["out"] + "/gated", plots=s["plots"], quiet=s["quiet"]))
+    if "feedforward-relu" in s["cells"]:  # issue 7: the dying-ReLU study at its CI size
+        from .dying_relu import suite_run as run_dying_relu_suite
+
+        rc = max(rc, run_dying_relu_suite(s["out"] + "/dying-relu", seed=s["seed"], plots=s["plots"],
+                                          quiet=s["quiet"]))
     return rc
 
 
+def enable_compilation_cache() -> Optional[str]:
+    """Persist compiled XLA programs across runs; returns the folder (None when disabled).
+
+    ``$SIGNALPROP_JAX_CACHE`` names the folder (``off`` disables); default
+    ``~/.cache/signalprop/jax``.  Only programs that took >= 1 s to compile are stored."""
+    import os
+
+    import jax
+
+    where = os.environ.get("SIGNALPROP_JAX_CACHE", os.path.join(os.path.expanduser("~"), ".cache",
+                                                                "signalprop", "jax"))
+    if where.lower() in ("off", "0", "false", ""):
+        return None
+    try:
+        os.makedirs(where, exist_ok=True)
+    except OSError:  # read-only home: run without the cache rather than fail
+        return None
+    jax.config.update("jax_compilation_cache_dir", where)
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 1.0)
+    return where
+
+
 def main(argv: Optional[list[str]] = None) -> int:
+    from_shell = argv is None  # the console script; library callers keep their own jax config
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ("-h", "--help", "help"):
         print(USAGE)
         return 0 if argv else 2
+    if from_shell:
+        enable_compilation_cache()
     try:
         if argv[0] == "all":
             return run_suite(parse_suite_args(split_pairs(argv[1:])))
+        if argv[0] == "spectra":
+            return run_spectra(parse_spectra_args(split_pairs(argv[1:])))
         kv = split_pairs(argv)
         if "study" in kv:  # --- study dispatch (issue 7, dying ReLU): verify/README_dying_relu.md
             if kv["study"] != "dying-relu":
