@@ -638,6 +638,9 @@ def spectrum(cell, T: int = 1, weights: str = "orthogonal", n: int = 800, eps_re
     z = lam + 1j * eps
     dens = np.maximum(-np.imag(G - atom / z) / np.pi, 0.0)
     keep = ok
+    if not np.any(keep):
+        raise RuntimeError(f"{c.name}: the spectral solver converged at none of the {lam.size} grid points "
+                           f"(T={T}, {weights} W; general subordination path) — no density for these parameters")
     lam, dens, eps, dropped = lam[keep], dens[keep], eps[keep], int((~keep).sum())
     notes = ("free steps: T-step law composed from the one-step law (exact for untied vanilla/feed-forward; "
              "gated cells: approximation, variance = isometry_variance_free)",

@@ -415,16 +415,16 @@ def plot_point(r: dict, out: Path) -> list:
                 sel = (sp.lam > 0) & (np.log10(np.maximum(sp.lam, 1e-300)) >= lo) & (np.log10(np.maximum(sp.lam, 1e-300)) <= hi)
                 binw = (hi - lo) / 49
                 c = sp.density * sp.lam * math.log(10) * binw  # mass per bin of log10 lambda
-                norm = cont / max(float(np.trapezoid(sp.density, sp.lam)), 1e-300) if cont > 0 else 0.0
-                ax.plot(np.log10(sp.lam[sel]), c[sel] * norm, "C3", lw=1.2, label="theory")
+                # the predicted density is already normalised over the whole law (its mass below the
+                # grid is in ``left_tail``; ``theory.spectrum`` self-checks mass 1): no rescaling here
+                ax.plot(np.log10(sp.lam[sel]), c[sel], "C3", lw=1.2, label="theory")
                 ax.set_xlabel(r"$\log_{10}\lambda$")
                 ax.set_ylabel("fraction per bin")
             else:
                 hi = np.percentile(x, 99.8)
                 ax.hist(x[x <= hi], bins=50, density=True, color="0.75", label=f"{regime} networks")
                 sel = sp.lam <= hi
-                norm = cont / max(float(np.trapezoid(sp.density, sp.lam)), 1e-300) if sp.cont_cdf is None else 1.0
-                ax.plot(sp.lam[sel], sp.density[sel] * norm, "C3", lw=1.2, label="theory")
+                ax.plot(sp.lam[sel], sp.density[sel], "C3", lw=1.2, label="theory")  # normalised law
                 for l, m in sp.point_masses:
                     ax.axvline(l, color="C3", ls=":", lw=1)
                 ax.set_xlabel(r"$\lambda$ (eigenvalue of $JJ^\top$)")
