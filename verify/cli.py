@@ -415,6 +415,11 @@ def run_suite(s: dict) -> int:
 
         rc = max(rc, run_dying_relu_suite(s["out"] + "/dying-relu", seed=s["seed"], plots=s["plots"],
                                           quiet=s["quiet"]))
+    spectral = tuple(c for c in SUITE_SPECTRA["cells"] if c in s["cells"])
+    if spectral:  # issue 5: end-to-end Jacobian spectra at CI size (verify/README_spectra.md)
+        rc = max(rc, run_spectra({**SUITE_SPECTRA, "cells": spectral, "weights": ("orthogonal", "gaussian"),
+                                  "seed": s["seed"], "out": s["out"] + "/spectra", "plots": s["plots"],
+                                  "quiet": s["quiet"]}))
     return rc
 
 
