@@ -69,6 +69,9 @@ compiled programs are cached in ~/.cache/signalprop/jax (SIGNALPROP_JAX_CACHE=DI
 
 BOOL = {"true": True, "false": False, "1": True, "0": False, "yes": True, "no": False}
 
+#: ``tied=`` value -> weight regimes simulated
+REGIMES = {"true": ("tied",), "false": ("untied",), "both": ("untied", "tied")}
+
 
 class BadInput(ValueError):
     """A one-line message for the user; exit status 2."""
@@ -195,7 +198,7 @@ def parse_cell_args(kv: dict[str, str]) -> dict:
                    ("true", "false", "both"))
     if tied != "false" and not sim.recurrent:
         raise BadInput(f"{cell} draws fresh weights per layer; tied must be false")
-    s["regimes"] = {"true": ("tied",), "false": ("untied",), "both": ("untied", "tied")}[tied]
+    s["regimes"] = REGIMES[tied]
     s["widths"] = None
     if "widths" in kv:
         ws = [_int("widths", w, 2) for w in kv["widths"].split(",")]
@@ -294,7 +297,7 @@ def parse_spectra_args(kv: dict[str, str]) -> dict:
     if bad:
         raise BadInput(f"ks_steps must be among steps {list(s['steps'])}; got {bad}")
     tied = _choice("tied", kv.get("tied", "both"), ("true", "false", "both"))
-    s["regimes"] = {"true": ("tied",), "false": ("untied",), "both": ("untied", "tied")}[tied]
+    s["regimes"] = REGIMES[tied]
     return s
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 import sys
 
-from .cli import BadInput, _bool, _choice, _float, _int, _progress
+from .cli import REGIMES, BadInput, _bool, _choice, _float, _int, _progress
 
 CHAOTIC_LAMBDA = 1.2
 SUITE_BIASES = (-2.0, 0.0, 2.0, 4.0)
@@ -56,7 +56,7 @@ def parse(kv: dict) -> dict:
          "plots": _bool("plots", kv.get("plots", "true")), "quiet": _bool("quiet", kv.get("quiet", "false"))}
     s["steps"] = _int("steps", kv["steps"], 4) if "steps" in kv else horizon(cell, params)
     tied = _choice("tied", kv.get("tied", "both"), ("true", "false", "both"))
-    s["regimes"] = {"true": ("tied",), "false": ("untied",), "both": ("untied", "tied")}[tied]
+    s["regimes"] = REGIMES[tied]
     if s["Q0"] < 0 or abs(s["C0"]) > s["Q0"]:
         raise BadInput(f"need Q0 >= 0 and |C0| <= Q0; got Q0={s['Q0']}, C0={s['C0']}")
     s["bias"] = [_float("bias", b) for b in kv["bias"].split(",")] if "bias" in kv else []

@@ -405,7 +405,6 @@ def plot_point(r: dict, out: Path) -> list:
             sp = r["densities"][(w, T)]
             x = r["samples"][key].ravel()
             logx = sp.variance > sp.m1 ** 2  # broad law: histogram of log10(lambda)
-            cont = 1.0 - sp.atom - sum(v for _, v in sp.point_masses)
             pos = x[x > 0]
             if logx:
                 lo = np.log10(max(np.percentile(pos, 1), sp.lam[sp.lam > 0][0]))
