@@ -364,7 +364,8 @@ def finish(points, sweeps, s, progress, not_simulated=()) -> int:
     extra = {"width_sweeps": [asdict(r) for r in sweeps],
              "not_simulated": [{"cell": c, "verdict": "not simulated"} for c in not_simulated],
              "sweep_figures": figs}
-    path = report.write(out, points, meta={"argv": sys.argv[1:]}, extra=extra, plots=s["plots"])
+    path = report.write(out, points, meta={"argv": sys.argv[1:]}, extra=extra, plots=s["plots"],
+                        plot_jobs=s.get("jobs", 0))
     print(report.table(points))
     for rep in sweeps:
         print(f"\nwidth sweep {rep.cell} (E={rep.ensemble}, widths {rep.widths}):")

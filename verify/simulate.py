@@ -18,6 +18,11 @@ known bias mean ``mu_b`` (all sums over units, divided by ``N``):
 * ``rec_lag1``: across-unit correlation of ``(W h^a_{t-1})`` with the previous step's
   (near 0 untied; the tied-weight mechanism of 02 §5), NaN at ``t = 1``;
 * cell extras (minimalRNN: ``gate_state_cov``).
+
+Compiled programs are shared (on a CPU compiling dominates a run): the cells of a *family*
+(:func:`family_key`: the vanilla activations, the feed-forward activations) run one program with
+the cell as a runtime index, the regime (``tied``) is a runtime flag, and several starts
+``(Q0, C0)`` of one seed run together on the same samples (:func:`family_network`).
 """
 
 from __future__ import annotations
