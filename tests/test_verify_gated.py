@@ -85,3 +85,16 @@ def test_verify_cli_dispatches_gated_cells_and_rejects_bad_input(tmp_path, capsy
     out = capsys.readouterr().out
     assert rc == 0 and "lambda_max" in out and (tmp_path / "report.json").exists()
     assert main(["cell=lstm", "mu_b_f=oops"]) == 2
+
+
+def test_gated_chunks_are_planned_from_free_memory():
+    """LSTM: 8 float64 N x N matrices per network, 3 live copies, half the free memory usable."""
+    from verify.gated import networks_per_chunk
+    from verify.sharding import MemoryPlanError
+
+    sim = GATED_SIMULATORS["lstm"]
+    per_net = 3 * 8 * 4096 ** 2 * 8  # bytes, written out independently of the function
+    assert networks_per_chunk(sim, 4096, free_bytes=4 * per_net) == 2
+    assert networks_per_chunk(sim, 4096, free_bytes=2 * per_net) == 1
+    with pytest.raises(MemoryPlanError, match="GiB per network"):
+        networks_per_chunk(sim, 4096, free_bytes=per_net)

@@ -157,12 +157,29 @@ def per_component(comps, x) -> list:
     return [float(x[k] if isinstance(x, dict) else x) for k in comps]
 
 
+def networks_per_chunk(sim: GatedSimulator, width: int, free_bytes: int | None = None) -> int:
+    """How many networks of width ``N`` fit in one call: each holds ``2 * #gates`` float64
+    ``N x N`` matrices (``W, U`` per gate), drawn at once, so ``WEIGHT_COPIES`` live copies
+    (raw bits, conversion, result); at most ``HEADROOM`` of the device's free memory is used.
+    Raises :class:`MemoryPlanError` naming the bytes needed when one network does not fit."""
+    from .sharding import HEADROOM, WEIGHT_COPIES, MemoryPlanError, free_bytes_per_device
+
+    per_net = WEIGHT_COPIES * 2 * len(sim.gates) * width * width * 8
+    free = free_bytes_per_device(jax.devices()[:1]) if free_bytes is None else int(free_bytes)
+    n = int(HEADROOM * free // per_net)
+    if n < 1:
+        raise MemoryPlanError(f"{sim.cell} at width {width} (float64) needs about {per_net / 2**30:.3g} GiB "
+                              f"per network (x{1 / HEADROOM:g} headroom); only {free / 2**30:.3g} GiB free")
+    return n
+
+
 def simulate(sim: GatedSimulator, params: dict, *, width: int, ensemble: int, steps: int, tied: bool,
              seed: int = 0, probes: int = 2, Q0=0.5, C0=0.0, chunk: int = 16) -> dict:
     """``{stat: array (E, T)}`` for ``ensemble`` networks (chunks of ``chunk`` networks per call).
     ``Q0``/``C0``: initial second moment / overlap, one number or {component: number}; the pair of
     initial states has them exactly (:func:`verify.simulators.base.initial_pair`)."""
     sim.check_params(params)
+    chunk = min(int(chunk), networks_per_chunk(sim, int(width)))
     fn = _ensemble_fn(sim, int(width), int(steps), bool(tied), int(probes))
     master = jax.random.PRNGKey(seed)
     p = {k: float(v) for k, v in params.items()}
