@@ -98,3 +98,26 @@ def test_gated_chunks_are_planned_from_free_memory():
     assert networks_per_chunk(sim, 4096, free_bytes=2 * per_net) == 1
     with pytest.raises(MemoryPlanError, match="GiB per network"):
         networks_per_chunk(sim, 4096, free_bytes=per_net)
+
+
+def test_untied_gaussian_closure_miss_is_rejudged_against_population_dynamics():
+    """A disagreeing untied Q* that matches population dynamics becomes closure-limited (and its
+    disagreeing tied twin); one that matches neither stays disagree."""
+    from types import SimpleNamespace
+
+    from verify.compare import Check
+    from verify.gated import GatedPoint, GatedReport, population_rejudge
+
+    def check(q, regime, est):
+        return Check(quantity=q, kind="fixed point", regime=regime, run="approach", prediction=0.0762,
+                     estimate=est, se=2e-4, n=16, allowance=1.9e-4, k=5.0, verdict="disagree")
+
+    # Q* (key Q_h) as population gives it; chi (key chi) far from both closures
+    pop = SimpleNamespace(mean={"Q_h": 0.0748, "chi": 2.0}, se={"Q_h": 1e-4, "chi": 1e-3})
+    checks = [check("Q_star", "untied", 0.0747), check("Q_star", "tied", 0.1396),
+              check("chi", "untied", 2.5), check("Q_star", "untied", 0.0700)]
+    checks[3].run = "corr"
+    rep = GatedReport(GatedPoint("lstm", dict(theory.parameters("lstm"))), {}, checks, {}, {}, {})
+    assert population_rejudge(rep, solve=lambda cell, p: pop) == 2
+    assert [c.verdict for c in checks] == ["closure-limited", "closure-limited", "disagree", "disagree"]
+    assert "population" in checks[0].note and "0.0748" in checks[0].note

@@ -146,7 +146,7 @@ def run_suite(cells, *, width, ensemble, seed, out, plots, quiet) -> int:
     import theory
 
     from .compare import assign_verdicts
-    from .gated import bias_sweep, table, verify_point, write_report
+    from .gated import bias_sweep, population_rejudge, table, verify_point, write_report
 
     progress = _progress(quiet)
     reports, sweeps = [], []
@@ -164,6 +164,7 @@ def run_suite(cells, *, width, ensemble, seed, out, plots, quiet) -> int:
          "point": sum(c.kind != "trajectory" and c.verdict == "" for r in reports for c in r.checks)}
     for r in reports:
         assign_verdicts(r.checks, True, m=m)
+        population_rejudge(r)
     path = write_report(out, reports, sweeps, meta={"argv": sys.argv[1:], "suite": "gated"}, plots=plots)
     print(table(reports))
     _print_sweeps(sweeps)
