@@ -320,7 +320,10 @@ def rejudge_checks(cell_name: str, params: dict, checks: list, solve=None, resul
     cell = theory.cell(cell_name)
     if result is None:
         solve = solve or (lambda c, p: popmod.solve(c, theory.api.resolve_params(c, p)))
-        result = solve(cell, params)
+        try:
+            result = solve(cell, params)
+        except ValueError:  # population dynamics does not serve this cell: the verdicts stand
+            return 0
     rescued, n = {}, 0
     for c in bad:
         key = popmod.observable(cell, c.quantity)
@@ -383,9 +386,13 @@ def bias_sweep(cell: str, mus, base: dict, *, width: int, ensemble: int, steps: 
         res = None
         if population:
             from theory import population as popmod
-            res = popmod.solve(c, theory.api.resolve_params(c, params))
-            row["population"] = {"lambda_max": res.mean["growth"], "lambda_max_se": res.se["growth"],
-                                 "Q_star": res.mean["Q_h"], "Q_star_se": res.se["Q_h"]}
+            try:
+                res = popmod.solve(c, theory.api.resolve_params(c, params))
+            except ValueError as exc:  # a cell population dynamics does not serve (gru-reset-after)
+                row["population"] = {"unavailable": str(exc)}
+            else:
+                row["population"] = {"lambda_max": res.mean["growth"], "lambda_max_se": res.se["growth"],
+                                     "Q_star": res.mean["Q_h"], "Q_star_se": res.se["Q_h"]}
         results.append(res)
         rows.append(row)
     checks = [ch for point in per_point for ch in point]

@@ -101,7 +101,7 @@ def _print_sweeps(sweeps):
                     e = r[regime]["lambda_max"]
                     xi, xse = xi_from_lambda(e["estimate"], e["se"])
                     parts.append(f"{regime} {e['estimate']:.4f}±{e['se']:.1g} (xi {xi:.3g}±{xse:.1g}) {e.get('verdict', '')}")
-            if "population" in r:
+            if "lambda_max" in r.get("population", {}):
                 parts.append(f"population {r['population']['lambda_max']:.4f}")
             print("  " + "  |  ".join(parts))
 
