@@ -217,7 +217,20 @@ def {name}_xy(s, t, vu, vm, vuab, vmab):
     a = min(1.0, 1.0 / sa)
     u0 = math.asinh(-_L / a)
     h = -2.0 * u0 / _MIX_IN_PANELS
-    a2c = min(1.0, 1.0 / l22) if l22 > 0.0 else 1.0
+    a2 = min(1.0, 1.0 / l22) if l22 > 0.0 else 1.0
+    # the inner nodes and weights do not depend on the outer node: computed once per call
+    # (the inner loop then costs only the integrand, not sinh/cosh/exp per node pair)
+    v0 = math.asinh(-_L / a2)
+    h2 = -2.0 * v0 / _MIX_IN_PANELS
+    z2s = np.empty(_MIX_IN_PANELS * _NODES)
+    w2s = np.empty(_MIX_IN_PANELS * _NODES)
+    for p2 in range(_MIX_IN_PANELS):
+        lo2 = v0 + p2 * h2
+        for j2 in range(_NODES):
+            u2 = lo2 + 0.5 * h2 * (1.0 + _GL_T[j2])
+            z2 = a2 * math.sinh(u2)
+            z2s[p2 * _NODES + j2] = z2
+            w2s[p2 * _NODES + j2] = 0.5 * h2 * _GL_W[j2] * a2 * math.cosh(u2) * math.exp(-0.5 * z2 * z2)
     total = 0.0
     for p in range(_MIX_IN_PANELS):
         lo = u0 + p * h
@@ -231,18 +244,10 @@ def {name}_xy(s, t, vu, vm, vuab, vmab):
                 y = yc
                 total += w1 * ({body}) * _SQRT_2PI
                 continue
-            c2 = 0.0
-            a2 = a2c
-            v0 = math.asinh(-_L / a2)
-            h2 = -2.0 * v0 / _MIX_IN_PANELS
             inner = 0.0
-            for p2 in range(_MIX_IN_PANELS):
-                lo2 = v0 + p2 * h2
-                for j2 in range(_NODES):
-                    u2 = lo2 + 0.5 * h2 * (1.0 + _GL_T[j2])
-                    z2 = c2 + a2 * math.sinh(u2)
-                    y = yc + l22 * z2
-                    inner += 0.5 * h2 * _GL_W[j2] * a2 * math.cosh(u2) * math.exp(-0.5 * z2 * z2) * ({body})
+            for k2 in range(_MIX_IN_PANELS * _NODES):
+                y = yc + l22 * z2s[k2]
+                inner += w2s[k2] * ({body})
             total += w1 * inner
     return total * _INV_SQRT_2PI * _INV_SQRT_2PI
 

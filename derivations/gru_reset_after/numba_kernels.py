@@ -795,7 +795,20 @@ def _EM2_18_xy(s, t, vu, vm, vuab, vmab):
     a = min(1.0, 1.0 / sa)
     u0 = math.asinh(-_L / a)
     h = -2.0 * u0 / _MIX_IN_PANELS
-    a2c = min(1.0, 1.0 / l22) if l22 > 0.0 else 1.0
+    a2 = min(1.0, 1.0 / l22) if l22 > 0.0 else 1.0
+    # the inner nodes and weights do not depend on the outer node: computed once per call
+    # (the inner loop then costs only the integrand, not sinh/cosh/exp per node pair)
+    v0 = math.asinh(-_L / a2)
+    h2 = -2.0 * v0 / _MIX_IN_PANELS
+    z2s = np.empty(_MIX_IN_PANELS * _NODES)
+    w2s = np.empty(_MIX_IN_PANELS * _NODES)
+    for p2 in range(_MIX_IN_PANELS):
+        lo2 = v0 + p2 * h2
+        for j2 in range(_NODES):
+            u2 = lo2 + 0.5 * h2 * (1.0 + _GL_T[j2])
+            z2 = a2 * math.sinh(u2)
+            z2s[p2 * _NODES + j2] = z2
+            w2s[p2 * _NODES + j2] = 0.5 * h2 * _GL_W[j2] * a2 * math.cosh(u2) * math.exp(-0.5 * z2 * z2)
     total = 0.0
     for p in range(_MIX_IN_PANELS):
         lo = u0 + p * h
@@ -809,18 +822,10 @@ def _EM2_18_xy(s, t, vu, vm, vuab, vmab):
                 y = yc
                 total += w1 * (math.tanh(x)*math.tanh(y)) * _SQRT_2PI
                 continue
-            c2 = 0.0
-            a2 = a2c
-            v0 = math.asinh(-_L / a2)
-            h2 = -2.0 * v0 / _MIX_IN_PANELS
             inner = 0.0
-            for p2 in range(_MIX_IN_PANELS):
-                lo2 = v0 + p2 * h2
-                for j2 in range(_NODES):
-                    u2 = lo2 + 0.5 * h2 * (1.0 + _GL_T[j2])
-                    z2 = c2 + a2 * math.sinh(u2)
-                    y = yc + l22 * z2
-                    inner += 0.5 * h2 * _GL_W[j2] * a2 * math.cosh(u2) * math.exp(-0.5 * z2 * z2) * (math.tanh(x)*math.tanh(y))
+            for k2 in range(_MIX_IN_PANELS * _NODES):
+                y = yc + l22 * z2s[k2]
+                inner += w2s[k2] * (math.tanh(x)*math.tanh(y))
             total += w1 * inner
     return total * _INV_SQRT_2PI * _INV_SQRT_2PI
 
@@ -884,7 +889,20 @@ def _EM2_19_xy(s, t, vu, vm, vuab, vmab):
     a = min(1.0, 1.0 / sa)
     u0 = math.asinh(-_L / a)
     h = -2.0 * u0 / _MIX_IN_PANELS
-    a2c = min(1.0, 1.0 / l22) if l22 > 0.0 else 1.0
+    a2 = min(1.0, 1.0 / l22) if l22 > 0.0 else 1.0
+    # the inner nodes and weights do not depend on the outer node: computed once per call
+    # (the inner loop then costs only the integrand, not sinh/cosh/exp per node pair)
+    v0 = math.asinh(-_L / a2)
+    h2 = -2.0 * v0 / _MIX_IN_PANELS
+    z2s = np.empty(_MIX_IN_PANELS * _NODES)
+    w2s = np.empty(_MIX_IN_PANELS * _NODES)
+    for p2 in range(_MIX_IN_PANELS):
+        lo2 = v0 + p2 * h2
+        for j2 in range(_NODES):
+            u2 = lo2 + 0.5 * h2 * (1.0 + _GL_T[j2])
+            z2 = a2 * math.sinh(u2)
+            z2s[p2 * _NODES + j2] = z2
+            w2s[p2 * _NODES + j2] = 0.5 * h2 * _GL_W[j2] * a2 * math.cosh(u2) * math.exp(-0.5 * z2 * z2)
     total = 0.0
     for p in range(_MIX_IN_PANELS):
         lo = u0 + p * h
@@ -898,18 +916,10 @@ def _EM2_19_xy(s, t, vu, vm, vuab, vmab):
                 y = yc
                 total += w1 * ((math.tanh(x)**2 - 1)*(math.tanh(y)**2 - 1)*(1.0/(1.0 + math.exp(-(s))))*(1.0/(1.0 + math.exp(-(t))))) * _SQRT_2PI
                 continue
-            c2 = 0.0
-            a2 = a2c
-            v0 = math.asinh(-_L / a2)
-            h2 = -2.0 * v0 / _MIX_IN_PANELS
             inner = 0.0
-            for p2 in range(_MIX_IN_PANELS):
-                lo2 = v0 + p2 * h2
-                for j2 in range(_NODES):
-                    u2 = lo2 + 0.5 * h2 * (1.0 + _GL_T[j2])
-                    z2 = c2 + a2 * math.sinh(u2)
-                    y = yc + l22 * z2
-                    inner += 0.5 * h2 * _GL_W[j2] * a2 * math.cosh(u2) * math.exp(-0.5 * z2 * z2) * ((math.tanh(x)**2 - 1)*(math.tanh(y)**2 - 1)*(1.0/(1.0 + math.exp(-(s))))*(1.0/(1.0 + math.exp(-(t)))))
+            for k2 in range(_MIX_IN_PANELS * _NODES):
+                y = yc + l22 * z2s[k2]
+                inner += w2s[k2] * ((math.tanh(x)**2 - 1)*(math.tanh(y)**2 - 1)*(1.0/(1.0 + math.exp(-(s))))*(1.0/(1.0 + math.exp(-(t)))))
             total += w1 * inner
     return total * _INV_SQRT_2PI * _INV_SQRT_2PI
 
@@ -973,7 +983,20 @@ def _EM2_20_xy(s, t, vu, vm, vuab, vmab):
     a = min(1.0, 1.0 / sa)
     u0 = math.asinh(-_L / a)
     h = -2.0 * u0 / _MIX_IN_PANELS
-    a2c = min(1.0, 1.0 / l22) if l22 > 0.0 else 1.0
+    a2 = min(1.0, 1.0 / l22) if l22 > 0.0 else 1.0
+    # the inner nodes and weights do not depend on the outer node: computed once per call
+    # (the inner loop then costs only the integrand, not sinh/cosh/exp per node pair)
+    v0 = math.asinh(-_L / a2)
+    h2 = -2.0 * v0 / _MIX_IN_PANELS
+    z2s = np.empty(_MIX_IN_PANELS * _NODES)
+    w2s = np.empty(_MIX_IN_PANELS * _NODES)
+    for p2 in range(_MIX_IN_PANELS):
+        lo2 = v0 + p2 * h2
+        for j2 in range(_NODES):
+            u2 = lo2 + 0.5 * h2 * (1.0 + _GL_T[j2])
+            z2 = a2 * math.sinh(u2)
+            z2s[p2 * _NODES + j2] = z2
+            w2s[p2 * _NODES + j2] = 0.5 * h2 * _GL_W[j2] * a2 * math.cosh(u2) * math.exp(-0.5 * z2 * z2)
     total = 0.0
     for p in range(_MIX_IN_PANELS):
         lo = u0 + p * h
@@ -987,18 +1010,10 @@ def _EM2_20_xy(s, t, vu, vm, vuab, vmab):
                 y = yc
                 total += w1 * ((math.tanh(x)**2 - 1)*(math.tanh(y)**2 - 1)*(1.0/(1.0 + math.exp(-(-s))))*(1.0/(1.0 + math.exp(-(s))))*(1.0/(1.0 + math.exp(-(-t))))*(1.0/(1.0 + math.exp(-(t))))) * _SQRT_2PI
                 continue
-            c2 = 0.0
-            a2 = a2c
-            v0 = math.asinh(-_L / a2)
-            h2 = -2.0 * v0 / _MIX_IN_PANELS
             inner = 0.0
-            for p2 in range(_MIX_IN_PANELS):
-                lo2 = v0 + p2 * h2
-                for j2 in range(_NODES):
-                    u2 = lo2 + 0.5 * h2 * (1.0 + _GL_T[j2])
-                    z2 = c2 + a2 * math.sinh(u2)
-                    y = yc + l22 * z2
-                    inner += 0.5 * h2 * _GL_W[j2] * a2 * math.cosh(u2) * math.exp(-0.5 * z2 * z2) * ((math.tanh(x)**2 - 1)*(math.tanh(y)**2 - 1)*(1.0/(1.0 + math.exp(-(-s))))*(1.0/(1.0 + math.exp(-(s))))*(1.0/(1.0 + math.exp(-(-t))))*(1.0/(1.0 + math.exp(-(t)))))
+            for k2 in range(_MIX_IN_PANELS * _NODES):
+                y = yc + l22 * z2s[k2]
+                inner += w2s[k2] * ((math.tanh(x)**2 - 1)*(math.tanh(y)**2 - 1)*(1.0/(1.0 + math.exp(-(-s))))*(1.0/(1.0 + math.exp(-(s))))*(1.0/(1.0 + math.exp(-(-t))))*(1.0/(1.0 + math.exp(-(t)))))
             total += w1 * inner
     return total * _INV_SQRT_2PI * _INV_SQRT_2PI
 
@@ -1062,7 +1077,20 @@ def _EM2_21_xy(s, t, vu, vm, vuab, vmab):
     a = min(1.0, 1.0 / sa)
     u0 = math.asinh(-_L / a)
     h = -2.0 * u0 / _MIX_IN_PANELS
-    a2c = min(1.0, 1.0 / l22) if l22 > 0.0 else 1.0
+    a2 = min(1.0, 1.0 / l22) if l22 > 0.0 else 1.0
+    # the inner nodes and weights do not depend on the outer node: computed once per call
+    # (the inner loop then costs only the integrand, not sinh/cosh/exp per node pair)
+    v0 = math.asinh(-_L / a2)
+    h2 = -2.0 * v0 / _MIX_IN_PANELS
+    z2s = np.empty(_MIX_IN_PANELS * _NODES)
+    w2s = np.empty(_MIX_IN_PANELS * _NODES)
+    for p2 in range(_MIX_IN_PANELS):
+        lo2 = v0 + p2 * h2
+        for j2 in range(_NODES):
+            u2 = lo2 + 0.5 * h2 * (1.0 + _GL_T[j2])
+            z2 = a2 * math.sinh(u2)
+            z2s[p2 * _NODES + j2] = z2
+            w2s[p2 * _NODES + j2] = 0.5 * h2 * _GL_W[j2] * a2 * math.cosh(u2) * math.exp(-0.5 * z2 * z2)
     total = 0.0
     for p in range(_MIX_IN_PANELS):
         lo = u0 + p * h
@@ -1076,18 +1104,10 @@ def _EM2_21_xy(s, t, vu, vm, vuab, vmab):
                 y = yc
                 total += w1 * (4*(math.tanh(x)**2 - 1)*(math.tanh(y)**2 - 1)*math.tanh(x)*math.tanh(y)*(1.0/(1.0 + math.exp(-(-s))))*(1.0/(1.0 + math.exp(-(s))))**2*(1.0/(1.0 + math.exp(-(-t))))*(1.0/(1.0 + math.exp(-(t))))**2) * _SQRT_2PI
                 continue
-            c2 = 0.0
-            a2 = a2c
-            v0 = math.asinh(-_L / a2)
-            h2 = -2.0 * v0 / _MIX_IN_PANELS
             inner = 0.0
-            for p2 in range(_MIX_IN_PANELS):
-                lo2 = v0 + p2 * h2
-                for j2 in range(_NODES):
-                    u2 = lo2 + 0.5 * h2 * (1.0 + _GL_T[j2])
-                    z2 = c2 + a2 * math.sinh(u2)
-                    y = yc + l22 * z2
-                    inner += 0.5 * h2 * _GL_W[j2] * a2 * math.cosh(u2) * math.exp(-0.5 * z2 * z2) * (4*(math.tanh(x)**2 - 1)*(math.tanh(y)**2 - 1)*math.tanh(x)*math.tanh(y)*(1.0/(1.0 + math.exp(-(-s))))*(1.0/(1.0 + math.exp(-(s))))**2*(1.0/(1.0 + math.exp(-(-t))))*(1.0/(1.0 + math.exp(-(t))))**2)
+            for k2 in range(_MIX_IN_PANELS * _NODES):
+                y = yc + l22 * z2s[k2]
+                inner += w2s[k2] * (4*(math.tanh(x)**2 - 1)*(math.tanh(y)**2 - 1)*math.tanh(x)*math.tanh(y)*(1.0/(1.0 + math.exp(-(-s))))*(1.0/(1.0 + math.exp(-(s))))**2*(1.0/(1.0 + math.exp(-(-t))))*(1.0/(1.0 + math.exp(-(t))))**2)
             total += w1 * inner
     return total * _INV_SQRT_2PI * _INV_SQRT_2PI
 
@@ -1151,7 +1171,20 @@ def _EM2_22_xy(s, t, vu, vm, vuab, vmab):
     a = min(1.0, 1.0 / sa)
     u0 = math.asinh(-_L / a)
     h = -2.0 * u0 / _MIX_IN_PANELS
-    a2c = min(1.0, 1.0 / l22) if l22 > 0.0 else 1.0
+    a2 = min(1.0, 1.0 / l22) if l22 > 0.0 else 1.0
+    # the inner nodes and weights do not depend on the outer node: computed once per call
+    # (the inner loop then costs only the integrand, not sinh/cosh/exp per node pair)
+    v0 = math.asinh(-_L / a2)
+    h2 = -2.0 * v0 / _MIX_IN_PANELS
+    z2s = np.empty(_MIX_IN_PANELS * _NODES)
+    w2s = np.empty(_MIX_IN_PANELS * _NODES)
+    for p2 in range(_MIX_IN_PANELS):
+        lo2 = v0 + p2 * h2
+        for j2 in range(_NODES):
+            u2 = lo2 + 0.5 * h2 * (1.0 + _GL_T[j2])
+            z2 = a2 * math.sinh(u2)
+            z2s[p2 * _NODES + j2] = z2
+            w2s[p2 * _NODES + j2] = 0.5 * h2 * _GL_W[j2] * a2 * math.cosh(u2) * math.exp(-0.5 * z2 * z2)
     total = 0.0
     for p in range(_MIX_IN_PANELS):
         lo = u0 + p * h
@@ -1165,18 +1198,10 @@ def _EM2_22_xy(s, t, vu, vm, vuab, vmab):
                 y = yc
                 total += w1 * (2*((math.tanh(x)**2 - 1)*(1.0/(1.0 + math.exp(-(s)))) + 2*math.tanh(x)**2*(1.0/(1.0 + math.exp(-(s)))))*(math.tanh(x)**2 - 1)*(math.tanh(y)**2 - 1)*(1.0/(1.0 + math.exp(-(-s))))*(1.0/(1.0 + math.exp(-(s))))**2*(1.0/(1.0 + math.exp(-(-t))))*(1.0/(1.0 + math.exp(-(t)))) + 2*((math.tanh(y)**2 - 1)*(1.0/(1.0 + math.exp(-(t)))) + 2*math.tanh(y)**2*(1.0/(1.0 + math.exp(-(t)))))*(math.tanh(x)**2 - 1)*(math.tanh(y)**2 - 1)*(1.0/(1.0 + math.exp(-(-s))))*(1.0/(1.0 + math.exp(-(s))))*(1.0/(1.0 + math.exp(-(-t))))*(1.0/(1.0 + math.exp(-(t))))**2) * _SQRT_2PI
                 continue
-            c2 = 0.0
-            a2 = a2c
-            v0 = math.asinh(-_L / a2)
-            h2 = -2.0 * v0 / _MIX_IN_PANELS
             inner = 0.0
-            for p2 in range(_MIX_IN_PANELS):
-                lo2 = v0 + p2 * h2
-                for j2 in range(_NODES):
-                    u2 = lo2 + 0.5 * h2 * (1.0 + _GL_T[j2])
-                    z2 = c2 + a2 * math.sinh(u2)
-                    y = yc + l22 * z2
-                    inner += 0.5 * h2 * _GL_W[j2] * a2 * math.cosh(u2) * math.exp(-0.5 * z2 * z2) * (2*((math.tanh(x)**2 - 1)*(1.0/(1.0 + math.exp(-(s)))) + 2*math.tanh(x)**2*(1.0/(1.0 + math.exp(-(s)))))*(math.tanh(x)**2 - 1)*(math.tanh(y)**2 - 1)*(1.0/(1.0 + math.exp(-(-s))))*(1.0/(1.0 + math.exp(-(s))))**2*(1.0/(1.0 + math.exp(-(-t))))*(1.0/(1.0 + math.exp(-(t)))) + 2*((math.tanh(y)**2 - 1)*(1.0/(1.0 + math.exp(-(t)))) + 2*math.tanh(y)**2*(1.0/(1.0 + math.exp(-(t)))))*(math.tanh(x)**2 - 1)*(math.tanh(y)**2 - 1)*(1.0/(1.0 + math.exp(-(-s))))*(1.0/(1.0 + math.exp(-(s))))*(1.0/(1.0 + math.exp(-(-t))))*(1.0/(1.0 + math.exp(-(t))))**2)
+            for k2 in range(_MIX_IN_PANELS * _NODES):
+                y = yc + l22 * z2s[k2]
+                inner += w2s[k2] * (2*((math.tanh(x)**2 - 1)*(1.0/(1.0 + math.exp(-(s)))) + 2*math.tanh(x)**2*(1.0/(1.0 + math.exp(-(s)))))*(math.tanh(x)**2 - 1)*(math.tanh(y)**2 - 1)*(1.0/(1.0 + math.exp(-(-s))))*(1.0/(1.0 + math.exp(-(s))))**2*(1.0/(1.0 + math.exp(-(-t))))*(1.0/(1.0 + math.exp(-(t)))) + 2*((math.tanh(y)**2 - 1)*(1.0/(1.0 + math.exp(-(t)))) + 2*math.tanh(y)**2*(1.0/(1.0 + math.exp(-(t)))))*(math.tanh(x)**2 - 1)*(math.tanh(y)**2 - 1)*(1.0/(1.0 + math.exp(-(-s))))*(1.0/(1.0 + math.exp(-(s))))*(1.0/(1.0 + math.exp(-(-t))))*(1.0/(1.0 + math.exp(-(t))))**2)
             total += w1 * inner
     return total * _INV_SQRT_2PI * _INV_SQRT_2PI
 
