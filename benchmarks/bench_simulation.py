@@ -95,7 +95,7 @@ def main(argv=None) -> int:
                      "fraction": fl / peak})
     out = {
         "device": f"{dev.platform} {dev.device_kind} x{len(jax.devices())}",
-        "jax": jax.__version__, "dtype": a.dtype,
+        "jax": jax.__version__, "dtype": a.dtype, "prng_impl": str(jax.config.jax_default_prng_impl),
         "matmul": {"size": a.matmul, "flops": peak},
         "simulation": {"cell": "vanilla-tanh", "width": a.width, "ensemble": a.ensemble,
                        "steps": a.steps, "probes": a.probes, "rows": rows},

@@ -232,7 +232,7 @@ def test_numba_and_jax_kernels_agree_to_1e10(cell):
     import jax
     import jax.numpy as jnp
 
-    pts = GRU_POINTS if cell == "gru" else LSTM_POINTS[:2]
+    pts = {"gru": GRU_POINTS, "lstm": LSTM_POINTS[:2]}.get(cell, [params(cell)])
     mod = theory.kernels(cell, "jax")
     names = theory.cell(cell).param_names
     f = jax.jit(mod.summary)

@@ -21,7 +21,7 @@ from conftest_verify import TEST_ALPHA
 theory = pytest.importorskip("theory")
 
 WIDTH, ENSEMBLE, STEPS = 64, 16, 40
-MOVED = {"gru": ("mu_b_z", 1.0), "lstm": ("mu_b_f", 1.0)}
+MOVED = {"gru": ("mu_b_z", 1.0), "gru-reset-after": ("mu_b_z", 1.0), "lstm": ("mu_b_f", 1.0)}
 
 
 def config(cell):
@@ -41,7 +41,7 @@ def _describe(checks):
 
 
 def test_gated_simulators_use_the_theory_parameter_names_and_components():
-    assert sorted(GATED_SIMULATORS) == ["gru", "lstm"]
+    assert sorted(GATED_SIMULATORS) == ["gru", "gru-reset-after", "lstm"]
     for cell, sim in GATED_SIMULATORS.items():
         c = theory.cell(cell)
         assert tuple(theory.parameters(cell)) == sim.param_names
@@ -49,7 +49,7 @@ def test_gated_simulators_use_the_theory_parameter_names_and_components():
         assert tuple(g.name for g in c.gates) == sim.gates
 
 
-@pytest.mark.parametrize("cell", ["gru", "lstm"])
+@pytest.mark.parametrize("cell", ["gru", "gru-reset-after", "lstm"])
 def test_untied_gated_network_matches_theory_at_small_width(cell):
     rep = simulated(cell)
     bad = [c for c in rep.checks if c.verdict == "disagree"]
@@ -62,7 +62,7 @@ def test_untied_gated_network_matches_theory_at_small_width(cell):
     assert abs(m["mean"]) <= 5 * m["se"] + 5.0 / WIDTH, m
 
 
-@pytest.mark.parametrize("cell", ["gru", "lstm"])
+@pytest.mark.parametrize("cell", ["gru", "gru-reset-after", "lstm"])
 def test_theory_with_a_moved_memory_gate_bias_is_rejected_by_the_same_simulation(cell):
     """Power: mu_b of the memory gate moved by +1 (lambda_max moves by ~25%; B_N = 8% of it)."""
     rep = simulated(cell)
@@ -85,3 +85,61 @@ def test_verify_cli_dispatches_gated_cells_and_rejects_bad_input(tmp_path, capsy
     out = capsys.readouterr().out
     assert rc == 0 and "lambda_max" in out and (tmp_path / "report.json").exists()
     assert main(["cell=lstm", "mu_b_f=oops"]) == 2
+
+
+def test_gated_chunks_are_planned_from_free_memory():
+    """LSTM: 8 float64 N x N matrices per network, 3 live copies, half the free memory usable."""
+    from verify.gated import networks_per_chunk
+    from verify.sharding import MemoryPlanError
+
+    sim = GATED_SIMULATORS["lstm"]
+    per_net = 3 * 8 * 4096 ** 2 * 8  # bytes, written out independently of the function
+    assert networks_per_chunk(sim, 4096, free_bytes=4 * per_net) == 2
+    assert networks_per_chunk(sim, 4096, free_bytes=2 * per_net) == 1
+    with pytest.raises(MemoryPlanError, match="GiB per network"):
+        networks_per_chunk(sim, 4096, free_bytes=per_net)
+
+
+def test_untied_gaussian_closure_miss_is_rejudged_against_population_dynamics():
+    """A disagreeing untied Q* that matches population dynamics becomes closure-limited (and its
+    disagreeing tied twin); one that matches neither stays disagree."""
+    from types import SimpleNamespace
+
+    from verify.compare import Check
+    from verify.gated import GatedPoint, GatedReport, population_rejudge
+
+    def check(q, regime, est):
+        return Check(quantity=q, kind="fixed point", regime=regime, run="approach", prediction=0.0762,
+                     estimate=est, se=2e-4, n=16, allowance=1.9e-4, k=5.0, verdict="disagree")
+
+    # Q* (key Q_h) as population gives it; chi (key chi) far from both closures
+    pop = SimpleNamespace(mean={"Q_h": 0.0748, "chi": 2.0}, se={"Q_h": 1e-4, "chi": 1e-3})
+    checks = [check("Q_star", "untied", 0.0747), check("Q_star", "tied", 0.1396),
+              check("chi", "untied", 2.5), check("Q_star", "untied", 0.0700)]
+    checks[3].run = "corr"
+    rep = GatedReport(GatedPoint("lstm", dict(theory.parameters("lstm"))), {}, checks, {}, {}, {})
+    assert population_rejudge(rep, solve=lambda cell, p: pop) == 2
+    assert [c.verdict for c in checks] == ["closure-limited", "closure-limited", "disagree", "disagree"]
+    assert "population" in checks[0].note and "0.0748" in checks[0].note
+
+
+def test_reset_after_gru_width2_step_matches_hand_computation():
+    """PyTorch form n = tanh(U_n x + b_in + r (W_n h + b_hn)) at N = 2, numbers written out by hand:
+    a_r = (0.5, -1), r = (0.6224593312, 0.2689414214); W_n h + b_hn = (3.2, 4.3);
+    a_n = (0.4 + 3.2 r_1, -0.3 + 4.3 r_2) = (2.3918698598, 0.8564481119); z = 1/2;
+    h' = h/2 + tanh(a_n)/2 = (0.9917047282, 1.3472115605)."""
+    import jax.numpy as jnp
+
+    sim = get_gated("gru-reset-after")
+    zero = jnp.zeros((2, 2))
+    w = {"r": (jnp.array([[0.5, 0.0], [0.0, -0.5]]), zero, jnp.zeros(2)),
+         "z": (zero, zero, jnp.zeros(2)),
+         "n": (jnp.array([[1.0, 1.0], [0.0, 2.0]]), jnp.eye(2), jnp.array([0.1, -0.1])),
+         "hn": jnp.array([0.2, 0.3])}
+    (h,), fields = sim.step(w, (jnp.array([1.0, 2.0]),), jnp.array([0.3, -0.2]), {})
+    assert [float(v) for v in fields["n"]] == pytest.approx([2.3918698598459347, 0.8564481118909788], rel=1e-14)
+    assert [float(v) for v in h] == pytest.approx([0.9917047281964724, 1.3472115605255437], rel=1e-14)
+    # the reset-before GRU differs: W_n (r h) = (r_1 + 2 r_2, 4 r_2)
+    (h_before,), _ = get_gated("gru").step({k: v for k, v in w.items() if k != "hn"}, (jnp.array([1.0, 2.0]),),
+                                           jnp.array([0.3, -0.2]), {})
+    assert abs(float(h_before[0]) - 0.9917047281964724) > 1e-2

@@ -71,6 +71,10 @@ class Gate:
     activation: str = "sigmoid"
     reads: sp.Expr = old("h")
     bias_mean: bool = True
+    scale: object = None
+
+    # ``scale`` (reset-after GRU): an expression of one earlier gate's field that multiplies the
+    # recurrent part, a = U x + b + scale * (W reads + b_h), b_h ~ N(0, sigma_b_h<k>^2).
 
     def __post_init__(self):
         if not re.fullmatch(r"[a-z]+", self.name):
@@ -89,7 +93,8 @@ class Gate:
     @property
     def param_names(self) -> tuple:
         n = self.name
-        return (f"sigma_w_{n}", f"sigma_v_{n}", f"sigma_b_{n}") + ((f"mu_b_{n}",) if self.bias_mean else ())
+        return ((f"sigma_w_{n}", f"sigma_v_{n}", f"sigma_b_{n}") + ((f"sigma_b_h{n}",) if self.scale is not None else ())
+                + ((f"mu_b_{n}",) if self.bias_mean else ()))
 
     def symbol(self, stem: str):
         """SymPy symbol of this gate's ``stem`` parameter (``mu_b`` of a mean-free gate is 0)."""
@@ -125,10 +130,22 @@ class GatedCell:
             raise ValueError(f"{self.name}: update must assign each state component once, in the order {self.state}")
         olds = {old(c) for c in self.state}
         earlier = set()
+        scaled = {}
         for g in self.gates:
             extra = sp.sympify(g.reads).free_symbols - olds - earlier
             if extra:
                 raise ValueError(f"{self.name}: gate {g.name} reads undeclared symbols {sorted(map(str, extra))}")
+            if g.scale is not None:
+                fs = sp.sympify(g.scale).free_symbols
+                if len(fs) != 1 or not fs <= earlier:
+                    raise ValueError(f"{self.name}: the scale of gate {g.name} must be a function of one earlier "
+                                     f"gate's field, got {g.scale}")
+                (f,) = fs
+                if f in scaled or f in scaled.values():
+                    raise ValueError(f"{self.name}: gate field {f} scales two gates or is itself scaled")
+                if g.bias_mean:
+                    raise ValueError(f"{self.name}: a scaled gate ({g.name}) must have bias mean 0 (bias_mean=False)")
+                scaled[g.field] = f
             earlier.add(g.field)
         fields = {g.field for g in self.gates}
         done = set()
@@ -210,7 +227,8 @@ class GatedCell:
     def declaration_hash(self) -> str:
         """sha256 of the declaration (srepr of every expression) and the generator versions."""
         parts = [GENERATOR_VERSION, GATED_VERSION, self.name, repr(self.state), self.memory_gate, repr(self.params)]
-        parts += [f"{g.name}|{g.activation}|{g.bias_mean}|{sp.srepr(sp.sympify(g.reads))}" for g in self.gates]
+        parts += [f"{g.name}|{g.activation}|{g.bias_mean}|{sp.srepr(sp.sympify(g.reads))}"
+                  + (f"|scale {sp.srepr(sp.sympify(g.scale))}" if g.scale is not None else "") for g in self.gates]
         parts += [f"{c}|{sp.srepr(sp.sympify(e))}" for c, e in self.update]
         return hashlib.sha256("\n".join(parts).encode()).hexdigest()
 

@@ -49,6 +49,7 @@ import sympy as sp
 from .activations import X, sigmoid
 from .gaussian import E1, E2, complement_sigmoid
 from .gated import new, old
+from .mixture import EM1, EM2, S, T, collapse_mixture
 from .params import symbol
 
 Y = sp.Symbol("y", real=True)
@@ -195,12 +196,44 @@ def _gate_node(fa, fb, law, pair):
     return E2(sp.Lambda((X, Y), fa * fb.xreplace({X: Y})), mu, mu, q, q, qab)
 
 
+@dataclass(frozen=True)
+class Mix:
+    """Law of a scaled gate's field: a = u + rho(s) m given the scaling gate's field s (theory.mixture)."""
+
+    scale: sp.Symbol   # field of the scaling gate
+    rho: sp.Lambda     # rho(s)
+    vu: sp.Expr
+    vm: sp.Expr
+    vuab: sp.Expr
+    vmab: sp.Expr
+
+
+def _mixture_node(f, pa, pb, laws, pair):
+    """The nested node over (scaling field, scaled field) for the factors of both sequences."""
+    law = laws[f]
+    r = law.scale
+    mu, q, qab = laws[r]
+    one = sp.Integer(1)
+    if not pair:
+        F = (pa.get(r, one) * pb.get(r, one)).xreplace({r: S}) * (pa.get(f, one) * pb.get(f, one)).xreplace({f: X})
+        return EM1(sp.Lambda((S, X), F), law.rho, mu, q, law.vu, law.vm)
+    F = (pa.get(r, one).xreplace({r: S}) * pb.get(r, one).xreplace({r: T})
+         * pa.get(f, one).xreplace({f: X}) * pb.get(f, one).xreplace({f: Y}))
+    return EM2(sp.Lambda((S, T, X, Y), F), law.rho, mu, q, qab, law.vu, law.vm, law.vuab, law.vmab)
+
+
 def _expect_coefs(ta, tb, laws, order, pair):
     """E over the gates of coef(ta) (sequence a) times coef(tb) (sequence b)."""
     pa, pb = dict(ta.factors), dict(tb.factors)
     out = ta.const * tb.const
+    scaled_by = {law.scale: f for f, law in laws.items() if isinstance(law, Mix)}
     for f in order:
         if f not in pa and f not in pb:
+            continue
+        if f in scaled_by and (scaled_by[f] in pa or scaled_by[f] in pb):
+            continue  # taken with the gate it scales
+        if isinstance(laws[f], Mix):
+            out *= _mixture_node(f, pa, pb, laws, pair)
             continue
         fa = pa.get(f, sp.Integer(1)).xreplace({f: X})
         fb = pb.get(f, sp.Integer(1)).xreplace({f: X})
@@ -319,6 +352,20 @@ def _laws(cell):
         terms = split(g.reads, cell)
         mu = g.symbol("mu_b")
         sw, sv, sb = g.symbol("sigma_w"), g.symbol("sigma_v"), g.symbol("sigma_b")
+        if g.scale is not None:
+            # a = u + rho(s) m: u (input, input bias), m (recurrent matrix, recurrent bias b_h)
+            (r,) = sp.sympify(g.scale).free_symbols
+            rho = sp.Lambda(S, sp.sympify(g.scale).xreplace({r: S}))
+            sbh = symbol(f"sigma_b_h{g.name}")
+            vu, vuab = sv ** 2 * R + sb ** 2, sv ** 2 * Sigma * R + sb ** 2
+            vm = sw ** 2 * second_moment(terms, single, order, False) + sbh ** 2
+            vmab = sw ** 2 * second_moment(terms, pair, order, True) + sbh ** 2
+            mur, qr, qrab = pair[r]
+            single[g.field] = Mix(r, rho, vu, vm, vu, vm)
+            pair[g.field] = Mix(r, rho, vu, vm, vuab, vmab)
+            gate_var[g.name] = vu + E1(sp.Lambda(X, rho(X) ** 2), mur, qr) * vm
+            gate_cov[g.name] = vuab + E2(sp.Lambda((X, Y), rho(X) * rho(Y)), mur, mur, qr, qr, qrab) * vmab
+            continue
         q = sw ** 2 * second_moment(terms, single, order, False) + sv ** 2 * R + sb ** 2
         qab = sw ** 2 * second_moment(terms, pair, order, True) + sv ** 2 * Sigma * R + sb ** 2
         single[g.field] = (mu, q, q)
@@ -396,7 +443,7 @@ def derive_gated(cell) -> GatedDerivation:
     jac_q = _total_jacobian(vmap, comps, Qsym, Qnsym)
     jac_c = _total_jacobian(cmap, comps, Csym, Cnsym)
     to_diag = {**{Csym(c): Qsym(c) for c in comps}, **{Cnsym(c): Qnsym(c) for c in comps}, symbol("Sigma"): 1}
-    pert = tuple(tuple(collapse_diagonal(e.xreplace(to_diag)) for e in row) for row in jac_c)
+    pert = tuple(tuple(collapse_diagonal(collapse_mixture(e.xreplace(to_diag))) for e in row) for row in jac_c)
     chi = sp.Add(*[e for row in pert for e in row]) / len(comps)
     return GatedDerivation(cell=cell, comps=comps, read=read, gate_var=gate_var, gate_cov=gate_cov, vmap=vmap,
                            cmap=cmap, fp_q=fp_q, residual_q=residual_q, fp_c=fp_c, residual_c=residual_c,

@@ -12,8 +12,11 @@ Layout as flax ``Dense`` (``y = x @ W + b``): a kernel has shape ``(fan_in, fan_
   ``i, f, g, o``): ``"recurrent_kernel"``, ``"kernel"`` (shape ``(fan_in, G * units)``) and ``"bias"``
   (``(G * units,)``); ``shape[-1]`` must be divisible by the number of gates.
 
-The GRU declaration resets before the recurrent matrix (Cho 2014); PyTorch/Flax GRUs reset after
-it, so a critical point computed here is exact for the former and approximate for the latter.
+``gru`` resets before the recurrent matrix (Cho 2014); ``gru-reset-after`` is the PyTorch/Flax/cuDNN
+form.  Its candidate gate also has a recurrent-side bias :math:`b_{hn}` (scaled by the reset gate):
+``"recurrent_bias_n"`` (:math:`\mathcal N(0,\sigma_{b,hn}^2)`) and the stacked ``"recurrent_bias"``
+(``(G * units,)``: zeros for ``r`` and ``z``, whose recurrent biases are folded into ``bias_r``/``bias_z``,
+then ``b_hn``), PyTorch's ``bias_hh`` / Flax's ``hn`` bias.
 """
 from __future__ import annotations
 
@@ -67,6 +70,14 @@ def initializers(cell, **params) -> dict:
         bias.append(normal_bias(float(p.get(f"mu_b_{n}", 0.0)), float(p[f"sigma_b_{n}"])))
         out[f"recurrent_kernel_{n}"], out[f"kernel_{n}"], out[f"bias_{n}"] = rec[-1], inp[-1], bias[-1]
     out["recurrent_kernel"], out["kernel"], out["bias"] = _stacked(rec), _stacked(inp), _stacked(bias)
+    if any(g.scale is not None for g in c.gates):
+        rb = []
+        for g in c.gates:
+            std = float(p[f"sigma_b_h{g.name}"]) if g.scale is not None else 0.0
+            rb.append(normal_bias(0.0, std))
+            if g.scale is not None:
+                out[f"recurrent_bias_{g.name}"] = rb[-1]
+        out["recurrent_bias"] = _stacked(rb)
     return out
 
 

@@ -48,7 +48,9 @@ def render_markdown(cell) -> str:
              f"{cell.description}. References: {cell.reference}.", "", f"Convention: {cell.convention}.", "",
              "## Declaration", "", "| gate | activation | recurrent matrix reads | parameters |", "|---|---|---|---|"]
     for g in cell.gates:
-        lines.append(f"| `{g.name}` | {g.activation} | ${L(g.reads)}$ | {', '.join('`' + n + '`' for n in g.param_names)} |")
+        reads = f"${L(g.reads)}$" + (f", plus $b_{{h{g.name}}}$, both scaled by ${L(g.scale)}$ (scale mixture)"
+                                     if g.scale is not None else "")
+        lines.append(f"| `{g.name}` | {g.activation} | {reads} | {', '.join('`' + n + '`' for n in g.param_names)} |")
     lines += ["", "Update, in order (subscript $t$: value updated earlier this step):", ""]
     for comp, expr in cell.update:
         lines.append(f"$${comp}_t = {L(expr)}$$")

@@ -16,6 +16,7 @@ from . import quadrature
 from .activations import X
 from .gaussian import E1, E2
 from .gated_derive import Cnsym, Csym, Qnsym, Qsym, Y, derive_gated
+from .mixture import EM1, EM2, S, T
 from .printers import jax_code, numba_code
 from .render import (_JX_E1, _JX_E2, _NB_E1, _NB_E2, C_GAP, MAX_IT, Q_MAX, RTOL, STATUS_DOC, _Helpers,
                      _canonical_lambda, _finish, _function, _header, _jx_kink_terms, _kink_lines, _kinks)
@@ -58,16 +59,63 @@ def expressions(d):
     return out
 
 
+class _GatedHelpers(_Helpers):
+    """The core's numbered helpers plus the scale-mixture nodes ``_EM1_k`` / ``_EM2_k`` (by integrand
+    and scale); for cells without mixture nodes the numbering is the core's."""
+
+    def __init__(self, exprs):
+        super().__init__(exprs)
+        nodes = set()
+        for e in exprs:
+            nodes |= e.atoms(EM1, EM2)
+        keys = sorted({(type(n).__name__, n.args[0], n.args[1]) for n in nodes}, key=sp.default_sort_key)
+        for i, (kind, lam, rho) in enumerate(keys, start=len(self.specs)):
+            name = f"_{kind}_{i}"
+            self.names[(kind, lam, rho)] = name
+            self.specs.append((name, kind, (lam, rho)))
+
+    @property
+    def has_em2(self):
+        return any(kind == "EM2" for _, kind, _ in self.specs)
+
+
+def _key(n):
+    if isinstance(n, (EM1, EM2)):
+        return (type(n).__name__, n.args[0], n.args[1])
+    return (type(n).__name__, n.args[0])
+
+
 def _substitute(helpers, expr):
     """Replace expectation nodes (nested ones too, bottom-up) by calls of the numbered helpers."""
     def val(n):
-        return sp.Function(helpers.names[(type(n).__name__, n.args[0])])(*n.args[1:])
-    return expr.replace(lambda e: isinstance(e, (E1, E2)), val)
+        skip = 2 if isinstance(n, (EM1, EM2)) else 1
+        return sp.Function(helpers.names[_key(n)])(*n.args[skip:])
+    return expr.replace(lambda e: isinstance(e, (E1, E2, EM1, EM2)), val)
+
+
+def _mixture_code(name, kind, lam, rho, backend):
+    printer = numba_code if backend == "numba" else jax_code
+    if kind == "EM1":
+        body = lam.expr.xreplace(dict(zip(lam.variables, (S, X))))
+        tmpl = _NB_EM1 if backend == "numba" else _JX_EM1
+        r = rho.expr.xreplace({rho.variables[0]: S})
+        for v in (body, r):
+            if _kinks(v, S) or _kinks(v, X):
+                raise NotImplementedError("kinked integrands in scale-mixture nodes are not supported")
+        return tmpl.format(name=name, desc=str(body), rho_desc=str(r), rho=printer(r), body=printer(body))
+    body = lam.expr.xreplace(dict(zip(lam.variables, (S, T, X, Y))))
+    tmpl = _NB_EM2 if backend == "numba" else _JX_EM2
+    rs, rt = rho.expr.xreplace({rho.variables[0]: S}), rho.expr.xreplace({rho.variables[0]: T})
+    return tmpl.format(name=name, desc=str(body), rho_desc=str(rs), rho_s=printer(rs), rho_t=printer(rt),
+                       body=printer(body))
 
 
 def _helper_code(helpers, backend):
     out = []
     for name, kind, lam in helpers.specs:
+        if kind in ("EM1", "EM2"):
+            out.append(_mixture_code(name, kind, *lam, backend))
+            continue
         body_expr = _canonical_lambda(lam)
         if backend == "numba":
             body = numba_code(body_expr)
@@ -97,6 +145,258 @@ def _helper_code(helpers, backend):
                                          kink_terms_x=_jx_kink_terms(kx, "mua", "sa", "c0", "a", "t0", "t1"),
                                          kink_terms_y=ty))
     return out
+
+
+# ----------------------------------------------------------------------------------------------
+# scale-mixture helpers (theory.mixture): EM1 (2-D nested), EM2 (4-D nested)
+# ----------------------------------------------------------------------------------------------
+
+_NB_EM1 = '''
+@njit(cache=True)
+def {name}_x(s, vu, vm):
+    """E[{desc}] over x ~ N(0, vu + rho(s)^2 vm), rho(s) = {rho_desc}: the core rule, centred at x = 0."""
+    r = {rho}
+    v = vu + r * r * vm
+    if not (v > 0.0):
+        x = 0.0
+        return {body}
+    sv = math.sqrt(v)
+    a = min(1.0, 1.0 / sv)
+    u0 = math.asinh(-_L / a)
+    h = -2.0 * u0 / _PANELS
+    total = 0.0
+    for p in range(_PANELS):
+        lo = u0 + p * h
+        for j in range(_NODES):
+            u = lo + 0.5 * h * (1.0 + _GL_T[j])
+            z = a * math.sinh(u)
+            x = sv * z
+            total += 0.5 * h * _GL_W[j] * a * math.cosh(u) * math.exp(-0.5 * z * z) * ({body})
+    return total * _INV_SQRT_2PI
+
+
+@njit(cache=True)
+def {name}(mu, q, vu, vm):
+    """Scale mixture: E over s ~ N(mu, q) of {name}_x (the core rule in s)."""
+    if not (q > 0.0):
+        return {name}_x(mu, vu, vm)
+    sq = math.sqrt(q)
+    c0 = -mu / sq
+    a = min(1.0, 1.0 / sq)
+    if abs(c0) > _L:
+        c0 = 0.0
+        a = 1.0
+    u0 = math.asinh((-_L - c0) / a)
+    h = (math.asinh((_L - c0) / a) - u0) / _PANELS
+    total = 0.0
+    for p in range(_PANELS):
+        lo = u0 + p * h
+        for j in range(_NODES):
+            u = lo + 0.5 * h * (1.0 + _GL_T[j])
+            z = c0 + a * math.sinh(u)
+            total += 0.5 * h * _GL_W[j] * a * math.cosh(u) * math.exp(-0.5 * z * z) * {name}_x(mu + sq * z, vu, vm)
+    return total * _INV_SQRT_2PI
+'''
+
+_NB_EM2 = '''
+@njit(cache=True)
+def {name}_xy(s, t, vu, vm, vuab, vmab):
+    """E[{desc}] over (x, y) | s, t: zero means, variances vu + rho^2 vm, covariance vuab + rho(s) rho(t) vmab,
+    rho(s) = {rho_desc}; reduced rule (_MIX_IN_PANELS panels per variable, sinh map centred on the Gaussian:
+    with few panels, centring on the transition would starve the bulk near the diagonal)."""
+    rs = {rho_s}
+    rt = {rho_t}
+    va = vu + rs * rs * vm
+    vb = vu + rt * rt * vm
+    cab = vuab + rs * rt * vmab
+    if not (va > 0.0) or not (vb > 0.0):
+        return math.nan
+    sa = math.sqrt(va)
+    l21 = cab / sa
+    l22 = math.sqrt(max(vb - l21 * l21, 0.0))
+    a = min(1.0, 1.0 / sa)
+    u0 = math.asinh(-_L / a)
+    h = -2.0 * u0 / _MIX_IN_PANELS
+    a2 = min(1.0, 1.0 / l22) if l22 > 0.0 else 1.0
+    # the inner nodes and weights do not depend on the outer node: computed once per call
+    # (the inner loop then costs only the integrand, not sinh/cosh/exp per node pair)
+    v0 = math.asinh(-_L / a2)
+    h2 = -2.0 * v0 / _MIX_IN_PANELS
+    z2s = np.empty(_MIX_IN_PANELS * _NODES)
+    w2s = np.empty(_MIX_IN_PANELS * _NODES)
+    for p2 in range(_MIX_IN_PANELS):
+        lo2 = v0 + p2 * h2
+        for j2 in range(_NODES):
+            u2 = lo2 + 0.5 * h2 * (1.0 + _GL_T[j2])
+            z2 = a2 * math.sinh(u2)
+            z2s[p2 * _NODES + j2] = z2
+            w2s[p2 * _NODES + j2] = 0.5 * h2 * _GL_W[j2] * a2 * math.cosh(u2) * math.exp(-0.5 * z2 * z2)
+    total = 0.0
+    for p in range(_MIX_IN_PANELS):
+        lo = u0 + p * h
+        for j in range(_NODES):
+            u = lo + 0.5 * h * (1.0 + _GL_T[j])
+            z1 = a * math.sinh(u)
+            x = sa * z1
+            w1 = 0.5 * h * _GL_W[j] * a * math.cosh(u) * math.exp(-0.5 * z1 * z1)
+            yc = l21 * z1
+            if l22 == 0.0:
+                y = yc
+                total += w1 * ({body}) * _SQRT_2PI
+                continue
+            inner = 0.0
+            for k2 in range(_MIX_IN_PANELS * _NODES):
+                y = yc + l22 * z2s[k2]
+                inner += w2s[k2] * ({body})
+            total += w1 * inner
+    return total * _INV_SQRT_2PI * _INV_SQRT_2PI
+
+
+@njit(cache=True)
+def {name}(mu, q, qab, vu, vm, vuab, vmab):
+    """Two-sequence scale mixture: E over (s, t) (means mu, variances q, covariance qab) of {name}_xy;
+    reduced rule (_MIX_OUT_PANELS panels per variable)."""
+    if not (q > 0.0):
+        return {name}_xy(mu, mu, vu, vm, vuab, vmab)
+    sa = math.sqrt(q)
+    l21 = qab / sa
+    l22 = math.sqrt(max(q - l21 * l21, 0.0))
+    c0 = 0.0
+    a = min(1.0, 1.0 / sa)
+    u0 = math.asinh(-_L / a)
+    h = -2.0 * u0 / _MIX_OUT_PANELS
+    a2c = min(1.0, 1.0 / l22) if l22 > 0.0 else 1.0
+    total = 0.0
+    for p in range(_MIX_OUT_PANELS):
+        lo = u0 + p * h
+        for j in range(_NODES):
+            u = lo + 0.5 * h * (1.0 + _GL_T[j])
+            z1 = c0 + a * math.sinh(u)
+            s = mu + sa * z1
+            w1 = 0.5 * h * _GL_W[j] * a * math.cosh(u) * math.exp(-0.5 * z1 * z1)
+            tc = mu + l21 * z1
+            if l22 == 0.0:
+                total += w1 * {name}_xy(s, tc, vu, vm, vuab, vmab) * _SQRT_2PI
+                continue
+            c2 = 0.0
+            a2 = a2c
+            v0 = math.asinh(-_L / a2)
+            h2 = -2.0 * v0 / _MIX_OUT_PANELS
+            inner = 0.0
+            for p2 in range(_MIX_OUT_PANELS):
+                lo2 = v0 + p2 * h2
+                for j2 in range(_NODES):
+                    u2 = lo2 + 0.5 * h2 * (1.0 + _GL_T[j2])
+                    z2 = c2 + a2 * math.sinh(u2)
+                    inner += (0.5 * h2 * _GL_W[j2] * a2 * math.cosh(u2) * math.exp(-0.5 * z2 * z2)
+                              * {name}_xy(s, tc + l22 * z2, vu, vm, vuab, vmab))
+            total += w1 * inner
+    return total * _INV_SQRT_2PI * _INV_SQRT_2PI
+'''
+
+_JX_EM1 = '''
+def {name}_x(s, vu, vm):
+    """E[{desc}] over x ~ N(0, vu + rho(s)^2 vm) for a vector s, rho(s) = {rho_desc} (core rule, centred at 0)."""
+    r = {rho}
+    v = vu + r * r * vm
+    pos = v > 0.0
+    sv = jnp.sqrt(jnp.where(pos, v, 1.0))
+    a = jnp.minimum(1.0, 1.0 / sv)
+    u0 = jnp.arcsinh(-_L / a)
+    h = -2.0 * u0 / _PANELS
+    u = u0[:, None] + h[:, None] * _NODE_POS[None, :]
+    z = a[:, None] * jnp.sinh(u)
+    w = 0.5 * h[:, None] * _NODE_W[None, :] * a[:, None] * jnp.cosh(u) * jnp.exp(-0.5 * z * z)
+    x = sv[:, None] * z
+    s = s[:, None]
+    val = jnp.sum(w * ({body}), axis=-1) * _INV_SQRT_2PI
+    x = jnp.zeros_like(z)
+    zero = jnp.mean(jnp.broadcast_to({body}, z.shape), axis=-1)
+    return jnp.where(pos, val, zero)
+
+
+def {name}(mu, q, vu, vm):
+    """Scale mixture: E over s ~ N(mu, q) of {name}_x (the core rule in s)."""
+    pos = q > 0.0
+    sq = jnp.sqrt(jnp.where(pos, q, 1.0))
+    c0 = -mu / sq
+    far = jnp.abs(c0) > _L
+    c0 = jnp.where(far, 0.0, c0)
+    a = jnp.where(far, 1.0, jnp.minimum(1.0, 1.0 / sq))
+    u0 = jnp.arcsinh((-_L - c0) / a)
+    h = (jnp.arcsinh((_L - c0) / a) - u0) / _PANELS
+    u = u0 + h * _NODE_POS
+    z = c0 + a * jnp.sinh(u)
+    w = 0.5 * h * _NODE_W * a * jnp.cosh(u) * jnp.exp(-0.5 * z * z)
+    val = jnp.sum(w * {name}_x(mu + sq * z, vu, vm)) * _INV_SQRT_2PI
+    return jnp.where(pos, val, {name}_x(jnp.reshape(mu, (1,)), vu, vm)[0])
+'''
+
+_JX_EM2 = '''
+def {name}_xy(s, t, vu, vm, vuab, vmab):
+    """E[{desc}] over (x, y) | s, t for vectors s, t (zero means, variances vu + rho^2 vm, covariance
+    vuab + rho(s) rho(t) vmab, rho(s) = {rho_desc}); reduced rule (_MIX_IN_PANELS panels per variable)."""
+    rs = {rho_s}
+    rt = {rho_t}
+    va = vu + rs * rs * vm
+    vb = vu + rt * rt * vm
+    cab = vuab + rs * rt * vmab
+    sa = jnp.sqrt(va)
+    l21 = cab / sa
+    l22sq = jnp.maximum(vb - l21 * l21, 0.0)
+    flat = l22sq <= 0.0
+    l22 = jnp.sqrt(jnp.where(flat, 1.0, l22sq))
+    a = jnp.minimum(1.0, 1.0 / sa)
+    u0 = jnp.arcsinh(-_L / a)
+    h = -2.0 * u0 / _MIX_IN_PANELS
+    u = u0[:, None] + h[:, None] * _MIX_IN_POS[None, :]
+    z1 = a[:, None] * jnp.sinh(u)
+    w1 = 0.5 * h[:, None] * _MIX_IN_W[None, :] * a[:, None] * jnp.cosh(u) * jnp.exp(-0.5 * z1 * z1)
+    yc = l21[:, None] * z1
+    c2 = jnp.zeros_like(yc)
+    a2 = jnp.broadcast_to(jnp.minimum(1.0, 1.0 / l22[:, None]), yc.shape)
+    v0 = jnp.arcsinh(-_L / a2)
+    h2 = -2.0 * v0 / _MIX_IN_PANELS
+    u2 = v0[..., None] + h2[..., None] * _MIX_IN_POS
+    z2 = c2[..., None] + a2[..., None] * jnp.sinh(u2)
+    w2 = 0.5 * h2[..., None] * _MIX_IN_W * a2[..., None] * jnp.cosh(u2) * jnp.exp(-0.5 * z2 * z2)
+    x = (sa[:, None] * z1)[..., None]
+    y = yc[..., None] + jnp.where(flat, 0.0, l22)[:, None, None] * z2
+    s = s[:, None, None]
+    t = t[:, None, None]
+    inner = jnp.sum(w2 * ({body}), axis=-1) * _INV_SQRT_2PI
+    return jnp.sum(w1 * inner, axis=-1) * _INV_SQRT_2PI
+
+
+def {name}(mu, q, qab, vu, vm, vuab, vmab):
+    """Two-sequence scale mixture: E over (s, t) of {name}_xy; reduced rule (_MIX_OUT_PANELS panels per
+    variable), one row of outer nodes at a time (lax.map: bounded memory)."""
+    pos = q > 0.0
+    sa = jnp.sqrt(jnp.where(pos, q, 1.0))
+    l21 = qab / sa
+    l22sq = jnp.maximum(q - l21 * l21, 0.0)
+    flat = l22sq <= 0.0
+    l22 = jnp.sqrt(jnp.where(flat, 1.0, l22sq))
+    a = jnp.minimum(1.0, 1.0 / sa)
+    u0 = jnp.arcsinh(-_L / a)
+    h = -2.0 * u0 / _MIX_OUT_PANELS
+    u = u0 + h * _MIX_OUT_POS
+    z1 = a * jnp.sinh(u)
+    w1 = 0.5 * h * _MIX_OUT_W * a * jnp.cosh(u) * jnp.exp(-0.5 * z1 * z1)
+    s = mu + sa * z1
+    tc = mu + l21 * z1
+    a2 = jnp.minimum(1.0, 1.0 / l22)
+    v0 = jnp.arcsinh(-_L / a2)
+    h2 = -2.0 * v0 / _MIX_OUT_PANELS
+    u2 = v0 + h2 * _MIX_OUT_POS
+    z2 = a2 * jnp.sinh(u2)
+    w2 = 0.5 * h2 * _MIX_OUT_W * a2 * jnp.cosh(u2) * jnp.exp(-0.5 * z2 * z2)
+    t = tc[:, None] + jnp.where(flat, 0.0, l22) * z2[None, :]
+    vals = lax.map(lambda st: {name}_xy(jnp.broadcast_to(st[0], st[1].shape), st[1], vu, vm, vuab, vmab), (s, t))
+    val = jnp.sum(w1[:, None] * w2[None, :] * vals) * _INV_SQRT_2PI * _INV_SQRT_2PI
+    m = jnp.reshape(mu, (1,))
+    return jnp.where(pos, val, {name}_xy(m, m, vu, vm, vuab, vmab)[0])
+'''
 
 
 # ----------------------------------------------------------------------------------------------
@@ -639,14 +939,26 @@ def _correlation({self.P}):
 # modules
 # ----------------------------------------------------------------------------------------------
 
-def _constants(nb):
+def _constants(nb, mixture=False, em2=False):
     lines = [f"_NODES = {quadrature.NODES}\n_PANELS = {quadrature.PANELS}\n_L = {quadrature.L!r}",
              "_INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)\n_SQRT_2PI = math.sqrt(2.0 * math.pi)",
              f"_Q_MAX = {Q_MAX!r}\n_RTOL = {RTOL!r}\n_C_GAP = {C_GAP!r}\n_MAX_IT = {MAX_IT!r}\n_SCAN = {SCAN}\n"]
+    if em2:
+        lines.append(f"_MIX_OUT_PANELS = {quadrature.MIX_OUTER_PANELS}  # reduced rule of the 4-D mixture nodes "
+                     f"(theory.quadrature)\n_MIX_IN_PANELS = {quadrature.MIX_INNER_PANELS}\n")
     if nb:
         return [f"_GL_T, _GL_W = np.polynomial.legendre.leggauss({quadrature.NODES})"] + lines
+    extra = []
+    if mixture:
+        extra.append("_NODE_POS = (_PANEL_IDX[:, None] + 0.5 * (1.0 + _GL_T[None, :])).reshape(-1)\n"
+                     "_NODE_W = jnp.tile(_GL_W, _PANELS)")
+    if em2:
+        extra.append("_MIX_OUT_POS = (jnp.arange(_MIX_OUT_PANELS, dtype=jnp.float64)[:, None] + 0.5 * (1.0 + _GL_T[None, :])).reshape(-1)\n"
+                     "_MIX_OUT_W = jnp.tile(_GL_W, _MIX_OUT_PANELS)\n"
+                     "_MIX_IN_POS = (jnp.arange(_MIX_IN_PANELS, dtype=jnp.float64)[:, None] + 0.5 * (1.0 + _GL_T[None, :])).reshape(-1)\n"
+                     "_MIX_IN_W = jnp.tile(_GL_W, _MIX_IN_PANELS)\n")
     return [f"_T, _W = np.polynomial.legendre.leggauss({quadrature.NODES})", "_GL_T = jnp.asarray(_T)\n_GL_W = jnp.asarray(_W)"
-            ] + lines + ["_PANEL_IDX = jnp.arange(_PANELS, dtype=jnp.float64)\n"]
+            ] + lines + ["_PANEL_IDX = jnp.arange(_PANELS, dtype=jnp.float64)\n"] + extra
 
 
 def _names(d, backend_numba=True):
@@ -664,7 +976,7 @@ def render_module(cell, backend) -> str:
     nb = backend == "numba"
     glue = _Glue(d, backend)
     exprs = expressions(d)
-    helpers = _Helpers([e for _, e in exprs])
+    helpers = _GatedHelpers([e for _, e in exprs])
     args = state_args(d) + list(cell.param_names)
     doc = (f'"""{backend} kernels for {cell.name} (generated from the gated SymPy declaration).\n\n'
            f"Public functions of the parameters {'(ufuncs, broadcasting)' if nb else '(scalar; jit/vmap/grad-safe; fixed points by lax.custom_root)'}:\n"
@@ -678,7 +990,8 @@ def render_module(cell, backend) -> str:
         imports = ("import math\n\nimport jax\nimport jax.numpy\nimport jax.numpy as jnp\nimport jax.scipy.special\n"
                    "import numpy as np\nfrom jax import lax\n\njax.config.update(\"jax_enable_x64\", True)\n")
     out = [_header(cell, f"{backend} kernels"), doc, imports, f"PARAMS = {tuple(cell.param_names)!r}",
-           f"COMPONENTS = {d.comps!r}"] + _constants(nb)
+           f"COMPONENTS = {d.comps!r}"] + _constants(
+               nb, any(k in ("EM1", "EM2") for _, k, _ in helpers.specs), helpers.has_em2)
     out += _helper_code(helpers, backend)
     printer = numba_code if nb else jax_code
     for name, e in exprs:

@@ -148,12 +148,20 @@ def _compiled(cell, burn, window, size):
     return jax.jit(jax.vmap(run, in_axes=(None, 0, None))), comps, ir
 
 
+def _api_cell(cell):
+    from . import api
+    return api.cell(cell) if isinstance(cell, str) else cell
+
+
 def solve(cell, params: dict, *, size: int | None = None, replicas: int = REPLICAS, seed: int | None = None,
           burn: int | None = None, window: int = WINDOW) -> PopulationResult:
     """Population-dynamics fixed point of ``cell`` at scalar ``params`` (all of ``cell.param_names``).
 
     ``burn`` defaults to 12 x the Gaussian-closure variance timescale ξ_q (at least 60 steps, at
     most 2000): the exact law relaxes on the same scale (its second moments obey the same maps)."""
+    if any(getattr(g, "scale", None) is not None for g in getattr(_api_cell(cell), "gates", ())):
+        raise ValueError(f"{_api_cell(cell).name}: closure='population' does not cover scaled gates (reset-after "
+                         "GRU) yet; its Gaussian kernels (the default closure) are exact for untied weights")
     import jax
     import jax.numpy as jnp
 

@@ -58,3 +58,17 @@ def sinh_gauss_legendre_1d(f, mu: float, q: float, kinks=(), nodes: int = NODES,
             z = c0 + a * np.sinh(t)
             total += np.sum(0.5 * h * w_gl * a * np.cosh(t) * np.exp(-0.5 * z * z) * f(mu + sq * z))
     return float(total / np.sqrt(2 * np.pi))
+
+
+# ---------------------------------------------------------------------------------------------
+# Scale-mixture nodes (theory.mixture; the reset-after GRU)
+# ---------------------------------------------------------------------------------------------
+#: The one-sequence node EM1 (2-D: reset field s, then the candidate field x given s) uses the core
+#: rule above in both variables (160 x 160 points).  The two-sequence node EM2 is 4-D, and the core
+#: rule there (160^4 points) takes ~13 s per evaluation; it uses the same sinh-mapped composite
+#: Gauss-Legendre rule with fewer panels: MIX_OUTER_PANELS panels for the outer pair (s, t) (the
+#: reset fields, which enter only through the smooth scale rho) and MIX_INNER_PANELS for the inner
+#: pair (x, y).  The error against the core rule is measured and tested in
+#: tests/test_gated_reset_after.py (``test_reduced_4d_rule_matches_the_core_rule``).
+MIX_OUTER_PANELS = 3
+MIX_INNER_PANELS = 4

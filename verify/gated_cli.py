@@ -106,7 +106,7 @@ def _print_sweeps(sweeps):
                     e = r[regime]["lambda_max"]
                     xi, xse = xi_from_lambda(e["estimate"], e["se"])
                     parts.append(f"{regime} {e['estimate']:.4f}±{e['se']:.1g} (xi {xi:.3g}±{xse:.1g}) {e.get('verdict', '')}")
-            if "population" in r:
+            if "lambda_max" in r.get("population", {}):
                 parts.append(f"population {r['population']['lambda_max']:.4f}")
             print("  " + "  |  ".join(parts))
 
@@ -158,7 +158,7 @@ def run_suite(cells, *, width, ensemble, seed, out, plots, quiet) -> int:
     import theory
 
     from .compare import assign_verdicts
-    from .gated import bias_sweep, table, verify_point, write_report
+    from .gated import bias_sweep, population_rejudge, table, verify_point, write_report
 
     progress = _progress(quiet)
     reports, sweeps = [], []
@@ -182,6 +182,7 @@ def run_suite(cells, *, width, ensemble, seed, out, plots, quiet) -> int:
          "point": sum(c.kind != "trajectory" and c.verdict == "" for r in reports for c in r.checks)}
     for r in reports:
         assign_verdicts(r.checks, True, m=m)
+        population_rejudge(r)
     path = write_report(out, reports, sweeps, meta={"argv": sys.argv[1:], "suite": "gated"}, plots=plots)
     print(table(reports))
     _print_sweeps(sweeps)

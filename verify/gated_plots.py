@@ -55,7 +55,7 @@ def plot_sweep(sweep, path) -> None:
     fig, ax = plt.subplots(figsize=(5.2, 3.8))
     xi_t = [r["theory"].get("lambda_max") for r in rows]
     ax.plot(mu, [-1 / math.log(x) if x and 0 < x < 1 else np.nan for x in xi_t], "k-", label="theory, Gaussian closure")
-    if all("population" in r for r in rows):
+    if all("lambda_max" in r.get("population", {}) for r in rows):
         ax.plot(mu, [-1 / math.log(r["population"]["lambda_max"]) for r in rows], "k:", label="theory, population")
     for regime, col in (("untied", "C0"), ("tied", "C3")):
         pts = [(r["mu"],) + xi_from_lambda(r[regime]["lambda_max"]["estimate"], r[regime]["lambda_max"]["se"])

@@ -49,6 +49,7 @@ def environment() -> dict:
             "jax_enable_x64": bool(jax.config.jax_enable_x64),
             "jax_default_matmul_precision": jax.config.jax_default_matmul_precision,
             "jax_threefry_partitionable": bool(jax.config.jax_threefry_partitionable),
+            "jax_default_prng_impl": str(jax.config.jax_default_prng_impl),
         },
         "compiler_options": dict(COMPILER_OPTIONS),
         "XLA_FLAGS": os.environ.get("XLA_FLAGS", ""),

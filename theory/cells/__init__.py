@@ -48,4 +48,4 @@ def _load_builtin():
     if _loaded:
         return
     _loaded = True
-    from . import feedforward, gru, lstm, minimalrnn, vanilla  # noqa: F401  (registration side effect)
+    from . import feedforward, gru, gru_reset_after, lstm, minimalrnn, vanilla  # noqa: F401  (registration side effect)

@@ -7,7 +7,7 @@ cell with no entry is reported as "not simulated" by :mod:`verify.compare`, neve
 
 from __future__ import annotations
 
-from . import feedforward, gru, lstm, minimalrnn, vanilla
+from . import feedforward, gru, gru_reset_after, lstm, minimalrnn, vanilla
 from .activations import ACTIVATIONS
 from .base import Simulator
 from .gated_base import GatedSimulator
@@ -20,7 +20,8 @@ SIMULATORS[minimalrnn.SIMULATOR.cell] = minimalrnn.SIMULATOR
 
 
 #: Gated cells with a multi-component state (GRU, LSTM): their own protocol, driven by verify.gated.
-GATED_SIMULATORS: dict[str, GatedSimulator] = {s.cell: s for s in (gru.SIMULATOR, lstm.SIMULATOR)}
+GATED_SIMULATORS: dict[str, GatedSimulator] = {s.cell: s for s in (gru.SIMULATOR, gru_reset_after.SIMULATOR,
+                                                                  lstm.SIMULATOR)}
 
 
 def get_gated(cell: str) -> GatedSimulator:
