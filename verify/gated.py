@@ -257,10 +257,15 @@ def predictions(cell: str, params: dict) -> dict:
     return out
 
 
-def theory_trajectory(cell: str, steps: int, Q0: float, C0: float, params: dict) -> dict:
+def theory_trajectory(cell: str, steps: int, Q0: float, C0: float, params: dict, pairs: bool = True) -> dict:
     from theory.gated_api import trajectory
 
-    return trajectory(cell, steps, Q0, C0, **params)
+    return trajectory(cell, steps, Q0, C0, pairs=pairs, **params)
+
+
+def _checks_c_h(preds: dict) -> bool:
+    """Whether a c_h_star fixed-point check is made (:func:`checks_for` skips c_h* = 1)."""
+    return "c_h_star" in preds and preds["c_h_star"] < 1.0 - 1e-12
 
 
 FIXED = {"Q_star": "Q_h", "Q_c_star": "Q_c", "chi": "chi", "lambda_max": "growth", "c_h_star": "c_h"}
@@ -279,10 +284,12 @@ def _convergence_ref(quantity, traj, preds):
     return obs, ref
 
 
-def checks_for(stats: dict, traj: dict, preds: dict, regime: str, width: int, window, gates) -> list:
+def checks_for(stats: dict, traj: dict, preds: dict, regime: str, width: int, window, gates,
+               trajectories: bool = True) -> list:
+    """Per-step trajectory checks (unless ``trajectories=False``) and fixed-point checks."""
     out = []
     n = next(iter(stats.values())).shape[0]
-    for name in [k for k in traj if k.startswith(("Q_", "C_", "q_"))]:
+    for name in [k for k in traj if trajectories and k.startswith(("Q_", "C_", "q_"))]:
         if name not in stats:
             continue
         e = ensemble_estimate(stats[name])
@@ -293,7 +300,7 @@ def checks_for(stats: dict, traj: dict, preds: dict, regime: str, width: int, wi
     for quantity, obs in _fixed_pairs(gates).items():
         if quantity not in preds or obs not in stats:
             continue
-        if quantity == "c_h_star" and preds.get("c_h_star", 1.0) >= 1.0 - 1e-12:
+        if quantity == "c_h_star" and not _checks_c_h(preds):
             continue
         pred = preds[quantity]
         e = ensemble_estimate(window_average(stats[obs], window))
@@ -310,9 +317,10 @@ def checks_for(stats: dict, traj: dict, preds: dict, regime: str, width: int, wi
 
 def verify_point(cfg: GatedPoint, predict_params: Optional[dict] = None, finalize: bool = True,
                  alpha: float = ALPHA, sims: Optional[dict] = None,
-                 program_steps: Optional[int] = None) -> GatedReport:
+                 program_steps: Optional[int] = None, fixed_points_only: bool = False) -> GatedReport:
     """Simulate (or reuse ``sims`` = {regime: stats}) and judge one point (``program_steps``: see
-    :func:`simulate`)."""
+    :func:`simulate`).  ``fixed_points_only``: no per-step trajectory checks, and the theory's
+    two-sequence trajectory only where a c_h* check needs its convergence (the bias sweep)."""
     import theory
 
     from .simulators import get_gated
@@ -320,7 +328,8 @@ def verify_point(cfg: GatedPoint, predict_params: Optional[dict] = None, finaliz
     sim = get_gated(cfg.cell)
     pp = dict(cfg.params if predict_params is None else predict_params)
     preds = predictions(cfg.cell, pp)
-    traj = theory_trajectory(cfg.cell, cfg.steps, cfg.Q0, cfg.C0, pp)
+    traj = theory_trajectory(cfg.cell, cfg.steps, cfg.Q0, cfg.C0, pp,
+                             pairs=not fixed_points_only or _checks_c_h(preds))
     window = late_window(cfg.steps, cfg.window_fraction)
     gates = [g.name for g in theory.cell(cfg.cell).gates]
     checks, stats, mech = [], {}, {}
@@ -332,7 +341,7 @@ def verify_point(cfg: GatedPoint, predict_params: Optional[dict] = None, finaliz
                          tied=regime == "tied", seed=cfg.seed, probes=cfg.probes, Q0=cfg.Q0, C0=cfg.C0,
                          program_steps=program_steps)
         stats[regime] = s
-        checks += checks_for(s, traj, preds, regime, cfg.width, window, gates)
+        checks += checks_for(s, traj, preds, regime, cfg.width, window, gates, trajectories=not fixed_points_only)
         mech[regime] = {k: _describe(ensemble_estimate(window_average(s[k], window)))
                         for k in ("rec_lag1", "gate_state_cov")}
     rep = GatedReport(cfg, preds, checks, stats, traj, mech)
@@ -453,7 +462,7 @@ def bias_sweep(cell: str, mus, base: dict, *, width: int, ensemble: int, steps: 
             sim_[regime] = stats
     for mu, cfg, sim_ in zip(mus, cfgs, sims):
         params = cfg.params
-        rep = verify_point(cfg, finalize=False, sims=sim_)
+        rep = verify_point(cfg, finalize=False, sims=sim_, fixed_points_only=True)
         point = [ch for ch in rep.checks if ch.kind == "fixed point"]
         for ch in point:
             ch.note = (ch.note + "; " if ch.note else "") + cfg.label
