@@ -148,13 +148,15 @@ def _register():
 _register()
 
 
-def trajectory(name, steps: int, Q0, C0=None, **params) -> dict:
+def trajectory(name, steps: int, Q0, C0=None, *, pairs: bool = True, **params) -> dict:
     r"""Iterate the generated maps of a gated cell (numba backend).
 
     ``Q0`` / ``C0``: dicts {component: value} (or one number for every component; ``C0``
     defaults to ``Q0``).  Returns arrays of length ``steps`` (entry t-1 is step t): ``Q_<k>``,
     ``C_<k>`` (two sequences sharing Q), ``c_<k>`` = C/Q, and ``q_<g>`` = the gate field variance
-    at step t (it reads the state at t-1)."""
+    at step t (it reads the state at t-1).  ``pairs=False``: the single-sequence maps only (no
+    ``C_<k>``, ``c_<k>``; the two-sequence map is most of the cost for cells whose covariance
+    map is a 4-D expectation, ``gru-reset-after``)."""
     c = api.cell(name)
     if not isinstance(c, GatedCell):
         raise ValueError(f"{c.name} is not a gated cell; use theory.trajectory")
@@ -168,7 +170,7 @@ def trajectory(name, steps: int, Q0, C0=None, **params) -> dict:
     p = api.resolve_params(c, params)
     mod = api.kernels(c, "numba")
     args = [float(p[n]) for n in c.param_names]
-    out = {f"{s}_{k}": np.empty(int(steps)) for k in comps for s in ("Q", "C", "c")}
+    out = {f"{s}_{k}": np.empty(int(steps)) for k in comps for s in (("Q", "C", "c") if pairs else ("Q",))}
     out.update({f"q_{g.name}": np.empty(int(steps)) for g in c.gates})
     for t in range(int(steps)):
         qv = [Q[k] for k in comps]
@@ -176,11 +178,15 @@ def trajectory(name, steps: int, Q0, C0=None, **params) -> dict:
         for g in c.gates:
             out[f"q_{g.name}"][t] = float(getattr(mod, f"gate_variance_{g.name}")(*qv, *args))
         Qn = {k: float(getattr(mod, f"variance_map_{k}")(*qv, *args)) for k in comps}
-        Cn = {k: float(getattr(mod, f"covariance_map_{k}")(*cv, *qv, *args)) for k in comps}
         for k in comps:
-            out[f"Q_{k}"][t], out[f"C_{k}"][t] = Qn[k], Cn[k]
-            out[f"c_{k}"][t] = Cn[k] / Qn[k] if Qn[k] > 0 else np.nan
-        Q, C = Qn, Cn
+            out[f"Q_{k}"][t] = Qn[k]
+        if pairs:
+            Cn = {k: float(getattr(mod, f"covariance_map_{k}")(*cv, *qv, *args)) for k in comps}
+            for k in comps:
+                out[f"C_{k}"][t] = Cn[k]
+                out[f"c_{k}"][t] = Cn[k] / Qn[k] if Qn[k] > 0 else np.nan
+            C = Cn
+        Q = Qn
     return out
 
 

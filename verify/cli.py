@@ -20,7 +20,9 @@ from typing import Callable, Optional
 USAGE = """\
 usage: verify cell=NAME [key=value ...]
        verify all [width=N] [ensemble=E] [seed=S] [dtype=float32|float64] [out=DIR] [cells=A,B]
-                  [sweep=true|false]   (width default 64 on CPU, 1024 on accelerators)
+                  [sweep=true|false] [jobs=J]   (width default 64 on CPU, 1024 on accelerators;
+                  jobs: worker processes for the gated, dying-ReLU and spectral parts, which run
+                  beside the other cells; default 2 on a CPU with >= 2 cores, 0 = sequential)
        verify study=dying-relu [width=2,4,8 depth=1:100 ensemble=E init=he,rai out=DIR ...]
        verify spectra [cells=A,B] [width=N] [ensemble=E] [steps=1,2,4,8,16] [ks_steps=1,4,8]
                       [weights=orthogonal,gaussian] [tied=true|false|both] [seed=S] [out=DIR]
@@ -126,7 +128,7 @@ def split_pairs(args: list[str]) -> dict[str, str]:
 RUN_KEYS = ("width", "ensemble", "steps", "tied", "seed", "probes", "dtype", "Q0", "C0",
             "window", "widths", "out", "plots", "quiet")
 SUITE_KEYS = ("width", "ensemble", "seed", "dtype", "probes", "out", "cells", "plots", "quiet",
-              "sweep")
+              "sweep", "jobs")
 
 
 def _default_suite_width() -> int:
@@ -229,6 +231,12 @@ def parse_suite_args(kv: dict[str, str]) -> dict:
         "quiet": _bool("quiet", kv.get("quiet", "false")),
         "sweep": _bool("sweep", kv.get("sweep", "true")),
     }
+    if "jobs" in kv:
+        s["jobs"] = _int("jobs", kv["jobs"], 0)
+    else:
+        from .suite_parts import default_jobs
+
+        s["jobs"] = default_jobs()
     all_cells = list(theory.cells())
     if "cells" in kv:
         cells = kv["cells"].split(",")
@@ -356,7 +364,8 @@ def finish(points, sweeps, s, progress, not_simulated=()) -> int:
     extra = {"width_sweeps": [asdict(r) for r in sweeps],
              "not_simulated": [{"cell": c, "verdict": "not simulated"} for c in not_simulated],
              "sweep_figures": figs}
-    path = report.write(out, points, meta={"argv": sys.argv[1:]}, extra=extra, plots=s["plots"])
+    path = report.write(out, points, meta={"argv": sys.argv[1:]}, extra=extra, plots=s["plots"],
+                        plot_jobs=s.get("jobs", 0))
     print(report.table(points))
     for rep in sweeps:
         print(f"\nwidth sweep {rep.cell} (E={rep.ensemble}, widths {rep.widths}):")
@@ -373,57 +382,130 @@ def finish(points, sweeps, s, progress, not_simulated=()) -> int:
     return 1 if bad else 0
 
 
-def run_suite(s: dict) -> int:
-    from .compare import assign_verdicts, count_open, sim_gated, verify_point
-    from .suite import SWEEP_CELLS, SWEEP_POINT, standard_points, sweep_widths
-    from .sweep import width_sweep
+#: cells whose suite points a worker simulates when ``jobs >= 1`` (verify.suite_parts): the
+#: feed-forward family, about a fifth of the points' work, which balances the processes
+WORKER_POINT_CELLS = ("feedforward-",)
 
-    progress = _progress(s["quiet"])
+
+def suite_side_parts(s: dict, point_cells=()) -> list:
+    """The parts of ``verify all`` that do not need the parent's points: ``[(name, kwargs), ...]``
+    in the order their output is printed (verify.suite_parts.run_part); ``point_cells``: cells
+    whose points a worker simulates and returns to the parent."""
+    parts = []
+    if point_cells:
+        parts.append(("points", {"cells": list(point_cells), **{k: s[k] for k in ("width", "ensemble", "seed",
+                                                                                  "dtype", "probes", "quiet")}}))
+    if s.get("gated"):  # GRU/LSTM: verify.gated_cli
+        parts.append(("gated", {"cells": list(s["gated"]), "width": s["width"], "ensemble": s["ensemble"],
+                                "seed": s["seed"], "out": s["out"] + "/gated", "plots": s["plots"],
+                                "quiet": s["quiet"]}))
+    if "feedforward-relu" in s["cells"]:  # issue 7: the dying-ReLU study at its CI size
+        parts.append(("dying-relu", {"out": s["out"] + "/dying-relu", "seed": s["seed"], "plots": s["plots"],
+                                     "quiet": s["quiet"]}))
+    spectral = [c for c in SUITE_SPECTRA["cells"] if c in s["cells"]]
+    if spectral:  # issue 5: end-to-end Jacobian spectra at CI size (verify/README_spectra.md)
+        parts.append(("spectra", {**{k: list(v) if isinstance(v, tuple) else v for k, v in SUITE_SPECTRA.items()},
+                                  "cells": spectral, "weights": ["orthogonal", "gaussian"], "seed": s["seed"],
+                                  "out": s["out"] + "/spectra", "plots": s["plots"], "quiet": s["quiet"]}))
+    return parts
+
+
+def run_suite(s: dict) -> int:
+    """``verify all``: the points of the simulated cells and the width sweep (this process), the
+    gated, dying-ReLU and spectral parts (in ``jobs`` worker processes, or here after the points)."""
+    from .suite_parts import Workers, run_part
+
+    remote = [c for c in s["simulated"] if c.startswith(WORKER_POINT_CELLS)] if s.get("jobs", 0) > 0 else []
+    side = suite_side_parts(s, remote)
+    jobs = min(s.get("jobs", 0), len(side))
+    workers = Workers(side, jobs) if jobs > 0 else None
+    try:
+        rc = run_points_suite(s, [c for c in s["simulated"] if c not in remote],
+                              (lambda: workers.result("points")) if remote else None)
+        if workers is not None:
+            return max(rc, workers.finish())
+    except BaseException:
+        if workers is not None:
+            workers.kill()
+        raise
+    for name, args in side:
+        rc = max(rc, run_part(name, args))
+    return rc
+
+
+def suite_points(cells, *, width, ensemble, seed, dtype, probes, quiet, progress=None) -> list:
+    """Simulate and evaluate the standard points (verify.suite) of ``cells``; verdicts not yet set
+    (the Bonferroni family is the whole report)."""
+    from .compare import verify_point
+    from .sharding import family_of
+    from .suite import standard_points
+
     configs = []
-    for cell in s["simulated"]:
-        configs += standard_points(cell, width=s["width"], ensemble=s["ensemble"], seed=s["seed"],
-                                   dtype=s["dtype"], probes=s["probes"])
+    for cell in cells:
+        configs += standard_points(cell, width=width, ensemble=ensemble, seed=seed, dtype=dtype, probes=probes)
     if progress:
-        progress(f"verify all: {len(configs)} points on {len(s['simulated'])} cells, "
-                 f"N={s['width']}, E={s['ensemble']}")
+        progress(f"verify all: {len(configs)} points on {len(cells)} cells ({', '.join(cells)}), "
+                 f"N={width}, E={ensemble}")
+    # One compiled program per family of cells (verify.sharding.family_of: the activations of
+    # the vanilla and of the feed-forward nets), both regimes, every point: it runs the family's
+    # longest horizon and each point keeps its first T steps (the same statistics as a T-step run).
+    horizon = family_horizons(configs)
     points = []
     for i, cfg in enumerate(configs):
         if progress:
             progress(f"point {i + 1}/{len(configs)}: {cfg.cell} {cfg.label} T={cfg.steps}")
-        points.append(verify_point(cfg, progress=progress, finalize=False))
+        points.append(verify_point(cfg, progress=progress, finalize=False,
+                                   program_steps=horizon[family_of(cfg.cell)]))
+    return points
+
+
+def family_horizons(configs) -> dict:
+    """family (verify.sharding.family_of) -> the longest horizon of its points."""
+    from .sharding import family_of
+
+    horizon = {}
+    for cfg in configs:
+        horizon[family_of(cfg.cell)] = max(horizon.get(family_of(cfg.cell), 0), cfg.steps)
+    return horizon
+
+
+def run_points_suite(s: dict, cells=None, remote_points=None) -> int:
+    """The points of the vanilla, feed-forward and minimalRNN cells (verify.suite) and the width
+    sweep; the report in ``s["out"]``.  ``cells``: those simulated here (default all);
+    ``remote_points()``: the other cells' points (from a worker), merged in cell order."""
+    from .compare import assign_verdicts, count_open, sim_gated
+    from .sharding import family_of
+    from .suite import SWEEP_CELLS, SWEEP_POINT, sweep_widths
+    from .sweep import width_sweep
+
+    progress = _progress(s["quiet"])
+    cells = list(s["simulated"] if cells is None else cells)
+    own = suite_points(cells, **{k: s[k] for k in ("width", "ensemble", "seed", "dtype", "probes", "quiet")},
+                       progress=progress)
+    others = remote_points() if remote_points is not None else []
+    order = {c: i for i, c in enumerate(s["simulated"])}
+    points = sorted(others + own, key=lambda p: order[p.config.cell])  # stable: point order kept
     m = {"trajectory": 0, "point": 0}
     for p in points:
         for f, n in count_open(p.checks).items():
             m[f] += n
     for p in points:
         assign_verdicts(p.checks, sim_gated(p.config.cell), m=m)
+    horizon = family_horizons([p.config for p in points])
     sweeps = []
     if s["sweep"]:
         for cell in SWEEP_CELLS:
             if cell in s["simulated"]:
+                configs = [p.config for p in points]
                 cfg = next((c for c in configs if c.cell == cell and c.label == SWEEP_POINT),
                            next(c for c in configs if c.cell == cell))
                 sweeps.append(width_sweep(cell, cfg.params, sweep_widths(s["width"]),
                                           ensemble=s["ensemble"], steps=cfg.steps,
                                           seed=s["seed"] + 100, dtype=s["dtype"],
-                                          probes=s["probes"], progress=progress))
-    rc = finish(points, sweeps, s, progress, not_simulated=s["not_simulated"])
-    if s.get("gated"):
-        from .gated_cli import run_suite as run_gated_suite
-
-        rc = max(rc, run_gated_suite(s["gated"], width=s["width"], ensemble=s["ensemble"], seed=s["seed"],
-                                     out=s["out"] + "/gated", plots=s["plots"], quiet=s["quiet"]))
-    if "feedforward-relu" in s["cells"]:  # issue 7: the dying-ReLU study at its CI size
-        from .dying_relu import suite_run as run_dying_relu_suite
-
-        rc = max(rc, run_dying_relu_suite(s["out"] + "/dying-relu", seed=s["seed"], plots=s["plots"],
-                                          quiet=s["quiet"]))
-    spectral = tuple(c for c in SUITE_SPECTRA["cells"] if c in s["cells"])
-    if spectral:  # issue 5: end-to-end Jacobian spectra at CI size (verify/README_spectra.md)
-        rc = max(rc, run_spectra({**SUITE_SPECTRA, "cells": spectral, "weights": ("orthogonal", "gaussian"),
-                                  "seed": s["seed"], "out": s["out"] + "/spectra", "plots": s["plots"],
-                                  "quiet": s["quiet"]}))
-    return rc
+                                          probes=s["probes"], progress=progress,
+                                          program_steps=horizon[family_of(cell)],
+                                          program_starts=2))  # the points' program at N
+    return finish(points, sweeps, s, progress, not_simulated=s["not_simulated"])
 
 
 def enable_compilation_cache() -> Optional[str]:

@@ -30,7 +30,7 @@ from typing import Callable, Optional, Sequence
 import numpy as np
 
 from . import estimators as est
-from .sharding import run_ensemble
+from .sharding import run_ensemble, run_starts
 from .simulate import RunShape
 from .simulators import SIMULATORS, get as get_simulator
 from .stats import (
@@ -225,13 +225,15 @@ def corr_start(preds: dict, fallback: tuple[float, float]) -> tuple[float, float
 # ----------------------------------------------------------------------------- checks
 
 
-def _simulate(config: PointConfig, regime: str, run: str, Q0: float, C0: float,
-              devices, progress) -> tuple[dict, dict, float]:
+def _simulate(config: PointConfig, regime: str, starts: list[tuple[float, float]], devices,
+              progress, program_steps: Optional[int] = None) -> tuple[list[dict], dict, float]:
+    """The runs of one regime from each of ``starts``, in one program (same seed: the runs share
+    their samples, as separate runs would; each step's weights are drawn once)."""
     t0 = time.perf_counter()
     shape = RunShape(config.width, config.steps, regime == "tied", config.probes, config.dtype)
-    stats, plan = run_ensemble(
+    stats, plan = run_starts(
         config.cell, config.params, shape, seed=config.seed, ensemble=config.ensemble,
-        Q0=Q0, C0=C0, devices=devices, progress=progress,
+        starts=starts, devices=devices, progress=progress, program_steps=program_steps,
     )
     return stats, plan.as_dict(), time.perf_counter() - t0
 
@@ -416,32 +418,43 @@ def simulate_point(
     *,
     devices: Optional[Sequence] = None,
     progress: Optional[Callable[[str], None]] = None,
+    program_steps: Optional[int] = None,
 ) -> list[RunResult]:
     """Both runs (``approach`` from ``(Q0, C0)``, ``corr`` from the predicted ``Q*``) for each
-    regime. Theory trajectories are attached later by :func:`evaluate_point`."""
+    regime. Theory trajectories are attached later by :func:`evaluate_point`. ``program_steps``:
+    see :func:`verify.sharding.run_ensemble` (same statistics, a shared compiled program)."""
     if config.cell not in SIMULATORS:
         raise ValueError(f"cell {config.cell!r} has no simulator")
     starts = {"approach": (config.Q0, config.C0),
               "corr": corr_start(preds, (config.Q0, config.C0))}
     runs = []
     for regime in config.regimes:
-        for run, (q0, c0) in starts.items():
-            if progress:
-                progress(f"{config.cell} {config.label} {regime} {run}: Q0={q0:.4g} C0={c0:.4g}")
-            stats, plan, secs = _simulate(config, regime, run, q0, c0, devices, progress)
-            runs.append(RunResult(regime, run, q0, c0, stats, None, plan, secs))
+        if progress:
+            progress(f"{config.cell} {config.label} {regime} " + ", ".join(
+                f"{run}: Q0={q0:.4g} C0={c0:.4g}" for run, (q0, c0) in starts.items()))
+        stats, plan, secs = _simulate(config, regime, list(starts.values()), devices, progress,
+                                      program_steps)
+        for (run, (q0, c0)), st in zip(starts.items(), stats):
+            # seconds: this run's share of the regime's joint simulation
+            runs.append(RunResult(regime, run, q0, c0, st, None, plan, secs / len(starts)))
     return runs
 
 
-def evaluate_point(config: PointConfig, runs: list[RunResult], predict_params: dict) -> PointReport:
-    """All checks of one point against the theory at ``predict_params`` (verdicts not yet set)."""
+def evaluate_point(config: PointConfig, runs: list[RunResult], predict_params: dict,
+                   predicted: Optional[tuple[dict, dict]] = None) -> PointReport:
+    """All checks of one point against the theory at ``predict_params`` (verdicts not yet set);
+    ``predicted``: ``predictions(config.cell, predict_params)`` if the caller has it already."""
     sim = get_simulator(config.cell)
-    preds, perrs = predictions(config.cell, predict_params)
+    preds, perrs = predicted if predicted is not None else predictions(config.cell, predict_params)
     window = est.late_window(config.steps, config.window_fraction)
     k_fit = bonferroni_k(config.steps, config.ensemble)
     checks, fits, evaluated = [], {}, []
+    trajectories = {}  # (Q0, C0) -> theory trajectory: tied and untied runs share their starts
     for r in runs:
-        traj = theory_trajectory(config.cell, config.steps, r.Q0, r.C0, predict_params)
+        if (r.Q0, r.C0) not in trajectories:
+            trajectories[(r.Q0, r.C0)] = theory_trajectory(config.cell, config.steps, r.Q0, r.C0,
+                                                           predict_params)
+        traj = trajectories[(r.Q0, r.C0)]
         evaluated.append(RunResult(r.regime, r.run, r.Q0, r.C0, r.stats, traj, r.plan, r.seconds))
         mine = trajectory_checks(r.stats, traj, r.regime, r.run, config.width)
         if r.run == "approach":
@@ -473,12 +486,16 @@ def verify_point(
     progress: Optional[Callable[[str], None]] = None,
     finalize: bool = True,
     alpha: float = ALPHA,
+    program_steps: Optional[int] = None,
 ) -> PointReport:
     """Simulate and compare one point; with ``finalize`` the verdicts use Bonferroni ``k`` over
-    this report's checks at false-alarm rate ``alpha``."""
-    preds, _ = predictions(config.cell, config.params)
-    runs = simulate_point(config, preds, devices=devices, progress=progress)
-    report = evaluate_point(config, runs, config.params)
+    this report's checks at false-alarm rate ``alpha``.  ``program_steps``: run the program
+    compiled for that many steps (>= ``config.steps``; the statistics are those of a
+    ``config.steps`` run, :func:`verify.sharding.run_ensemble`)."""
+    predicted = predictions(config.cell, config.params)
+    runs = simulate_point(config, predicted[0], devices=devices, progress=progress,
+                          program_steps=program_steps)
+    report = evaluate_point(config, runs, config.params, predicted)
     if config.dtype == "float32":
         report.precision = precision_check(config, report.runs[0], report.fixed_point_window,
                                            devices)

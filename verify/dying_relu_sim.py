@@ -33,6 +33,8 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
 from theory.initializers import he_normal, orthogonal, rai_dense
 
+from . import COMPILER_OPTIONS
+
 INITS = ("he", "orthogonal", "rademacher", "rai")
 #: inits with zero biases whose law satisfies A3 (05 §2): the point law 1-(1-2^-N)^L is exact
 A3_INITS = ("he", "orthogonal")
@@ -268,7 +270,7 @@ def run_ensemble(fn: Callable, ensemble: int, chunk: int = 8192, devices: Option
     nd = len(devices)
     chunk = max(nd, (min(chunk, ensemble + nd - 1) // nd) * nd)
     sharded = jax.jit(jax.shard_map(jax.vmap(fn), mesh=mesh, in_specs=P(AXIS), out_specs=P(AXIS),
-                                    check_vma=False))
+                                    check_vma=False), compiler_options=COMPILER_OPTIONS)
     sharding = NamedSharding(mesh, P(AXIS))
     acc, parts = None, []
     for start in range(0, ensemble, chunk):

@@ -38,6 +38,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from . import COMPILER_OPTIONS
 from .compare import CONVERGED_FRACTION, Check, assign_verdicts
 from .estimators import late_window, window_average
 from .simulators.base import correlated_inputs, initial_pair
@@ -87,9 +88,10 @@ def _keys(master, index):
     return jax.random.split(k, 5)
 
 
-def simulate_network(sim: GatedSimulator, width: int, steps: int, tied: bool, probes: int, master, index,
+def simulate_network(sim: GatedSimulator, width: int, steps: int, tied, probes: int, master, index,
                      params: dict, Q0, C0):
-    """One network: ``{stat: (steps,)}``."""
+    """One network: ``{stat: (steps,)}``.  ``tied``: a Python bool, or a traced bool (one compiled
+    program for both regimes; ``lax.cond`` picks the step's weights, the samples are the same)."""
     n, dtype = width, jnp.float64
     kw, kx, k0, kp, ku = _keys(master, index)
     p = {k: jnp.asarray(v, dtype) for k, v in params.items()}
@@ -98,14 +100,20 @@ def simulate_network(sim: GatedSimulator, width: int, steps: int, tied: bool, pr
     s_a = tuple(pair[0] for pair in init)
     s_b = tuple(pair[1] for pair in init)
     u0 = tuple(jax.random.normal(jax.random.fold_in(ku, i), (n,), dtype) for i in range(len(comps)))
-    tied_w = sim.draw_weights(kw, n, p, dtype) if tied else None
+    dynamic_tied = not isinstance(tied, bool)
+    tied_w = sim.draw_weights(kw, n, p, dtype) if (dynamic_tied or tied) else None
+
+    def weights_at(t):
+        if not dynamic_tied:
+            return tied_w if tied else sim.draw_weights(jax.random.fold_in(kw, t), n, p, dtype)
+        return jax.lax.cond(tied, lambda: tied_w, lambda: sim.draw_weights(jax.random.fold_in(kw, t), n, p, dtype))
     ts = jnp.arange(1, steps + 1)
     mg = sim.memory_gate
     ic = comps.index("c") if "c" in comps else comps.index(sim.read)
 
     def body(carry, t):
         s_a, s_b, u, rec_prev = carry
-        w = tied_w if tied else sim.draw_weights(jax.random.fold_in(kw, t), n, p, dtype)
+        w = weights_at(t)
         x_a, x_b = correlated_inputs(jax.random.fold_in(kx, t), n, p["R"], p["Sigma"], dtype)
         new_a, a_a = sim.step(w, s_a, x_a, p)
         new_b, a_b = sim.step(w, s_b, x_b, p)
@@ -146,10 +154,19 @@ def simulate_network(sim: GatedSimulator, width: int, steps: int, tied: bool, pr
 
 
 @lru_cache(maxsize=None)
-def _ensemble_fn(sim, width, steps, tied, probes):
-    def one(master, index, params, Q0, C0):
+def _ensemble_fn(sim, width, steps, probes, points=None):
+    """One compiled program per cell, width, horizon, probe count (and batch of points): the regime
+    (``tied``) is a runtime argument and the parameters are traced, so every point and regime of a
+    cell shares it (on a CPU compilation dominates).  ``points = K``: ``params``, ``Q0``, ``C0`` carry
+    a leading axis of K parameter points run with the same keys; the random draws depend on the
+    keys only, so ``vmap`` leaves them unbatched: each step's weights are drawn once for the K
+    points (output ``(E, K, steps)``)."""
+    def one(master, index, params, Q0, C0, tied):
         return simulate_network(sim, width, steps, tied, probes, master, index, params, Q0, C0)
-    return jax.jit(jax.vmap(one, in_axes=(None, 0, None, None, None)))
+    if points is not None:
+        inner = jax.vmap(one, in_axes=(None, None, 0, 0, 0, None))
+        return jax.jit(jax.vmap(inner, in_axes=(None, 0, None, None, None, None)), compiler_options=COMPILER_OPTIONS)
+    return jax.jit(jax.vmap(one, in_axes=(None, 0, None, None, None, None)), compiler_options=COMPILER_OPTIONS)
 
 
 def per_component(comps, x) -> list:
@@ -174,21 +191,51 @@ def networks_per_chunk(sim: GatedSimulator, width: int, free_bytes: int | None =
 
 
 def simulate(sim: GatedSimulator, params: dict, *, width: int, ensemble: int, steps: int, tied: bool,
-             seed: int = 0, probes: int = 2, Q0=0.5, C0=0.0, chunk: int = 16) -> dict:
+             seed: int = 0, probes: int = 2, Q0=0.5, C0=0.0, chunk: int = 16,
+             program_steps: Optional[int] = None) -> dict:
     """``{stat: array (E, T)}`` for ``ensemble`` networks (chunks of ``chunk`` networks per call).
     ``Q0``/``C0``: initial second moment / overlap, one number or {component: number}; the pair of
-    initial states has them exactly (:func:`verify.simulators.base.initial_pair`)."""
+    initial states has them exactly (:func:`verify.simulators.base.initial_pair`).
+    ``program_steps`` (>= ``steps``): run the program compiled for that many steps and keep the
+    first ``steps`` (step ``t`` depends only on steps ``<= t`` and keys ``fold_in(., t)``: the
+    same statistics, one compiled program for runs of different lengths)."""
     sim.check_params(params)
+    run_steps = max(int(steps), int(program_steps or 0))
     chunk = min(int(chunk), networks_per_chunk(sim, int(width)))
-    fn = _ensemble_fn(sim, int(width), int(steps), bool(tied), int(probes))
+    fn = _ensemble_fn(sim, int(width), run_steps, int(probes))
     master = jax.random.PRNGKey(seed)
     p = {k: float(v) for k, v in params.items()}
     q0, c0 = per_component(sim.components, Q0), per_component(sim.components, C0)
     parts = []
     for start in range(0, ensemble, chunk):
         idx = jnp.arange(start, min(ensemble, start + chunk))
-        parts.append(jax.device_get(fn(master, idx, p, jnp.asarray(q0), jnp.asarray(c0))))
-    return {k: np.concatenate([np.asarray(d[k]) for d in parts], axis=0) for k in parts[0]}
+        parts.append(jax.device_get(fn(master, idx, p, jnp.asarray(q0), jnp.asarray(c0), np.bool_(tied))))
+    return {k: np.concatenate([np.asarray(d[k]) for d in parts], axis=0)[:, :steps] for k in parts[0]}
+
+
+def simulate_points(sim: GatedSimulator, points: list, *, width: int, ensemble: int, steps: int, tied: bool,
+                    seed: int = 0, probes: int = 2, chunk: int = 16, program_steps: Optional[int] = None) -> list:
+    """:func:`simulate` at several parameter points ``[(params, Q0, C0), ...]`` with the same ``seed``
+    (common random numbers: the points see the same standard-normal draws, as separate runs with
+    that seed would, and each step's draws are made once for all of them).  One stats dict per
+    point; each equals ``simulate(sim, params, ..., seed=seed, Q0=Q0, C0=C0)`` up to rounding."""
+    for params, _, _ in points:
+        sim.check_params(params)
+    run_steps = max(int(steps), int(program_steps or 0))
+    # the K points' weights scale with their parameters, so each network holds K copies
+    chunk = min(int(chunk), max(1, networks_per_chunk(sim, int(width)) // len(points)))
+    fn = _ensemble_fn(sim, int(width), run_steps, int(probes), len(points))
+    master = jax.random.PRNGKey(seed)
+    names = list(points[0][0])
+    p = {k: jnp.asarray([float(pt[0][k]) for pt in points]) for k in names}
+    q0 = jnp.asarray([per_component(sim.components, pt[1]) for pt in points])
+    c0 = jnp.asarray([per_component(sim.components, pt[2]) for pt in points])
+    parts = []
+    for start in range(0, ensemble, chunk):
+        idx = jnp.arange(start, min(ensemble, start + chunk))
+        parts.append(jax.device_get(fn(master, idx, p, q0, c0, np.bool_(tied))))
+    stats = {k: np.concatenate([np.asarray(d[k]) for d in parts], axis=0) for k in parts[0]}  # (E, K, T)
+    return [{k: np.ascontiguousarray(v[:, i, :steps]) for k, v in stats.items()} for i in range(len(points))]
 
 
 # ----------------------------------------------------------------------------------------------
@@ -210,10 +257,15 @@ def predictions(cell: str, params: dict) -> dict:
     return out
 
 
-def theory_trajectory(cell: str, steps: int, Q0: float, C0: float, params: dict) -> dict:
+def theory_trajectory(cell: str, steps: int, Q0: float, C0: float, params: dict, pairs: bool = True) -> dict:
     from theory.gated_api import trajectory
 
-    return trajectory(cell, steps, Q0, C0, **params)
+    return trajectory(cell, steps, Q0, C0, pairs=pairs, **params)
+
+
+def _checks_c_h(preds: dict) -> bool:
+    """Whether a c_h_star fixed-point check is made (:func:`checks_for` skips c_h* = 1)."""
+    return "c_h_star" in preds and preds["c_h_star"] < 1.0 - 1e-12
 
 
 FIXED = {"Q_star": "Q_h", "Q_c_star": "Q_c", "chi": "chi", "lambda_max": "growth", "c_h_star": "c_h"}
@@ -232,10 +284,12 @@ def _convergence_ref(quantity, traj, preds):
     return obs, ref
 
 
-def checks_for(stats: dict, traj: dict, preds: dict, regime: str, width: int, window, gates) -> list:
+def checks_for(stats: dict, traj: dict, preds: dict, regime: str, width: int, window, gates,
+               trajectories: bool = True) -> list:
+    """Per-step trajectory checks (unless ``trajectories=False``) and fixed-point checks."""
     out = []
     n = next(iter(stats.values())).shape[0]
-    for name in [k for k in traj if k.startswith(("Q_", "C_", "q_"))]:
+    for name in [k for k in traj if trajectories and k.startswith(("Q_", "C_", "q_"))]:
         if name not in stats:
             continue
         e = ensemble_estimate(stats[name])
@@ -246,7 +300,7 @@ def checks_for(stats: dict, traj: dict, preds: dict, regime: str, width: int, wi
     for quantity, obs in _fixed_pairs(gates).items():
         if quantity not in preds or obs not in stats:
             continue
-        if quantity == "c_h_star" and preds.get("c_h_star", 1.0) >= 1.0 - 1e-12:
+        if quantity == "c_h_star" and not _checks_c_h(preds):
             continue
         pred = preds[quantity]
         e = ensemble_estimate(window_average(stats[obs], window))
@@ -262,8 +316,11 @@ def checks_for(stats: dict, traj: dict, preds: dict, regime: str, width: int, wi
 
 
 def verify_point(cfg: GatedPoint, predict_params: Optional[dict] = None, finalize: bool = True,
-                 alpha: float = ALPHA, sims: Optional[dict] = None) -> GatedReport:
-    """Simulate (or reuse ``sims`` = {regime: stats}) and judge one point."""
+                 alpha: float = ALPHA, sims: Optional[dict] = None,
+                 program_steps: Optional[int] = None, fixed_points_only: bool = False) -> GatedReport:
+    """Simulate (or reuse ``sims`` = {regime: stats}) and judge one point (``program_steps``: see
+    :func:`simulate`).  ``fixed_points_only``: no per-step trajectory checks, and the theory's
+    two-sequence trajectory only where a c_h* check needs its convergence (the bias sweep)."""
     import theory
 
     from .simulators import get_gated
@@ -271,7 +328,8 @@ def verify_point(cfg: GatedPoint, predict_params: Optional[dict] = None, finaliz
     sim = get_gated(cfg.cell)
     pp = dict(cfg.params if predict_params is None else predict_params)
     preds = predictions(cfg.cell, pp)
-    traj = theory_trajectory(cfg.cell, cfg.steps, cfg.Q0, cfg.C0, pp)
+    traj = theory_trajectory(cfg.cell, cfg.steps, cfg.Q0, cfg.C0, pp,
+                             pairs=not fixed_points_only or _checks_c_h(preds))
     window = late_window(cfg.steps, cfg.window_fraction)
     gates = [g.name for g in theory.cell(cfg.cell).gates]
     checks, stats, mech = [], {}, {}
@@ -280,9 +338,10 @@ def verify_point(cfg: GatedPoint, predict_params: Optional[dict] = None, finaliz
             s = sims[regime]
         else:
             s = simulate(sim, cfg.params, width=cfg.width, ensemble=cfg.ensemble, steps=cfg.steps,
-                         tied=regime == "tied", seed=cfg.seed, probes=cfg.probes, Q0=cfg.Q0, C0=cfg.C0)
+                         tied=regime == "tied", seed=cfg.seed, probes=cfg.probes, Q0=cfg.Q0, C0=cfg.C0,
+                         program_steps=program_steps)
         stats[regime] = s
-        checks += checks_for(s, traj, preds, regime, cfg.width, window, gates)
+        checks += checks_for(s, traj, preds, regime, cfg.width, window, gates, trajectories=not fixed_points_only)
         mech[regime] = {k: _describe(ensemble_estimate(window_average(s[k], window)))
                         for k in ("rec_lag1", "gate_state_cov")}
     rep = GatedReport(cfg, preds, checks, stats, traj, mech)
@@ -358,12 +417,25 @@ def _describe(e):
 # ----------------------------------------------------------------------------------------------
 
 def bias_sweep(cell: str, mus, base: dict, *, width: int, ensemble: int, steps: int, regimes=("untied", "tied"),
-               seed: int = 0, alpha: float = ALPHA, population: bool = True) -> dict:
+               seed: int = 0, alpha: float = ALPHA, population: bool = True,
+               program_steps: Optional[int] = None, population_size: Optional[int] = None) -> dict:
     """For each memory-gate bias mean in ``mus``: simulated ``lambda_max`` (tangent growth over the
     late window) and fixed points vs theory (Gaussian closure and, if asked, population dynamics).
     Each point starts at the theory's fixed-point second moments (C0 = 0), so the late window holds
     the fixed point even where xi_q is long; the relaxation itself is checked by the points of
-    :func:`verify_point`.  Verdicts over the whole sweep share one Bonferroni family per kind."""
+    :func:`verify_point`.  Verdicts over the whole sweep share one Bonferroni family per kind.
+
+    All biases are simulated with the same ``seed`` (common random numbers) in one batched program
+    per regime (:func:`simulate_points`): every bias point still has ``E`` independent networks, so
+    each check's SE and power are those of a separate run; the points are correlated with each
+    other, which the Bonferroni bound allows (it holds under any dependence) and which makes the
+    trend across biases more precise.  The random draws, most of an untied run's cost, are made
+    once for all biases.
+
+    The population reference (reported, not a check) uses ``population_size`` samples per replica
+    (default: the theory's) and one burn-in for the whole sweep, the longest of the theory's rule
+    (``12 xi_q``, clipped) over the biases, so one compiled program serves every bias; a longer
+    burn-in only relaxes further."""
     import theory
 
     from .compare import count_open
@@ -371,28 +443,42 @@ def bias_sweep(cell: str, mus, base: dict, *, width: int, ensemble: int, steps: 
     c = theory.cell(cell)
     key = f"mu_b_{c.memory_gate}"
     rows, per_point, results = [], [], []
-    for i, mu in enumerate(mus):
+    burn = max(_population_burn(cell, {**base, key: float(mu)}) for mu in mus) if population else None
+    from .simulators import get_gated
+
+    cfgs = []
+    for mu in mus:
         params = {**base, key: float(mu)}
         pr = predictions(cell, params)
         q0 = {k: pr["Q_star" if k == c.read else f"Q_{k}_star"] for k in c.state}
-        cfg = GatedPoint(cell, params, width=width, ensemble=ensemble, steps=steps, regimes=tuple(regimes),
-                         seed=seed + i, Q0=q0, C0=0.0, label=f"{key}={mu:g}")
-        rep = verify_point(cfg, finalize=False)
+        cfgs.append(GatedPoint(cell, params, width=width, ensemble=ensemble, steps=steps, regimes=tuple(regimes),
+                               seed=seed, Q0=q0, C0=0.0, label=f"{key}={mu:g}"))
+    sims = [{} for _ in cfgs]
+    for regime in regimes:
+        batch = simulate_points(get_gated(cell), [(cfg.params, cfg.Q0, cfg.C0) for cfg in cfgs], width=width,
+                                ensemble=ensemble, steps=steps, tied=regime == "tied", seed=seed,
+                                probes=cfgs[0].probes, program_steps=program_steps)
+        for sim_, stats in zip(sims, batch):
+            sim_[regime] = stats
+    for mu, cfg, sim_ in zip(mus, cfgs, sims):
+        params = cfg.params
+        rep = verify_point(cfg, finalize=False, sims=sim_, fixed_points_only=True)
         point = [ch for ch in rep.checks if ch.kind == "fixed point"]
         for ch in point:
             ch.note = (ch.note + "; " if ch.note else "") + cfg.label
         per_point.append(point)
-        row = {"mu": float(mu), "Q0": q0, "theory": {q: rep.predictions.get(q) for q in ("lambda_max", "xi", "xi_q", "Q_star", "chi")}}
+        row = {"mu": float(mu), "Q0": cfg.Q0, "theory": {q: rep.predictions.get(q) for q in ("lambda_max", "xi", "xi_q", "Q_star", "chi")}}
         res = None
         if population:
             from theory import population as popmod
             try:
-                res = popmod.solve(c, theory.api.resolve_params(c, params))
+                res = popmod.solve(c, theory.api.resolve_params(c, params), size=population_size, burn=burn)
             except ValueError as exc:  # a cell population dynamics does not serve (gru-reset-after)
                 row["population"] = {"unavailable": str(exc)}
             else:
                 row["population"] = {"lambda_max": res.mean["growth"], "lambda_max_se": res.se["growth"],
-                                     "Q_star": res.mean["Q_h"], "Q_star_se": res.se["Q_h"]}
+                                     "Q_star": res.mean["Q_h"], "Q_star_se": res.se["Q_h"],
+                                     "size": res.size, "replicas": res.replicas, "burn": res.burn}
         results.append(res)
         rows.append(row)
     checks = [ch for point in per_point for ch in point]
@@ -405,6 +491,19 @@ def bias_sweep(cell: str, mus, base: dict, *, width: int, ensemble: int, steps: 
             row.setdefault(ch.regime, {})[ch.quantity] = {"estimate": ch.estimate, "se": ch.se, "verdict": ch.verdict}
     return {"cell": cell, "gate_bias": key, "rows": rows, "checks": checks, "width": width, "ensemble": ensemble,
             "steps": steps}
+
+
+def _population_burn(cell: str, params: dict) -> int:
+    """The burn-in :func:`theory.population.solve` would choose: ``12 xi_q`` clipped to
+    ``[BURN_MIN, BURN_MAX]`` (``xi_q = 10`` where the closure has no fixed point)."""
+    import theory
+    from theory import population as popmod
+
+    try:
+        xq = float(theory.predict(cell, "xi_q", **params))
+    except (RuntimeError, ArithmeticError):
+        xq = 10.0
+    return int(min(popmod.BURN_MAX, max(popmod.BURN_MIN, math.ceil(12 * xq if math.isfinite(xq) else popmod.BURN_MAX))))
 
 
 def xi_from_lambda(lam: float, se: float) -> tuple[float, float]:

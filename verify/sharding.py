@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import Callable, Optional, Sequence
 
@@ -27,8 +27,9 @@ import jax
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
-from .simulate import RunShape, ensemble_function, stat_names
-from .simulators import get as get_simulator
+from . import COMPILER_OPTIONS
+from .simulate import RunShape, family_ensemble_function, family_key, stat_names
+from .simulators import SIMULATORS, get as get_simulator
 from .simulators.base import Simulator
 
 AXIS = "ens"
@@ -59,12 +60,14 @@ class MemoryPlan:
         return {k: int(v) for k, v in self.__dict__.items()}
 
 
-def bytes_per_network(sim: Simulator, shape: RunShape) -> int:
+def bytes_per_network(sim: Simulator, shape: RunShape, starts: int = 1) -> int:
+    """The formula of the module docstring; ``starts`` runs from several initial states share the
+    weights (:func:`verify.simulate.family_network`), so only the vectors and statistics scale."""
     b = BYTES[shape.dtype]
     n = shape.width
     weights = WEIGHT_COPIES * sim.n_square * n * n
-    vectors = n * (VECTOR_SLOTS + 3 * shape.probes)
-    stats = shape.steps * len(stat_names(sim))
+    vectors = starts * n * (VECTOR_SLOTS + 3 * shape.probes)
+    stats = starts * shape.steps * len(stat_names(sim))
     return b * (weights + vectors + stats)
 
 
@@ -91,12 +94,13 @@ def plan_memory(
     devices: Sequence,
     free_bytes: Optional[int] = None,
     max_chunk: Optional[int] = None,
+    starts: int = 1,
 ) -> MemoryPlan:
     """Choose the chunk size, or raise :class:`MemoryPlanError` naming the bytes needed."""
     if ensemble < 2:
         raise ValueError("ensemble must be >= 2 (the standard error needs two networks)")
     n_dev = len(devices)
-    per_net = bytes_per_network(sim, shape)
+    per_net = bytes_per_network(sim, shape, starts)
     free = free_bytes_per_device(devices) if free_bytes is None else int(free_bytes)
     per_dev = int(HEADROOM * free // per_net)
     if per_dev < 1:
@@ -116,15 +120,40 @@ def make_mesh(devices: Optional[Sequence] = None) -> Mesh:
     return Mesh(np.array(list(devices or jax.devices())), (AXIS,))
 
 
+def family_of(cell: str) -> tuple[str, ...]:
+    """The registered cells sharing ``cell``'s compiled program (:func:`verify.simulate.family_key`),
+    in registry order; ``cell`` alone if it is not registered."""
+    sim = get_simulator(cell)
+    key = family_key(sim)
+    return tuple(c for c, s in SIMULATORS.items() if s is sim or family_key(s) == key) or (cell,)
+
+
 @lru_cache(maxsize=64)
-def _sharded_function(cell: str, shape: RunShape, devices: tuple) -> Callable:
-    """``jit(shard_map(vmap(simulate_network)))``, cached so repeated runs do not recompile."""
+def _family_program(cells: tuple, shape: RunShape, devices: tuple) -> Callable:
+    """``jit(shard_map(vmap(family_network)))`` for a family of cells, ``shape.tied`` ignored
+    (the regime is a runtime argument), cached so that every cell, regime and parameter point of
+    the family reuses one compiled program (on a CPU compilation dominates a run's time)."""
     mesh = make_mesh(devices)
-    fn = ensemble_function(get_simulator(cell), shape)
+    fn = family_ensemble_function(tuple(get_simulator(c) for c in cells), shape)
     sharded = jax.shard_map(
-        fn, mesh=mesh, in_specs=(P(), P(AXIS), P(), P(), P()), out_specs=P(AXIS), check_vma=False
+        fn, mesh=mesh, in_specs=(P(), P(AXIS), P(), P(), P(), P(), P()), out_specs=P(AXIS),
+        check_vma=False,
     )
-    return jax.jit(sharded)
+    return jax.jit(sharded, compiler_options=COMPILER_OPTIONS)
+
+
+def _program(cell: str, shape: RunShape, devices: tuple) -> Callable:
+    """``(master, indices, params, Q0, C0) -> {stat: (E, shape.steps)}`` for ``cell`` in regime
+    ``shape.tied``, through its family's shared program."""
+    cells = family_of(cell)
+    fn = _family_program(cells, replace(shape, tied=False), devices)
+    which, tied = np.int32(cells.index(cell)), np.bool_(shape.tied)
+    return lambda master, idx, p, Q0, C0: fn(master, idx, p, Q0, C0, which, tied)
+
+
+def _sharded_function(cell: str, shape: RunShape, devices: tuple) -> Callable:
+    """``jit(shard_map(vmap(simulate_network)))`` of one cell and regime (the family's program)."""
+    return _program(cell, shape, devices)
 
 
 def run_ensemble(
@@ -141,30 +170,77 @@ def run_ensemble(
     max_chunk: Optional[int] = None,
     first_network: int = 0,
     progress: Optional[Callable[[str], None]] = None,
+    program_steps: Optional[int] = None,
+    program_starts: Optional[int] = None,
 ) -> tuple[dict[str, np.ndarray], MemoryPlan]:
     """Simulate networks ``first_network .. first_network+ensemble-1`` of master ``seed``.
 
     Returns ``({stat: float64 array (ensemble, steps)}, plan)``. Network ``k`` always gets key
     ``fold_in(key(seed), k)``, so results do not depend on chunking or device count.
+
+    ``program_steps`` (>= ``shape.steps``): run the program compiled for that many steps and keep
+    the first ``shape.steps``, so runs of different lengths share one compiled program.  Step ``t``
+    depends only on steps ``<= t`` and its keys ``fold_in(., t)``, so the statistics are the same
+    as those of a ``shape.steps`` run.  ``program_starts``: see :func:`run_starts`.
     """
+    runs, plan = run_starts(cell, params, shape, seed=seed, ensemble=ensemble, starts=[(Q0, C0)],
+                            devices=devices, free_bytes=free_bytes, max_chunk=max_chunk,
+                            first_network=first_network, progress=progress,
+                            program_steps=program_steps, program_starts=program_starts)
+    return runs[0], plan
+
+
+def run_starts(
+    cell: str,
+    params: dict,
+    shape: RunShape,
+    *,
+    seed: int,
+    ensemble: int,
+    starts: Sequence[tuple[float, float]],
+    devices: Optional[Sequence] = None,
+    free_bytes: Optional[int] = None,
+    max_chunk: Optional[int] = None,
+    first_network: int = 0,
+    progress: Optional[Callable[[str], None]] = None,
+    program_steps: Optional[int] = None,
+    program_starts: Optional[int] = None,
+) -> tuple[list[dict[str, np.ndarray]], MemoryPlan]:
+    """:func:`run_ensemble` from each initial state ``(Q0, C0)`` of ``starts``, in one program.
+
+    The runs use the same samples, as separate runs with the same ``seed`` would (their results
+    are the same); each step's weights are drawn once for all of them.  ``program_starts``
+    (>= ``len(starts)``): the number of starts the program is compiled for (the last start is
+    repeated), so calls with fewer starts reuse it.  Returns one stats dict per start."""
     sim = get_simulator(cell)
     sim.check_params(params)
     if shape.tied and not sim.recurrent:
         raise ValueError(f"{cell} draws fresh weights per layer: tied must be false")
-    if not (Q0 >= 0 and abs(C0) <= Q0):
-        raise ValueError(f"initial state needs Q0 >= 0 and |C0| <= Q0; got Q0={Q0}, C0={C0}")
+    starts = [(float(q), float(c)) for q, c in starts]
+    if not starts:
+        raise ValueError("need at least one initial state")
+    for Q0, C0 in starts:
+        if not (Q0 >= 0 and abs(C0) <= Q0):
+            raise ValueError(f"initial state needs Q0 >= 0 and |C0| <= Q0; got Q0={Q0}, C0={C0}")
+    k = len(starts)
+    padded = starts + [starts[-1]] * max(0, int(program_starts or 0) - k)
     devices = tuple(devices or jax.devices())
-    plan = plan_memory(sim, shape, ensemble, devices, free_bytes, max_chunk)
-    fn = _sharded_function(cell, shape, devices)
+    steps = shape.steps
+    if program_steps is not None and program_steps > steps:
+        shape = replace(shape, steps=int(program_steps))
+    plan = plan_memory(sim, shape, ensemble, devices, free_bytes, max_chunk, starts=len(padded))
+    fn = _program(cell, shape, devices)
     sharding = NamedSharding(make_mesh(devices), P(AXIS))
     master = jax.random.key(seed)
-    p = {k: float(params[k]) for k in sim.param_names}
+    p = {name: float(params[name]) for name in sim.param_names}
+    q0 = np.array([q for q, _ in padded], dtype=np.float64)
+    c0 = np.array([c for _, c in padded], dtype=np.float64)
     parts: list[dict] = []
     t0 = time.perf_counter()
     for c in range(plan.chunks):
         start = first_network + c * plan.chunk
         idx = jax.device_put(np.arange(start, start + plan.chunk, dtype=np.int32), sharding)
-        out = jax.device_get(fn(master, idx, p, float(Q0), float(C0)))
+        out = jax.device_get(fn(master, idx, p, q0, c0))
         parts.append(out)
         if progress is not None:
             progress(
@@ -172,7 +248,7 @@ def run_ensemble(
                 f"{plan.chunks} ({plan.chunk} networks) {time.perf_counter() - t0:.1f}s"
             )
     stats = {
-        k: np.concatenate([np.asarray(o[k], dtype=np.float64) for o in parts])[:ensemble]
-        for k in parts[0]
-    }
-    return stats, plan
+        name: np.concatenate([np.asarray(o[name], dtype=np.float64) for o in parts])[:ensemble]
+        for name in parts[0]
+    }  # (ensemble, starts, program steps)
+    return [{name: np.ascontiguousarray(v[:, i, :steps]) for name, v in stats.items()} for i in range(k)], plan

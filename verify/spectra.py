@@ -39,6 +39,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from . import COMPILER_OPTIONS
 from .simulators import get as get_simulator
 from .simulators.base import initial_pair
 from .stats import Estimate, ensemble_estimate
@@ -164,7 +165,7 @@ def network_spectra(run: SpectraRun, params: dict, Q0: float, index):
     return np.linalg.svd(P, compute_uv=False) ** 2
 
 
-@partial(jax.jit, static_argnums=(0,))
+@partial(jax.jit, static_argnums=(0,), compiler_options=COMPILER_OPTIONS)
 def _chunk(run: SpectraRun, params, Q0, idx):
     # lax.map, not vmap: a vmapped (batched) LAPACK call (QR of the Haar draw) runs jaxlib's
     # ParallelBatchMap on the intra-op pool, which deadlocked inside this scan on CPU (jaxlib of

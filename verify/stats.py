@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 from scipy import stats as sps
@@ -67,7 +68,13 @@ def bonferroni_k(m: int, n_networks: int, alpha: float = ALPHA) -> float:
     """``k = t^{-1}_{E-1}(1 - alpha/(2m))``."""
     if m < 1:
         raise ValueError("m >= 1 checks")
-    return float(sps.t.ppf(1.0 - alpha / (2.0 * m), df=n_networks - 1))
+    return _t_quantile(float(1.0 - alpha / (2.0 * m)), int(n_networks) - 1)
+
+
+@lru_cache(maxsize=4096)
+def _t_quantile(p: float, df: int) -> float:
+    """Student-t quantile, memoised: a report asks for the same ``k`` for thousands of checks."""
+    return float(sps.t.ppf(p, df=df))
 
 
 def allowance(quantity: str, prediction, width: int, coef: float = FINITE_WIDTH_COEF):

@@ -59,13 +59,19 @@ def _predict(cell: str, quantity: str, params: dict) -> Optional[float]:
 def near_critical_sigma_w(cell: str, params: dict, lo: float, hi: float) -> Optional[float]:
     """``sigma_w`` in ``[lo, hi]`` with theory ``chi = NEAR_CRITICAL_CHI`` (None if not bracketed)."""
 
+    memo = {}
+
     def f(sw):
-        v = _predict(cell, "chi", {**params, "sigma_w": sw})
-        return (v if v is not None else math.inf) - NEAR_CRITICAL_CHI
+        sw = float(sw)
+        if sw not in memo:
+            v = _predict(cell, "chi", {**params, "sigma_w": sw})
+            memo[sw] = (v if v is not None else math.inf) - NEAR_CRITICAL_CHI
+        return memo[sw]
 
     grid = [lo + (hi - lo) * i / 16 for i in range(17)]
-    vals = [f(s) for s in grid]
-    for a, b, fa, fb in zip(grid, grid[1:], vals, vals[1:]):
+    # first bracketing pair from the left, evaluated lazily (the same pair as a full grid scan)
+    for a, b in zip(grid, grid[1:]):
+        fa, fb = f(a), f(b)
         if math.isfinite(fa) and math.isfinite(fb) and fa * fb <= 0:
             return brentq(f, a, b, xtol=1e-10)
     return None

@@ -105,7 +105,11 @@ def width_sweep(
     devices=None,
     progress: Optional[Callable[[str], None]] = None,
     predict_params: Optional[dict] = None,
+    program_steps: Optional[int] = None,
+    program_starts: Optional[int] = None,
 ) -> SweepReport:
+    """``program_steps`` / ``program_starts``: run shared compiled programs
+    (:func:`verify.sharding.run_starts`; the statistics are the same)."""
     if len(widths) < 3:
         raise ValueError("a width sweep needs at least 3 widths")
     sim = get_simulator(cell)
@@ -120,7 +124,8 @@ def width_sweep(
                 progress(f"sweep {cell} {regime} N={n}")
             stats, _ = run_ensemble(cell, params, RunShape(n, steps, regime == "tied", probes, dtype),
                                     seed=seed, ensemble=ensemble, Q0=Q0, C0=C0, devices=devices,
-                                    progress=progress)
+                                    progress=progress, program_steps=program_steps,
+                                    program_starts=program_starts)
             for q in quantities:
                 per.setdefault((regime, q), []).append(
                     est.window_average(est.observable(stats, FIXED_POINTS[q]), window))
