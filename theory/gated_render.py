@@ -217,7 +217,7 @@ def {name}_xy(s, t, vu, vm, vuab, vmab):
     a = min(1.0, 1.0 / sa)
     u0 = math.asinh(-_L / a)
     h = -2.0 * u0 / _MIX_IN_PANELS
-    a2 = min(1.0, 1.0 / l22) if l22 > 0.0 else 1.0
+    a2 = 1.0 / max(1.0, l22)  # = min(1, 1/l22), without dividing by l22 = 0
     # the inner nodes and weights do not depend on the outer node: computed once per call
     # (the inner loop then costs only the integrand, not sinh/cosh/exp per node pair)
     v0 = math.asinh(-_L / a2)
@@ -265,7 +265,7 @@ def {name}(mu, q, qab, vu, vm, vuab, vmab):
     a = min(1.0, 1.0 / sa)
     u0 = math.asinh(-_L / a)
     h = -2.0 * u0 / _MIX_OUT_PANELS
-    a2c = min(1.0, 1.0 / l22) if l22 > 0.0 else 1.0
+    a2c = 1.0 / max(1.0, l22)  # = min(1, 1/l22), without dividing by l22 = 0
     total = 0.0
     for p in range(_MIX_OUT_PANELS):
         lo = u0 + p * h

@@ -141,7 +141,7 @@ def {name}(mua, mub, qa, qb, qab):
     edges[0] = math.asinh((-_L - c0) / a)
     edges[{last_x}] = math.asinh((_L - c0) / a)
 {kink_lines_x}
-    a2c = min(1.0, 1.0 / l22) if l22 > 0.0 else 1.0
+    a2c = 1.0 / max(1.0, l22)  # = min(1, 1/l22), without dividing by l22 = 0
     edges2 = np.empty({nedges_y})
     total = 0.0
     for s in range({nseg_x}):

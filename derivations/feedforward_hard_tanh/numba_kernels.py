@@ -43,7 +43,7 @@ def _E2_0(mua, mub, qa, qb, qab):
     edges[3] = math.asinh((_L - c0) / a)
     edges[1] = min(max(math.asinh(((-1.0 - mua) / sa - c0) / a), edges[0]), edges[3])
     edges[2] = min(max(math.asinh(((1.0 - mua) / sa - c0) / a), edges[0]), edges[3])
-    a2c = min(1.0, 1.0 / l22) if l22 > 0.0 else 1.0
+    a2c = 1.0 / max(1.0, l22)  # = min(1, 1/l22), without dividing by l22 = 0
     edges2 = np.empty(4)
     total = 0.0
     for s in range(3):
@@ -100,7 +100,7 @@ def _E2_1(mua, mub, qa, qb, qab):
     edges[3] = math.asinh((_L - c0) / a)
     edges[1] = min(max(math.asinh(((-1.0 - mua) / sa - c0) / a), edges[0]), edges[3])
     edges[2] = min(max(math.asinh(((1.0 - mua) / sa - c0) / a), edges[0]), edges[3])
-    a2c = min(1.0, 1.0 / l22) if l22 > 0.0 else 1.0
+    a2c = 1.0 / max(1.0, l22)  # = min(1, 1/l22), without dividing by l22 = 0
     edges2 = np.empty(4)
     total = 0.0
     for s in range(3):

@@ -214,7 +214,7 @@ def _E2_6(mua, mub, qa, qb, qab):
     edges[0] = math.asinh((-_L - c0) / a)
     edges[1] = math.asinh((_L - c0) / a)
     pass
-    a2c = min(1.0, 1.0 / l22) if l22 > 0.0 else 1.0
+    a2c = 1.0 / max(1.0, l22)  # = min(1, 1/l22), without dividing by l22 = 0
     edges2 = np.empty(2)
     total = 0.0
     for s in range(1):
@@ -269,7 +269,7 @@ def _E2_7(mua, mub, qa, qb, qab):
     edges[0] = math.asinh((-_L - c0) / a)
     edges[1] = math.asinh((_L - c0) / a)
     pass
-    a2c = min(1.0, 1.0 / l22) if l22 > 0.0 else 1.0
+    a2c = 1.0 / max(1.0, l22)  # = min(1, 1/l22), without dividing by l22 = 0
     edges2 = np.empty(2)
     total = 0.0
     for s in range(1):
@@ -324,7 +324,7 @@ def _E2_8(mua, mub, qa, qb, qab):
     edges[0] = math.asinh((-_L - c0) / a)
     edges[1] = math.asinh((_L - c0) / a)
     pass
-    a2c = min(1.0, 1.0 / l22) if l22 > 0.0 else 1.0
+    a2c = 1.0 / max(1.0, l22)  # = min(1, 1/l22), without dividing by l22 = 0
     edges2 = np.empty(2)
     total = 0.0
     for s in range(1):
@@ -379,7 +379,7 @@ def _E2_9(mua, mub, qa, qb, qab):
     edges[0] = math.asinh((-_L - c0) / a)
     edges[1] = math.asinh((_L - c0) / a)
     pass
-    a2c = min(1.0, 1.0 / l22) if l22 > 0.0 else 1.0
+    a2c = 1.0 / max(1.0, l22)  # = min(1, 1/l22), without dividing by l22 = 0
     edges2 = np.empty(2)
     total = 0.0
     for s in range(1):
@@ -795,7 +795,7 @@ def _EM2_18_xy(s, t, vu, vm, vuab, vmab):
     a = min(1.0, 1.0 / sa)
     u0 = math.asinh(-_L / a)
     h = -2.0 * u0 / _MIX_IN_PANELS
-    a2 = min(1.0, 1.0 / l22) if l22 > 0.0 else 1.0
+    a2 = 1.0 / max(1.0, l22)  # = min(1, 1/l22), without dividing by l22 = 0
     # the inner nodes and weights do not depend on the outer node: computed once per call
     # (the inner loop then costs only the integrand, not sinh/cosh/exp per node pair)
     v0 = math.asinh(-_L / a2)
@@ -843,7 +843,7 @@ def _EM2_18(mu, q, qab, vu, vm, vuab, vmab):
     a = min(1.0, 1.0 / sa)
     u0 = math.asinh(-_L / a)
     h = -2.0 * u0 / _MIX_OUT_PANELS
-    a2c = min(1.0, 1.0 / l22) if l22 > 0.0 else 1.0
+    a2c = 1.0 / max(1.0, l22)  # = min(1, 1/l22), without dividing by l22 = 0
     total = 0.0
     for p in range(_MIX_OUT_PANELS):
         lo = u0 + p * h
@@ -889,7 +889,7 @@ def _EM2_19_xy(s, t, vu, vm, vuab, vmab):
     a = min(1.0, 1.0 / sa)
     u0 = math.asinh(-_L / a)
     h = -2.0 * u0 / _MIX_IN_PANELS
-    a2 = min(1.0, 1.0 / l22) if l22 > 0.0 else 1.0
+    a2 = 1.0 / max(1.0, l22)  # = min(1, 1/l22), without dividing by l22 = 0
     # the inner nodes and weights do not depend on the outer node: computed once per call
     # (the inner loop then costs only the integrand, not sinh/cosh/exp per node pair)
     v0 = math.asinh(-_L / a2)
@@ -937,7 +937,7 @@ def _EM2_19(mu, q, qab, vu, vm, vuab, vmab):
     a = min(1.0, 1.0 / sa)
     u0 = math.asinh(-_L / a)
     h = -2.0 * u0 / _MIX_OUT_PANELS
-    a2c = min(1.0, 1.0 / l22) if l22 > 0.0 else 1.0
+    a2c = 1.0 / max(1.0, l22)  # = min(1, 1/l22), without dividing by l22 = 0
     total = 0.0
     for p in range(_MIX_OUT_PANELS):
         lo = u0 + p * h
@@ -983,7 +983,7 @@ def _EM2_20_xy(s, t, vu, vm, vuab, vmab):
     a = min(1.0, 1.0 / sa)
     u0 = math.asinh(-_L / a)
     h = -2.0 * u0 / _MIX_IN_PANELS
-    a2 = min(1.0, 1.0 / l22) if l22 > 0.0 else 1.0
+    a2 = 1.0 / max(1.0, l22)  # = min(1, 1/l22), without dividing by l22 = 0
     # the inner nodes and weights do not depend on the outer node: computed once per call
     # (the inner loop then costs only the integrand, not sinh/cosh/exp per node pair)
     v0 = math.asinh(-_L / a2)
@@ -1031,7 +1031,7 @@ def _EM2_20(mu, q, qab, vu, vm, vuab, vmab):
     a = min(1.0, 1.0 / sa)
     u0 = math.asinh(-_L / a)
     h = -2.0 * u0 / _MIX_OUT_PANELS
-    a2c = min(1.0, 1.0 / l22) if l22 > 0.0 else 1.0
+    a2c = 1.0 / max(1.0, l22)  # = min(1, 1/l22), without dividing by l22 = 0
     total = 0.0
     for p in range(_MIX_OUT_PANELS):
         lo = u0 + p * h
@@ -1077,7 +1077,7 @@ def _EM2_21_xy(s, t, vu, vm, vuab, vmab):
     a = min(1.0, 1.0 / sa)
     u0 = math.asinh(-_L / a)
     h = -2.0 * u0 / _MIX_IN_PANELS
-    a2 = min(1.0, 1.0 / l22) if l22 > 0.0 else 1.0
+    a2 = 1.0 / max(1.0, l22)  # = min(1, 1/l22), without dividing by l22 = 0
     # the inner nodes and weights do not depend on the outer node: computed once per call
     # (the inner loop then costs only the integrand, not sinh/cosh/exp per node pair)
     v0 = math.asinh(-_L / a2)
@@ -1125,7 +1125,7 @@ def _EM2_21(mu, q, qab, vu, vm, vuab, vmab):
     a = min(1.0, 1.0 / sa)
     u0 = math.asinh(-_L / a)
     h = -2.0 * u0 / _MIX_OUT_PANELS
-    a2c = min(1.0, 1.0 / l22) if l22 > 0.0 else 1.0
+    a2c = 1.0 / max(1.0, l22)  # = min(1, 1/l22), without dividing by l22 = 0
     total = 0.0
     for p in range(_MIX_OUT_PANELS):
         lo = u0 + p * h
@@ -1171,7 +1171,7 @@ def _EM2_22_xy(s, t, vu, vm, vuab, vmab):
     a = min(1.0, 1.0 / sa)
     u0 = math.asinh(-_L / a)
     h = -2.0 * u0 / _MIX_IN_PANELS
-    a2 = min(1.0, 1.0 / l22) if l22 > 0.0 else 1.0
+    a2 = 1.0 / max(1.0, l22)  # = min(1, 1/l22), without dividing by l22 = 0
     # the inner nodes and weights do not depend on the outer node: computed once per call
     # (the inner loop then costs only the integrand, not sinh/cosh/exp per node pair)
     v0 = math.asinh(-_L / a2)
@@ -1219,7 +1219,7 @@ def _EM2_22(mu, q, qab, vu, vm, vuab, vmab):
     a = min(1.0, 1.0 / sa)
     u0 = math.asinh(-_L / a)
     h = -2.0 * u0 / _MIX_OUT_PANELS
-    a2c = min(1.0, 1.0 / l22) if l22 > 0.0 else 1.0
+    a2c = 1.0 / max(1.0, l22)  # = min(1, 1/l22), without dividing by l22 = 0
     total = 0.0
     for p in range(_MIX_OUT_PANELS):
         lo = u0 + p * h

@@ -324,7 +324,7 @@ def _E2_10(mua, mub, qa, qb, qab):
     edges[0] = math.asinh((-_L - c0) / a)
     edges[1] = math.asinh((_L - c0) / a)
     pass
-    a2c = min(1.0, 1.0 / l22) if l22 > 0.0 else 1.0
+    a2c = 1.0 / max(1.0, l22)  # = min(1, 1/l22), without dividing by l22 = 0
     edges2 = np.empty(2)
     total = 0.0
     for s in range(1):
@@ -379,7 +379,7 @@ def _E2_11(mua, mub, qa, qb, qab):
     edges[0] = math.asinh((-_L - c0) / a)
     edges[1] = math.asinh((_L - c0) / a)
     pass
-    a2c = min(1.0, 1.0 / l22) if l22 > 0.0 else 1.0
+    a2c = 1.0 / max(1.0, l22)  # = min(1, 1/l22), without dividing by l22 = 0
     edges2 = np.empty(2)
     total = 0.0
     for s in range(1):
@@ -434,7 +434,7 @@ def _E2_12(mua, mub, qa, qb, qab):
     edges[0] = math.asinh((-_L - c0) / a)
     edges[1] = math.asinh((_L - c0) / a)
     pass
-    a2c = min(1.0, 1.0 / l22) if l22 > 0.0 else 1.0
+    a2c = 1.0 / max(1.0, l22)  # = min(1, 1/l22), without dividing by l22 = 0
     edges2 = np.empty(2)
     total = 0.0
     for s in range(1):
@@ -489,7 +489,7 @@ def _E2_13(mua, mub, qa, qb, qab):
     edges[0] = math.asinh((-_L - c0) / a)
     edges[1] = math.asinh((_L - c0) / a)
     pass
-    a2c = min(1.0, 1.0 / l22) if l22 > 0.0 else 1.0
+    a2c = 1.0 / max(1.0, l22)  # = min(1, 1/l22), without dividing by l22 = 0
     edges2 = np.empty(2)
     total = 0.0
     for s in range(1):
@@ -544,7 +544,7 @@ def _E2_14(mua, mub, qa, qb, qab):
     edges[0] = math.asinh((-_L - c0) / a)
     edges[1] = math.asinh((_L - c0) / a)
     pass
-    a2c = min(1.0, 1.0 / l22) if l22 > 0.0 else 1.0
+    a2c = 1.0 / max(1.0, l22)  # = min(1, 1/l22), without dividing by l22 = 0
     edges2 = np.empty(2)
     total = 0.0
     for s in range(1):
