@@ -213,3 +213,36 @@ def test_minimalrnn_upper_edge_encloses_the_whole_law(seed):
     mass, m1, _ = circle_moments(system, lp, 40.0 * T, th_hi)
     assert mass == pytest.approx(1.0, abs=QUADRATURE_ALLOWANCE)
     assert abs(m1 - 1.0) <= K_SD * PATH_SAMPLE_SPREAD[(T, weights)]["m1"]
+
+
+# ---------------------------------------------------------------------------------------------
+# theory.spectrum(method=...): the operator-valued law behind the public entry point
+# ---------------------------------------------------------------------------------------------
+
+def test_spectrum_method_is_checked_and_operator_valued_is_for_gated_cells_only():
+    from theory.spectrum import spectrum
+    with pytest.raises(ValueError, match="method must be one of"):
+        spectrum("minimalrnn", T=2, method="exact")
+    with pytest.raises(ValueError, match="gate diagonal"):
+        spectrum("vanilla-tanh", T=2, method="operator-valued")
+
+
+def test_spectrum_operator_valued_at_one_step_is_the_exact_free_steps_law():
+    """T = 1: one step, no path to correlate: the free-steps law is exact and is what is returned."""
+    from theory.spectrum import spectrum
+    a = spectrum("minimalrnn", T=1, weights="gaussian", n=200, method="operator-valued")
+    b = spectrum("minimalrnn", T=1, weights="gaussian", n=200)
+    np.testing.assert_array_equal(a.density, b.density)
+
+
+def test_spectrum_operator_valued_routes_to_spectrum_ov(monkeypatch):
+    import theory.spectrum_ov as ov
+    from theory.spectrum import spectrum
+    seen = {}
+
+    def fake(cell, T, weights, **params):
+        seen.update(cell=cell, T=T, weights=weights, params=params)
+        return "law"
+    monkeypatch.setattr(ov, "spectrum_ov", fake)
+    assert spectrum("minimalrnn", T=4, weights="orthogonal", method="operator-valued", mu_b=3.0) == "law"
+    assert seen["cell"] == "minimalrnn" and seen["T"] == 4 and seen["params"]["mu_b"] == 3.0

@@ -925,8 +925,15 @@ def _gated_spectrum(c, pf, law, T, weights, m1, var, atom, n):
     return out
 
 
+METHODS = ("free-steps", "operator-valued")
+"""``spectrum(method=...)``: ``"free-steps"`` composes the one-step law over free steps (exact for
+vanilla and feed-forward cells; a model for gated cells); ``"operator-valued"``
+(:mod:`theory.spectrum_ov`, gated cells only) keeps each neuron's path across the steps: the exact
+untied large-N law, checked against real networks (reports/spectra_ov), slower (20-60 s a call)."""
+
+
 def spectrum(cell, T: int = 1, weights: str = "orthogonal", n: int = 800, eps_rel: float | None = None,
-             panels: int = 64, slow: bool = False, **params) -> Spectrum:
+             panels: int = 64, slow: bool = False, method: str = "free-steps", **params) -> Spectrum:
     """Predicted eigenvalue density of :math:`JJ^\\top` over ``T`` steps at the fixed point.
 
     ``n``: grid points (real-axis paths: :func:`_vanilla_grid`; the general path: linear around the
@@ -935,7 +942,10 @@ def spectrum(cell, T: int = 1, weights: str = "orthogonal", n: int = 800, eps_re
     ``eps_rel``: Lorentzian half-width of the general path relative to the grid's scale (range, or
     ``lam``); default 1e-6.  ``slow=True`` forces the general path.  The result is self-checked (mass,
     mean, variance; a miss warns and is marked in ``notes``).  See the module docstring for the
-    paths and their errors."""
+    paths and their errors.  ``method`` (:data:`METHODS`): ``"operator-valued"`` returns
+    :func:`theory.spectrum_ov.spectrum_ov` (its own grid; ``n``, ``eps_rel``, ``panels``, ``slow``
+    unused) for a cell with a gate diagonal at ``T >= 2``; at ``T = 1`` the free-steps law is
+    already exact (one step: nothing to correlate) and is returned."""
     import theory
     from .isometry import weights_variance
     c = theory.cell(cell)
@@ -943,11 +953,20 @@ def spectrum(cell, T: int = 1, weights: str = "orthogonal", n: int = 800, eps_re
     if int(T) != T or T < 1:
         raise ValueError(f"T must be a positive integer, got {T!r}")
     T = int(T)
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
     p = theory.api.resolve_params(c, params)
     pf = {k: float(v) for k, v in p.items()}
     q_star = theory.predict(c.name, "q_star", **pf)
     Q_star = theory.predict(c.name, "Q_star", **pf)
     law = unit_law(c, pf, q_star, Q_star, panels=panels)
+    if method == "operator-valued":
+        if not np.any(law.a):
+            raise ValueError(f"{c.name}: method='operator-valued' is for cells with a gate diagonal; the "
+                             "free-steps law is already exact here")
+        if T >= 2:
+            from .spectrum_ov import spectrum_ov
+            return spectrum_ov(c.name, T=T, weights=weights, **pf)  # self-checked there
     m1 = float(theory.predict(c.name, "isometry_mean", T=T, weights=weights, **pf))
     var = float(theory.predict(c.name, "isometry_variance_free", T=T, weights=weights, **pf))
     atom = float(np.sum(law.w[(law.a == 0) & (law.s == 0)]))

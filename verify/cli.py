@@ -26,7 +26,10 @@ usage: verify cell=NAME [key=value ...]
        verify study=dying-relu [width=2,4,8 depth=1:100 ensemble=E init=he,rai out=DIR ...]
        verify spectra [cells=A,B] [width=N] [ensemble=E] [steps=1,2,4,8,16] [ks_steps=1,4,8]
                       [weights=orthogonal,gaussian] [tied=true|false|both] [seed=S] [out=DIR]
-                      [plots=true|false] [quiet=true|false]   (verify/README_spectra.md)
+                      [plots=true|false] [quiet=true|false] [law=free-steps|operator-valued]
+                      (law: minimalRNN's predicted density, theory.spectrum method=; the
+                      operator-valued law is the exact untied one, 20-60 s per (T, weights);
+                      verify/README_spectra.md)
        verify --help
 
 Simulates E randomly initialised networks of width N (real weight matrices, plain JAX), compares
@@ -262,7 +265,7 @@ def _progress(quiet: bool) -> Optional[Callable[[str], None]]:
 
 
 SPECTRA_KEYS = ("cells", "width", "ensemble", "steps", "ks_steps", "weights", "tied", "seed", "out",
-                "plots", "quiet")
+                "plots", "quiet", "law")
 
 #: `verify all` spectral part (CI-sized): compiled programs dominate on CPU, so few configurations.
 SUITE_SPECTRA = {"cells": ("vanilla-tanh", "minimalrnn"), "width": 32, "ensemble": 16, "steps": (1, 2, 4),
@@ -306,6 +309,9 @@ def parse_spectra_args(kv: dict[str, str]) -> dict:
         raise BadInput(f"ks_steps must be among steps {list(s['steps'])}; got {bad}")
     tied = _choice("tied", kv.get("tied", "both"), ("true", "false", "both"))
     s["regimes"] = REGIMES[tied]
+    from theory.spectrum import METHODS
+
+    s["law"] = _choice("law", kv.get("law", "free-steps"), METHODS)
     return s
 
 
@@ -320,6 +326,7 @@ def run_spectra(s: dict, progress=None) -> int:
         raise BadInput(str(exc)) from None
     ks_cells = s.get("ks_cells", s["cells"])
     points = [type(p)(**{**p.__dict__, "weights": s["weights"], "ks_weights": s.get("ks_weights", s["weights"]),
+                         "law": s.get("law", "free-steps"),
                          "ks_steps": p.ks_steps if p.cell in ks_cells else ()}) for p in points]
     if progress:
         progress(f"verify spectra: {len(points)} cells x {len(s['weights'])} weight laws x {len(s['regimes'])} "

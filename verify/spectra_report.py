@@ -110,6 +110,7 @@ class SpectralPoint:
     ks_steps: tuple = (1, 4, 8)
     seed: int = 0
     ks_weights: tuple = ("orthogonal", "gaussian")  #: weight laws whose density is compared
+    law: str = "free-steps"  #: gated cells' predicted law (theory.spectrum ``method``; vanilla: exact either way)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -280,7 +281,8 @@ def spectral_point(pt: SpectralPoint, progress=None, densities: dict | None = No
                 if key not in densities:
                     t1 = time.perf_counter()
                     try:
-                        densities[key] = spectrum(pt.cell, T=T, weights=w, n=SPECTRUM_GRID, **p)
+                        densities[key] = spectrum(pt.cell, T=T, weights=w, n=SPECTRUM_GRID,
+                                                  method=pt.law if gated else "free-steps", **p)
                     except Exception as exc:  # noqa: BLE001 - reported, never hidden
                         densities[key] = f"{type(exc).__name__}: {exc}"
                     spec_info[f"{w}/T{T}"] = {"seconds": time.perf_counter() - t1}
@@ -492,7 +494,7 @@ def to_json(results: list, figures: list, meta: dict) -> dict:
         pts.append({"cell": pt.cell, "label": pt.label, "params": r["params"], "Q_star": r["Q_star"],
                     "burn_in": r["burn_in"], "width": pt.width, "ensemble": pt.ensemble, "steps": list(pt.steps),
                     "ks_steps": list(pt.ks_steps), "regimes": list(pt.regimes), "weights": list(pt.weights),
-                    "seed": pt.seed, "series": r["series"], "checks": [asdict(c) for c in r["checks"]],
+                    "seed": pt.seed, "law": pt.law if r["gated"] else "free-steps (exact)", "series": r["series"], "checks": [asdict(c) for c in r["checks"]],
                     "float_floor_fraction": r["float_floor_fraction"], "timings_s": r["timings"],
                     "spectrum": r["spectrum_info"]})
     return _clean({"environment": environment(), "precision": "float64 (jax_enable_x64), matmul HIGHEST",
