@@ -238,37 +238,10 @@ def _haar(rng, n):
     return q * np.sign(np.diag(r))[None, :]
 
 
-class _OneBlasThread:
-    """Run numpy's bundled OpenBLAS on one thread (restored afterwards).  These simulations make
-    thousands of small BLAS calls; on a shared, oversubscribed machine a threaded BLAS spends most of
-    their time waiting for its threads (measured: 40x slower).  A no-op where the library or its
-    symbols are not found (results are identical either way)."""
-
-    NAMES = ("scipy_openblas{}_num_threads64_", "scipy_openblas{}_num_threads", "openblas{}_num_threads64_",
-             "openblas{}_num_threads")
-
-    def __enter__(self):
-        import ctypes
-        import glob
-        import os
-        self.lib, self.saved = None, None
-        for path in glob.glob(os.path.join(os.path.dirname(np.__file__) + ".libs", "*openblas*")):
-            try:
-                lib = ctypes.CDLL(path)
-            except OSError:
-                continue
-            for name in self.NAMES:
-                if hasattr(lib, name.format("_get")) and hasattr(lib, name.format("_set")):
-                    self.get, self.set = getattr(lib, name.format("_get")), getattr(lib, name.format("_set"))
-                    self.saved = int(self.get())
-                    self.set(1)
-                    return self
-        return self
-
-    def __exit__(self, *exc):
-        if self.saved is not None:
-            self.set(self.saved)
-        return False
+# numpy's bundled OpenBLAS on one thread: these simulations make thousands of small BLAS calls, and
+# on a shared, oversubscribed machine a threaded BLAS spends most of their time waiting (measured:
+# 40x slower); results are identical either way
+from theory.spectrum_ov import _one_blas_thread as _OneBlasThread  # noqa: E402
 
 
 def _simulate(step_diagonals, sigma_w, T, weights, N, draws, seed, rotate):
