@@ -929,7 +929,7 @@ METHODS = ("free-steps", "operator-valued")
 """``spectrum(method=...)``: ``"free-steps"`` composes the one-step law over free steps (exact for
 vanilla and feed-forward cells; a model for gated cells); ``"operator-valued"``
 (:mod:`theory.spectrum_ov`, gated cells only) keeps each neuron's path across the steps: the exact
-untied large-N law, checked against real networks (reports/spectra_ov), slower (20-60 s a call)."""
+untied large-N law, checked against real networks (reports/spectra_ov), slower (15-20 s a call at T = 4)."""
 
 
 def spectrum(cell, T: int = 1, weights: str = "orthogonal", n: int = 800, eps_rel: float | None = None,

@@ -197,25 +197,21 @@ class _one_blas_thread:
 # Dyson equation
 # ----------------------------------------------------------------------------------------------
 
-def _make_kernel():
-    """numba kernel of :meth:`DysonSystem.evaluate`: one pass over neurons, each neuron's 2T x 2T
-    tridiagonal inverse by continued fractions (left pivots ``al``, right ``be``), its diagonal
-    :math:`G_{ii}=1/(\\alpha_i+\\beta_i-d_i)` and, for the Jacobian, its upper triangle
-    :math:`G_{ij}=G_{jj}\\prod_{k=i}^{j-1}(-e_k/\\alpha_k)` accumulated into
-    :math:`K_{ij}=E[\\omega_i\\omega_jG_{ij}^2]` (no prefix products: nothing to overflow).  A link
-    :math:`e_k=0` (:math:`a_t=0`) contributes 0 even when its pivot is 0 (the matrix is then block
-    diagonal; 0/0 would be nan).  Returns (E[omega_i G_ii] (length 2T), E[G_yTyT], K or empty)."""
+try:  # module level (not a closure), so that numba can cache the compiled kernel on disk
     import numba
+except ImportError:  # pragma: no cover - numba is a dependency; without it the numpy path
+    numba = None
 
+if numba is not None:
     @numba.njit(cache=True, inline="always", error_model="numpy")
-    def inv(x):
+    def _inv(x):
         # 1 / x by conj(x) / |x|^2: one real division instead of the overflow-safe complex one (3x the
         # time); |x| stays far inside 1e-150 .. 1e150 here
         r = 1.0 / (x.real * x.real + x.imag * x.imag)
         return complex(x.real * r, -x.imag * r)
 
     @numba.njit(cache=True, error_model="numpy")  # x / 0 -> inf / nan as in numpy, not an exception
-    def kernel(a, s, Sx, Sy, z, jac):
+    def _numba_kernel(a, s, Sx, Sy, z, jac):
         M, T = a.shape
         n = 2 * T
         acc = np.zeros(n, np.complex128)
@@ -241,13 +237,13 @@ def _make_kernel():
             d[n - 1] += z
             al[0] = d[0]
             for i in range(1, n):
-                ial[i - 1] = inv(al[i - 1])
+                ial[i - 1] = _inv(al[i - 1])
                 al[i] = d[i] - (e[i - 1] * e[i - 1] * ial[i - 1] if e[i - 1] != 0.0 else 0j)
             be[n - 1] = d[n - 1]
             for i in range(n - 2, -1, -1):
-                be[i] = d[i] - (e[i] * e[i] * inv(be[i + 1]) if e[i] != 0.0 else 0j)
+                be[i] = d[i] - (e[i] * e[i] * _inv(be[i + 1]) if e[i] != 0.0 else 0j)
             for i in range(n):
-                G[i] = inv(al[i] + be[i] - d[i])
+                G[i] = _inv(al[i] + be[i] - d[i])
                 acc[i] += om[i] * G[i]
             gyy += G[n - 1]
             if jac:
@@ -259,7 +255,18 @@ def _make_kernel():
                         K[i, j] += om[i] * om[j] * col * col
         return acc / M, gyy / M, K / M
 
-    return kernel
+
+def _make_kernel():
+    """numba kernel of :meth:`DysonSystem.evaluate`: one pass over neurons, each neuron's 2T x 2T
+    tridiagonal inverse by continued fractions (left pivots ``al``, right ``be``), its diagonal
+    :math:`G_{ii}=1/(\\alpha_i+\\beta_i-d_i)` and, for the Jacobian, its upper triangle
+    :math:`G_{ij}=G_{jj}\\prod_{k=i}^{j-1}(-e_k/\\alpha_k)` accumulated into
+    :math:`K_{ij}=E[\\omega_i\\omega_jG_{ij}^2]` (no prefix products: nothing to overflow).  A link
+    :math:`e_k=0` (:math:`a_t=0`) contributes 0 even when its pivot is 0 (the matrix is then block
+    diagonal; 0/0 would be nan).  Returns (E[omega_i G_ii] (length 2T), E[G_yTyT], K or empty)."""
+    if numba is None:
+        raise ImportError("numba")
+    return _numba_kernel
 
 
 _KERNEL = None
@@ -658,6 +665,11 @@ def solve_grid(system: DysonSystem, lam, lam_c, theta_c, eta=1e-10):
 
 
 DEFAULT_M = 2 ** 14
+
+TAIL_CONTOUR_MIN_REL = 1e-12
+"""The mass below the grid's lowest point ``lam[0]`` is integrated on a contour (:func:`mass_below`)
+only when ``lam[0] >= TAIL_CONTOUR_MIN_REL * lam_+``; below, the solve cannot follow the arc to 0
+(rounding at |z| ~ 1e-17) and the power-law tail is used."""
 """Neuron paths in the sample (:func:`path_sample`).  Sample-to-sample spread (minimalRNN near-critical
 point, reports/spectra_ov/README.md): m1 0.35 % at T = 4 (32 seeds), 0.4-0.7 % at T = 8, 1.5 % at
 T = 16 (2^16 paths: 0.16 %, 0.4 %); variance 1.3 % (T = 4 orth), 2.0 % (T = 8 gauss), 8 seeds."""
@@ -709,11 +721,16 @@ def spectrum_ov(cell, T: int = 4, weights: str = "orthogonal", n: int = 150, M: 
     if dropped > 0.02 * lam.size or not ok[0]:
         raise NonConvergence(f"{c.name}: the operator-valued solve failed at {dropped} of {lam.size} grid points "
                              f"(T={T}, {weights} W)" + ("" if ok[0] else ", including the lowest"))
-    try:
-        tail, tail_rest = mass_below(system, float(lam[0]), thetas[0])
-        tail_note = f"by a contour integral: {tail:.3g} (+- {tail_rest:.1g})"
-    except NonConvergence as exc:  # the arc reaches |z| ~ 1e-17: rounding; the power-law tail instead
-        tail, tail_note = None, f"from the power law through the two lowest points (contour failed: {exc})"
+    if lam[0] < TAIL_CONTOUR_MIN_REL * lam_c:
+        # the arc from lam[0] to 0 reaches |z| ~ 1e-17 lam_+, where the solve fails in rounding (it did at
+        # every call measured, after 10-40 s of bisections): the power-law tail straight away
+        tail, tail_note = None, "from the power law through the two lowest points (grid starts below 1e-12 lam_+)"
+    else:
+        try:
+            tail, tail_rest = mass_below(system, float(lam[0]), thetas[0])
+            tail_note = f"by a contour integral: {tail:.3g} (+- {tail_rest:.1g})"
+        except NonConvergence as exc:  # rounding near z = 0: the power-law tail instead
+            tail, tail_note = None, f"from the power law through the two lowest points (contour failed: {exc})"
     dens = np.maximum(-G.imag / np.pi, 0.0)
     if dropped:
         q = None

@@ -28,7 +28,7 @@ usage: verify cell=NAME [key=value ...]
                       [weights=orthogonal,gaussian] [tied=true|false|both] [seed=S] [out=DIR]
                       [plots=true|false] [quiet=true|false] [law=free-steps|operator-valued]
                       (law: minimalRNN's predicted density, theory.spectrum method=; the
-                      operator-valued law is the exact untied one, 20-60 s per (T, weights);
+                      operator-valued law is the exact untied one, 15-20 s per (T = 4, weights);
                       verify/README_spectra.md)
        verify --help
 
