@@ -115,28 +115,20 @@ def chaotic_sigma_w(cell, target=CHAOTIC_LAMBDA):
     """Common recurrent scale with theory lambda_max = ``target`` (numba scan + brentq)."""
     import numpy as np
     import theory
-    from scipy.optimize import brentq
+
+    from .suite import first_bracketed_root
 
     base = dict(theory.parameters(cell))
     names = [k for k in base if k.startswith("sigma_w_")]
 
-    memo = {}
-
     def f(s):
-        s = float(s)
-        if s not in memo:
-            try:
-                memo[s] = float(theory.predict(cell, "lambda_max", **{**base, **{k: s for k in names}})) - target
-            except (RuntimeError, ArithmeticError):
-                memo[s] = float("nan")
-        return memo[s]
-    grid = np.linspace(0.5, 12.0, 47)
-    # the first bracketing pair of the grid, evaluated lazily from the left (the same pair as
-    # evaluating the whole grid first; brentq's calls at its ends come from the memo)
-    for a, b in zip(grid, grid[1:]):
-        fa, fb = f(a), f(b)
-        if np.isfinite(fa) and np.isfinite(fb) and fa * fb <= 0:
-            return brentq(f, a, b, xtol=1e-10)
+        try:
+            return float(theory.predict(cell, "lambda_max", **{**base, **{k: s for k in names}})) - target
+        except (RuntimeError, ArithmeticError):
+            return float("nan")
+    root = first_bracketed_root(f, np.linspace(0.5, 12.0, 47))
+    if root is not None:
+        return root
     raise RuntimeError(f"{cell}: lambda_max = {target} not bracketed for sigma_w in [0.5, 12]")
 
 

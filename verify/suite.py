@@ -56,25 +56,34 @@ def _predict(cell: str, quantity: str, params: dict) -> Optional[float]:
     return v if math.isfinite(v) else None
 
 
+def first_bracketed_root(f, grid, xtol: float = 1e-10) -> Optional[float]:
+    """Root of ``f`` (Brent, ``xtol``) in the first pair of neighbouring ``grid`` points, from the
+    left, where ``f`` is finite at both ends and changes sign; None if there is none.  ``f`` is
+    evaluated lazily and memoised (the same pair as scanning the whole grid first; Brent's calls
+    at the pair's ends come from the memo)."""
+    memo = {}
+
+    def g(x):
+        x = float(x)
+        if x not in memo:
+            memo[x] = float(f(x))
+        return memo[x]
+
+    for a, b in zip(grid, grid[1:]):
+        fa, fb = g(a), g(b)
+        if math.isfinite(fa) and math.isfinite(fb) and fa * fb <= 0:
+            return brentq(g, a, b, xtol=xtol)
+    return None
+
+
 def near_critical_sigma_w(cell: str, params: dict, lo: float, hi: float) -> Optional[float]:
     """``sigma_w`` in ``[lo, hi]`` with theory ``chi = NEAR_CRITICAL_CHI`` (None if not bracketed)."""
 
-    memo = {}
-
     def f(sw):
-        sw = float(sw)
-        if sw not in memo:
-            v = _predict(cell, "chi", {**params, "sigma_w": sw})
-            memo[sw] = (v if v is not None else math.inf) - NEAR_CRITICAL_CHI
-        return memo[sw]
+        v = _predict(cell, "chi", {**params, "sigma_w": sw})
+        return (v if v is not None else math.inf) - NEAR_CRITICAL_CHI
 
-    grid = [lo + (hi - lo) * i / 16 for i in range(17)]
-    # first bracketing pair from the left, evaluated lazily (the same pair as a full grid scan)
-    for a, b in zip(grid, grid[1:]):
-        fa, fb = f(a), f(b)
-        if math.isfinite(fa) and math.isfinite(fb) and fa * fb <= 0:
-            return brentq(f, a, b, xtol=1e-10)
-    return None
+    return first_bracketed_root(f, [lo + (hi - lo) * i / 16 for i in range(17)])
 
 
 def horizon(cell: str, params: dict) -> int:
