@@ -317,17 +317,19 @@ def checks_for(stats: dict, traj: dict, preds: dict, regime: str, width: int, wi
 
 def verify_point(cfg: GatedPoint, predict_params: Optional[dict] = None, finalize: bool = True,
                  alpha: float = ALPHA, sims: Optional[dict] = None,
-                 program_steps: Optional[int] = None, fixed_points_only: bool = False) -> GatedReport:
+                 program_steps: Optional[int] = None, fixed_points_only: bool = False,
+                 preds: Optional[dict] = None) -> GatedReport:
     """Simulate (or reuse ``sims`` = {regime: stats}) and judge one point (``program_steps``: see
     :func:`simulate`).  ``fixed_points_only``: no per-step trajectory checks, and the theory's
-    two-sequence trajectory only where a c_h* check needs its convergence (the bias sweep)."""
+    two-sequence trajectory only where a c_h* check needs its convergence (the bias sweep).
+    ``preds``: :func:`predictions` at the prediction parameters, if the caller has them already."""
     import theory
 
     from .simulators import get_gated
 
     sim = get_gated(cfg.cell)
     pp = dict(cfg.params if predict_params is None else predict_params)
-    preds = predictions(cfg.cell, pp)
+    preds = predictions(cfg.cell, pp) if preds is None else preds
     traj = theory_trajectory(cfg.cell, cfg.steps, cfg.Q0, cfg.C0, pp,
                              pairs=not fixed_points_only or _checks_c_h(preds))
     window = late_window(cfg.steps, cfg.window_fraction)
@@ -446,10 +448,11 @@ def bias_sweep(cell: str, mus, base: dict, *, width: int, ensemble: int, steps: 
     burn = max(_population_burn(cell, {**base, key: float(mu)}) for mu in mus) if population else None
     from .simulators import get_gated
 
-    cfgs = []
+    cfgs, preds = [], []
     for mu in mus:
         params = {**base, key: float(mu)}
         pr = predictions(cell, params)
+        preds.append(pr)
         q0 = {k: pr["Q_star" if k == c.read else f"Q_{k}_star"] for k in c.state}
         cfgs.append(GatedPoint(cell, params, width=width, ensemble=ensemble, steps=steps, regimes=tuple(regimes),
                                seed=seed, Q0=q0, C0=0.0, label=f"{key}={mu:g}"))
@@ -460,9 +463,9 @@ def bias_sweep(cell: str, mus, base: dict, *, width: int, ensemble: int, steps: 
                                 probes=cfgs[0].probes, program_steps=program_steps)
         for sim_, stats in zip(sims, batch):
             sim_[regime] = stats
-    for mu, cfg, sim_ in zip(mus, cfgs, sims):
+    for mu, cfg, sim_, pr in zip(mus, cfgs, sims, preds):
         params = cfg.params
-        rep = verify_point(cfg, finalize=False, sims=sim_, fixed_points_only=True)
+        rep = verify_point(cfg, finalize=False, sims=sim_, fixed_points_only=True, preds=pr)
         point = [ch for ch in rep.checks if ch.kind == "fixed point"]
         for ch in point:
             ch.note = (ch.note + "; " if ch.note else "") + cfg.label
