@@ -955,18 +955,18 @@ def spectrum(cell, T: int = 1, weights: str = "orthogonal", n: int = 800, eps_re
     T = int(T)
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    if method == "operator-valued":
+        if not getattr(c, "carries_state", False):
+            raise ValueError(f"{c.name}: method='operator-valued' is for cells with a gate diagonal; the "
+                             "free-steps law is already exact here")
+        if T >= 2:
+            from .spectrum_ov import spectrum_ov
+            return spectrum_ov(c.name, T=T, weights=weights, **params)  # self-checked there
     p = theory.api.resolve_params(c, params)
     pf = {k: float(v) for k, v in p.items()}
     q_star = theory.predict(c.name, "q_star", **pf)
     Q_star = theory.predict(c.name, "Q_star", **pf)
     law = unit_law(c, pf, q_star, Q_star, panels=panels)
-    if method == "operator-valued":
-        if not np.any(law.a):
-            raise ValueError(f"{c.name}: method='operator-valued' is for cells with a gate diagonal; the "
-                             "free-steps law is already exact here")
-        if T >= 2:
-            from .spectrum_ov import spectrum_ov
-            return spectrum_ov(c.name, T=T, weights=weights, **pf)  # self-checked there
     m1 = float(theory.predict(c.name, "isometry_mean", T=T, weights=weights, **pf))
     var = float(theory.predict(c.name, "isometry_variance_free", T=T, weights=weights, **pf))
     atom = float(np.sum(law.w[(law.a == 0) & (law.s == 0)]))
