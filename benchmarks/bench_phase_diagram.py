@@ -2,6 +2,11 @@
 each, numba ufuncs) on an n x n grid of (sigma_w, sigma_b), and write the figure.
 
     python benchmarks/bench_phase_diagram.py --cell vanilla-erf --n 1000 [--no-xi] [--png out.png]
+    python benchmarks/bench_phase_diagram.py --cell vanilla-tanh --n 1000 --backend jax --chunk 262144 --repeat 2
+
+``--backend jax``: the generated jax kernels (``theory.predict(..., backend="jax")``, evaluated in
+chunks of ``--chunk`` points, ``theory.api.JAX_CHUNK``; on a GPU when jax has one).  The first of
+``--repeat`` runs includes XLA compilation for the chunk shape; later runs are warm.
 
 Prints per-quantity seconds (``PhaseDiagram.seconds``), the total, the per-point cost and a
 consistency check of the grid's chi = 1 curve against ``theory.critical_line`` (root-solved along
@@ -25,19 +30,30 @@ def main():
     ap.add_argument("--weights", default="orthogonal")
     ap.add_argument("--no-xi", action="store_true")
     ap.add_argument("--png", default=None)
+    ap.add_argument("--backend", default="numba", choices=("numba", "jax"))
+    ap.add_argument("--chunk", type=int, default=None, help="jax: grid points per kernel call")
+    ap.add_argument("--repeat", type=int, default=1)
     a = ap.parse_args()
     import theory
+    if a.chunk:
+        theory.api.JAX_CHUNK = a.chunk
+    if a.backend == "jax":
+        import jax
+        print(f"jax {jax.__version__} on {jax.devices()[0].device_kind} ({jax.default_backend()}), "
+              f"chunk {theory.api.JAX_CHUNK}")
     kw = dict(x="sigma_w", y="sigma_b", xlim=(0.5, 3.0), ylim=(0.01, 1.0), T=a.T, weights=a.weights,
-              xi=not a.no_xi, sigma_v=0.0)
+              xi=not a.no_xi, sigma_v=0.0, backend=a.backend)
     theory.phase_diagram(a.cell, n=4, **kw)  # warm-up: load the compiled kernels
-    t = time.perf_counter()
-    d = theory.phase_diagram(a.cell, n=a.n, **kw)
-    total = time.perf_counter() - t
     print(f"machine: {platform.machine()} {os.cpu_count()} cpus, load average {os.getloadavg()}")
-    print(f"{a.cell}: {a.n} x {a.n} grid, T={a.T}, weights={a.weights}, xi={not a.no_xi}")
-    for k, v in d.seconds.items():
-        print(f"  {k:10s} {v:9.2f} s")
-    print(f"  total      {total:9.2f} s   ({total / a.n ** 2 * 1e6:.1f} us per point)")
+    print(f"{a.cell}: {a.n} x {a.n} grid, T={a.T}, weights={a.weights}, xi={not a.no_xi}, backend={a.backend}")
+    for run in range(a.repeat):
+        t = time.perf_counter()
+        d = theory.phase_diagram(a.cell, n=a.n, **kw)
+        total = time.perf_counter() - t
+        print(f" run {run + 1}" + (" (includes compilation for the chunk shape)" if run == 0 and a.backend == "jax" else ""))
+        for k, v in d.seconds.items():
+            print(f"  {k:10s} {v:9.2f} s")
+        print(f"  total      {total:9.2f} s   ({total / a.n ** 2 * 1e6:.1f} us per point)", flush=True)
     rows = np.linspace(0, a.n - 1, 5).astype(int)
     ys = d.ys[rows]
     ref = theory.critical_line(a.cell, along="sigma_b", values=ys, sigma_v=0.0)

@@ -85,3 +85,11 @@ def test_compilation_cache_follows_the_environment_and_can_be_turned_off(monkeyp
     finally:
         jax.config.update("jax_compilation_cache_dir", before[0])
         jax.config.update("jax_persistent_cache_min_compile_time_secs", before[1])
+
+
+def test_suite_width_sweep_has_three_distinct_widths_of_at_least_16_at_every_accepted_width():
+    # verify all accepts width >= 16; width=16 used to give {16, 32} and crash the sweep (< 3 widths)
+    from verify.suite import sweep_widths
+    for w in (16, 17, 31, 32, 33, 64, 8192):
+        ws = sweep_widths(w)
+        assert len(set(ws)) == 3 and min(ws) >= 16 and w in ws, (w, ws)

@@ -176,3 +176,28 @@ def test_vanilla_tanh_wrong_sigma_w_rejected(tanh_point):
     checks = [c for r in results for c in r["checks"]]
     assert any(c.verdict == "disagree" for c in checks if c.quantity == "m1"), \
         [(c.T, c.prediction, c.estimate, c.se, c.k, c.allowance) for c in checks if c.quantity == "m1"]
+
+
+def test_saved_samples_are_reused_and_judged_identically_and_stale_ones_refused(tmp_path):
+    # samples=DIR: networks simulated once (e.g. on a GPU) are judged elsewhere from the file; the
+    # report from the file must equal the report from the simulation, and a file made at other
+    # parameters must be refused, not judged
+    from verify.spectra_report import SpectralPoint, near_critical_params, spectral_point
+    p = near_critical_params("vanilla-erf")
+    pt = SpectralPoint(cell="vanilla-erf", label="test", params=p, width=16, ensemble=3, steps=(1, 2),
+                       regimes=("untied",), weights=("orthogonal",), ks_steps=(), seed=5)
+    first = spectral_point(pt, samples_dir=tmp_path)
+    files = list(tmp_path.glob("*.npz"))
+    assert len(files) == 1
+    again = spectral_point(pt, samples_dir=tmp_path)
+    assert again["sample_sources"] and not first["sample_sources"]
+    assert [(c.quantity, c.T, c.estimate, c.se) for c in again["checks"]] == \
+        [(c.quantity, c.T, c.estimate, c.se) for c in first["checks"]]
+    # a file made at other parameters (or of another shape) is refused, not judged
+    from verify.spectra_report import load_samples
+    moved = {**p, "sigma_b": p["sigma_b"] + 0.01}
+    with pytest.raises(ValueError, match="other parameters"):
+        load_samples(files[0], moved, (3, 2, 16))
+    with pytest.raises(ValueError, match="other parameters"):
+        load_samples(files[0], p, (3, 2, 17))
+    assert load_samples(tmp_path / "absent.npz", p, (3, 2, 16)) is None

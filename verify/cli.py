@@ -26,7 +26,7 @@ usage: verify cell=NAME [key=value ...]
        verify study=dying-relu [width=2,4,8 depth=1:100 ensemble=E init=he,rai out=DIR ...]
        verify spectra [cells=A,B] [width=N] [ensemble=E] [steps=1,2,4,8,16] [ks_steps=1,4,8]
                       [weights=orthogonal,gaussian] [tied=true|false|both] [seed=S] [out=DIR]
-                      [plots=true|false] [quiet=true|false] [law=free-steps|operator-valued]
+                      [plots=true|false] [quiet=true|false] [law=free-steps|operator-valued] [samples=DIR]
                       (law: minimalRNN's predicted density, theory.spectrum method=; the
                       operator-valued law is the exact untied one, 15-20 s per (T = 4, weights);
                       verify/README_spectra.md)
@@ -64,6 +64,8 @@ predicted density theory.spectrum; near-critical parameters by rule, verify/spec
   ks_steps=T1,..   checkpoints compared with the predicted density (default 1,4,8; subset of steps)
   weights=LIST     orthogonal and/or gaussian (default both); tied=true|false|both (default both)
   seed=S (default 0), out=DIR (default out/verify-spectra), plots, quiet
+  samples=DIR      keep each run's eigenvalues in DIR (.npz) and reuse them when present: simulate
+                   on one machine (a GPU), judge on another, or against another law=...
 
 exit status: 0 all agree, 1 some disagree, 2 bad input (closure-limited gaps of tied gated
 cells, finite-width gaps of tied runs where some networks never became stationary, and
@@ -265,7 +267,7 @@ def _progress(quiet: bool) -> Optional[Callable[[str], None]]:
 
 
 SPECTRA_KEYS = ("cells", "width", "ensemble", "steps", "ks_steps", "weights", "tied", "seed", "out",
-                "plots", "quiet", "law")
+                "plots", "quiet", "law", "samples")
 
 #: `verify all` spectral part (CI-sized): compiled programs dominate on CPU, so few configurations.
 SUITE_SPECTRA = {"cells": ("vanilla-tanh", "minimalrnn"), "width": 32, "ensemble": 16, "steps": (1, 2, 4),
@@ -300,6 +302,7 @@ def parse_spectra_args(kv: dict[str, str]) -> dict:
          "steps": _int_list("steps", kv.get("steps", "1,2,4,8,16")),
          "seed": _int("seed", kv.get("seed", "0"), 0),
          "out": kv.get("out", "out/verify-spectra"),
+         "samples": kv.get("samples"),
          "plots": _bool("plots", kv.get("plots", "true")),
          "quiet": _bool("quiet", kv.get("quiet", "false"))}
     s["ks_steps"] = _int_list("ks_steps", kv.get("ks_steps", ",".join(str(t) for t in (1, 4, 8) if t in s["steps"])
@@ -331,7 +334,8 @@ def run_spectra(s: dict, progress=None) -> int:
     if progress:
         progress(f"verify spectra: {len(points)} cells x {len(s['weights'])} weight laws x {len(s['regimes'])} "
                  f"regimes, N={s['width']}, E={s['ensemble']}, T={list(s['steps'])}")
-    rc, _ = run_points(points, s["out"], progress=progress, plots=s["plots"], meta={"argv": sys.argv[1:]})
+    rc, _ = run_points(points, s["out"], progress=progress, plots=s["plots"], meta={"argv": sys.argv[1:]},
+                       samples_dir=s.get("samples"))
     return rc
 
 

@@ -231,11 +231,46 @@ def quantile_points(sp, levels) -> list:
 # one point
 # ----------------------------------------------------------------------------------------------
 
+def samples_file(samples_dir, run: SpectraRun, params: dict) -> Path:
+    """Where :func:`spectral_point` keeps the eigenvalues of one run (``samples=DIR``): the name says
+    the configuration; the parameters are checked on load (:func:`load_samples`)."""
+    name = (f"{run.cell}_N{run.width}_E{run.ensemble}_{run.weights}_{'tied' if run.tied else 'untied'}"
+            f"_T{'-'.join(str(t) for t in run.steps)}_burn{run.burn_in}_seed{run.seed}.npz")
+    return Path(samples_dir) / name
+
+
+def save_samples(path: Path, lam: np.ndarray, params: dict, seconds: float) -> None:
+    """Raw eigenvalues (E, len(steps), N) of a run, before the float floor, with what made them
+    (the device, so that a report judged elsewhere can say where the networks ran)."""
+    import jax
+    path.parent.mkdir(parents=True, exist_ok=True)
+    meta = {"params": {k: float(v) for k, v in params.items()}, "seconds": seconds,
+            "device": str(jax.devices()[0].device_kind), "platform": jax.default_backend()}
+    np.savez_compressed(path, lam=lam, meta=json.dumps(meta))
+
+
+def load_samples(path: Path, params: dict, shape: tuple):
+    """(lam, meta) from :func:`save_samples` if ``path`` exists and holds these parameters and this
+    shape, else None (a stale file with other parameters raises: never judge the wrong networks)."""
+    if not path.exists():
+        return None
+    with np.load(path) as f:
+        lam, meta = f["lam"], json.loads(str(f["meta"]))
+    want = {k: float(v) for k, v in params.items()}
+    if meta["params"].keys() != want.keys() or any(abs(meta["params"][k] - want[k]) > 1e-12 * max(1.0, abs(want[k]))
+                                                   for k in want) or lam.shape != shape:
+        raise ValueError(f"{path}: stored samples were made at other parameters or shape "
+                         f"({meta['params']}, {lam.shape}) than asked ({want}, {shape}); remove the file")
+    return lam, meta
+
+
 def spectral_point(pt: SpectralPoint, progress=None, densities: dict | None = None,
-                   predict_params: dict | None = None) -> dict:
+                   predict_params: dict | None = None, samples_dir=None) -> dict:
     """Simulate and compare one point; verdicts are assigned later (:func:`assign`).
     ``predict_params``: judge against the theory at other parameters (power checks; the networks,
-    their start ``Q*`` and burn-in stay those of ``pt.params``)."""
+    their start ``Q*`` and burn-in stay those of ``pt.params``).  ``samples_dir``: keep each run's
+    eigenvalues there (:func:`samples_file`) and reuse them when present, so that networks simulated
+    on one machine (a GPU) can be judged on another against another predicted law."""
     import theory
     from theory.spectrum import spectrum
     p_sim = {k: float(v) for k, v in pt.params.items()}
@@ -244,17 +279,28 @@ def spectral_point(pt: SpectralPoint, progress=None, densities: dict | None = No
     p = {k: float(v) for k, v in (predict_params or p_sim).items()}
     gated = bool(theory.cell(pt.cell).carries_state)
     densities = {} if densities is None else densities
-    checks, samples, series, floors, timings, spec_info = [], {}, {}, {}, {}, {}
+    checks, samples, series, floors, timings, spec_info, sources = [], {}, {}, {}, {}, {}, {}
     for w in pt.weights:
         for regime in pt.regimes:
             t0 = time.perf_counter()
             run = SpectraRun(cell=pt.cell, width=pt.width, ensemble=pt.ensemble, steps=tuple(pt.steps), weights=w,
                              tied=regime == "tied", burn_in=burn, seed=pt.seed)
-            lam = simulate_spectra(run, p_sim, Q)
-            timings[f"{w}/{regime}"] = time.perf_counter() - t0
+            path = samples_file(samples_dir, run, p_sim) if samples_dir else None
+            loaded = load_samples(path, p_sim, (pt.ensemble, len(run.steps), pt.width)) if path else None
+            if loaded is None:
+                lam = simulate_spectra(run, p_sim, Q)
+                timings[f"{w}/{regime}"] = time.perf_counter() - t0
+                if path:
+                    save_samples(path, lam, p_sim, timings[f"{w}/{regime}"])
+                source = "simulated"
+            else:
+                lam, smeta = loaded
+                timings[f"{w}/{regime}"] = smeta["seconds"]
+                source = f"loaded from {path.name} (simulated on {smeta['device']}, {smeta['seconds']:.1f}s)"
+                sources[f"{w}/{regime}"] = {"file": path.name, **smeta}
             if progress:
                 progress(f"spectra {pt.cell} {w} {regime}: N={pt.width} E={pt.ensemble} T<={run.steps[-1]} "
-                         f"(burn-in {burn}): {timings[f'{w}/{regime}']:.1f}s")
+                         f"(burn-in {burn}): {timings[f'{w}/{regime}']:.1f}s, {source}")
             fl = float_floor(lam, pt.width)
             floors[f"{w}/{regime}"] = {int(T): float(np.mean(lam[:, i, :] <= fl[:, i, None]))
                                        for i, T in enumerate(run.steps)}
@@ -318,7 +364,7 @@ def spectral_point(pt: SpectralPoint, progress=None, densities: dict | None = No
                                             note=note, scale=T / pt.width, extra=deficit))
     return {"point": pt, "params": p_sim, "predict_params": p, "Q_star": Q, "burn_in": burn, "gated": gated, "checks": checks,
             "samples": samples, "densities": densities, "series": series, "float_floor_fraction": floors,
-            "timings": timings, "spectrum_info": spec_info}
+            "timings": timings, "spectrum_info": spec_info, "sample_sources": sources}
 
 
 def assign(results: list, alpha: float = ALPHA) -> None:
@@ -496,6 +542,7 @@ def to_json(results: list, figures: list, meta: dict) -> dict:
                     "ks_steps": list(pt.ks_steps), "regimes": list(pt.regimes), "weights": list(pt.weights),
                     "seed": pt.seed, "law": pt.law if r["gated"] else "free-steps (exact)", "series": r["series"], "checks": [asdict(c) for c in r["checks"]],
                     "float_floor_fraction": r["float_floor_fraction"], "timings_s": r["timings"],
+                    "sample_sources": r.get("sample_sources", {}),
                     "spectrum": r["spectrum_info"]})
     return _clean({"environment": environment(), "precision": "float64 (jax_enable_x64), matmul HIGHEST",
                    "meta": meta, "rules": rules(), "constants": {"MOMENT_WIDTH_COEF": MOMENT_WIDTH_COEF,
@@ -542,13 +589,13 @@ def write_report(results: list, out, plots: bool = True, meta: dict | None = Non
 
 
 def run_points(points: list, out, progress=None, plots: bool = True, meta: dict | None = None,
-               echo=print) -> tuple[int, Path]:
-    """Simulate every point, then :func:`write_report`."""
+               echo=print, samples_dir=None) -> tuple[int, Path]:
+    """Simulate every point (or load its eigenvalues from ``samples_dir``), then :func:`write_report`."""
     t0 = time.perf_counter()
     densities: dict = {}
     results = []
     for pt in points:
         dens = densities.setdefault((pt.cell, tuple(sorted(pt.params.items()))), {})
-        results.append(spectral_point(pt, progress, dens))
+        results.append(spectral_point(pt, progress, dens, samples_dir=samples_dir))
     meta = dict(meta or {}, seconds=time.perf_counter() - t0)
     return write_report(results, out, plots=plots, meta=meta, echo=echo)

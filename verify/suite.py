@@ -121,5 +121,6 @@ def has_fixed_point(cell: str, params: dict) -> bool:
 
 
 def sweep_widths(width: int) -> list[int]:
-    """``N/2, N, 2N`` (at least 16, distinct); ``N`` reuses the suite's compiled program."""
-    return sorted({max(16, width // 2), width, 2 * width})
+    """``N/2, N, 2N`` (``N, 2N, 4N`` when ``N/2 < 16``: three distinct widths, none below 16);
+    ``N`` reuses the suite's compiled program."""
+    return [width // 2, width, 2 * width] if width // 2 >= 16 else [width, 2 * width, 4 * width]
