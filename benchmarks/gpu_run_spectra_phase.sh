@@ -5,6 +5,7 @@
 #
 #   OUT=/path/to/out bash benchmarks/gpu_run_spectra_phase.sh            # GPU machine, repo root
 #   OUT=/tmp/smoke SCALE=smoke bash benchmarks/gpu_run_spectra_phase.sh  # toy sizes (CPU check)
+#   ONLY="phase spectra-large-orthogonal" NL=1024 OUT=... bash benchmarks/gpu_run_spectra_phase.sh
 #
 # Parts run side by side (XLA compilation is host-bound, one thread per program; the GPU interleaves
 # the kernels), each with a fixed slice of GPU memory and its own time limit, so a slow part cannot
@@ -17,13 +18,16 @@ PY=${PY:-python3}
 R=$(mktemp -d)
 export PYTHONPATH=$PWD PYTHONUNBUFFERED=1 SIGNALPROP_JAX_CACHE=off
 if [ "$SCALE" = gpu ]; then
-  PT=${PT:-440}; NM=1024; NL=2048; E=8; PD=1000; CH=262144; VA=""
+  # CH: the vectorised 2-D quadrature of tanh's xi holds ~25 600 float64 per point and intermediate
+  # (first call: 262144 points asked XLA for 54 GB and ran out of memory); 16384 points = 3.4 GB
+  PT=${PT:-440}; NM=${NM:-1024}; NL=${NL:-2048}; E=8; PD=1000; CH=${CH:-16384}; VA=""
 else
   PT=${PT:-900}; NM=32; NL=48; E=4; PD=12; CH=64; VA="width=16 ensemble=4 cells=vanilla-tanh,minimalrnn"
 fi
 t0=$(date +%s)
 stamp() { echo "[$(( $(date +%s) - t0 ))s] $*" | tee -a "$R/timeline.txt"; }
-PARTS="phase spectra-minimalrnn spectra-large spectra-vanilla all"
+PARTS="phase spectra-minimalrnn spectra-large-orthogonal spectra-large-gaussian spectra-vanilla all"
+ONLY=${ONLY:-$PARTS}
 finish() {
   stamp "packing"
   for p in $PARTS; do
@@ -43,6 +47,7 @@ cat "$R/env.txt"
 
 part() {  # name mem_fraction command...
   local name=$1 frac=$2; shift 2
+  case " $ONLY " in *" $name "*) ;; *) return ;; esac
   mkdir -p "$R/$name"
   ( XLA_PYTHON_CLIENT_MEM_FRACTION=$frac timeout $PT "$@" > "$R/$name/log.txt" 2>&1; \
     stamp "$name rc=$?" ) &
@@ -56,9 +61,11 @@ part phase .2 bash -c "$PY benchmarks/bench_phase_diagram.py --cell vanilla-tanh
 part spectra-minimalrnn .2 $PY -m verify spectra cells=minimalrnn width=$NM ensemble=$E steps=1,2,4,8,16 \
   ks_steps=2,4,8,16 samples="$R/spectra-minimalrnn/samples" out="$R/spectra-minimalrnn/free-steps"
 # 3. untied minimalRNN at the larger width N = NL (the operator-valued law's test), orthogonal first
-part spectra-large .25 bash -c "for w in orthogonal gaussian; do $PY -m verify spectra cells=minimalrnn \
-  width=$NL ensemble=$E steps=1,2,4,8,16 ks_steps=2,4,8,16 tied=false weights=\$w plots=false \
-  samples=$R/spectra-large/samples out=$R/spectra-large/free-steps-\$w; done"
+for w in orthogonal gaussian; do
+  part spectra-large-$w .2 $PY -m verify spectra cells=minimalrnn width=$NL ensemble=$E steps=1,2,4,8,16 \
+    ks_steps=2,4,8,16 tied=false weights=$w plots=false samples="$R/spectra-large-$w/samples" \
+    out="$R/spectra-large-$w/free-steps"
+done
 # 4. vanilla tanh and ReLU, untied, at N = NL (exact free-probability law)
 part spectra-vanilla .15 $PY -m verify spectra cells=vanilla-tanh,vanilla-relu width=$NL ensemble=$E \
   steps=1,2,4,8,16 ks_steps=4,8,16 tied=false samples="$R/spectra-vanilla/samples" out="$R/spectra-vanilla/report"
