@@ -134,12 +134,13 @@ _CACHE = {}
 
 
 def _spectrum(cell, T, weights, params):
-    """theory.spectrum with every warning an error (a self-check miss warns), cached per module."""
+    """theory.spectrum's free-steps solver (exact for vanilla cells; for minimalRNN the free-steps model
+    these tests are about) with every warning an error (a self-check miss warns), cached per module."""
     key = (cell, T, weights)
     if key not in _CACHE:
         with warnings.catch_warnings():
             warnings.simplefilter("error")
-            _CACHE[key] = theory.spectrum(cell, T=T, weights=weights, n=SPEC_N, **params)
+            _CACHE[key] = theory.spectrum(cell, T=T, weights=weights, n=SPEC_N, method="free-steps", **params)
     return _CACHE[key]
 
 
@@ -424,3 +425,14 @@ def test_minimalrnn_free_steps_comparison_has_power(minimal_population):
                     rotate=False)
     bad = _compare(sp, lam, K_SE, 2 * 8 / 400, 0.5 * 8 / 400 + MINIMAL_CDF_DISCRETISATION)
     assert any(b.startswith("F(") for b in bad), bad  # measured: rejected at the median (0.034 > 0.024)
+
+
+def test_default_method_is_the_exact_law_for_each_cell(monkeypatch):
+    """method="auto" (the default): gated cells at T >= 2 get the operator-valued law (the exact untied
+    law; free steps is a model there), vanilla cells and T = 1 the free-steps law (exact there)."""
+    import theory.spectrum_ov as ov
+    seen = []
+    monkeypatch.setattr(ov, "spectrum_ov", lambda cell, T, weights, **p: seen.append((cell, T)) or "ov")
+    assert theory.spectrum("minimalrnn", T=2, **MINIMAL) == "ov" and seen == [("minimalrnn", 2)]
+    assert theory.spectrum("minimalrnn", T=1, weights="gaussian", n=200, **MINIMAL).T == 1 and len(seen) == 1
+    assert theory.spectrum("vanilla-tanh", T=2, n=100, **TANH).T == 2 and len(seen) == 1

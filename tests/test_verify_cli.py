@@ -26,7 +26,7 @@ from verify.cli import main
         (["all", "width=abc"], "width must be an integer"),
         (["all", "cells=vanilla-tanh,nope"], "unknown cell 'nope'"),
         (["all", "sigma_w=1"], "unknown key 'sigma_w' for verify all; valid keys:"),
-        (["spectra", "law=exact"], "law must be one of free-steps, operator-valued; got 'exact'"),
+        (["spectra", "law=exact"], "law must be one of auto, free-steps, operator-valued; got 'exact'"),
     ],
 )
 def test_bad_input_exits_2_with_one_line_error_naming_valid_choices(argv, message, capsys):

@@ -925,15 +925,17 @@ def _gated_spectrum(c, pf, law, T, weights, m1, var, atom, n):
     return out
 
 
-METHODS = ("free-steps", "operator-valued")
+METHODS = ("auto", "free-steps", "operator-valued")
 """``spectrum(method=...)``: ``"free-steps"`` composes the one-step law over free steps (exact for
-vanilla and feed-forward cells; a model for gated cells); ``"operator-valued"``
+vanilla and feed-forward cells; a model for gated cells, whose steps are not free); ``"operator-valued"``
 (:mod:`theory.spectrum_ov`, gated cells only) keeps each neuron's path across the steps: the exact
-untied large-N law, checked against real networks (reports/spectra_ov), slower (15-20 s a call at T = 4)."""
+untied large-N law, checked against real networks (reports/spectra_ov, reports/spectra_gpu_h100),
+slower (seconds to tens of seconds a call).  ``"auto"`` (default): the exact law for each cell, i.e.
+operator-valued for a cell with a gate diagonal at ``T >= 2``, free steps otherwise."""
 
 
 def spectrum(cell, T: int = 1, weights: str = "orthogonal", n: int = 800, eps_rel: float | None = None,
-             panels: int = 64, slow: bool = False, method: str = "free-steps", **params) -> Spectrum:
+             panels: int = 64, slow: bool = False, method: str = "auto", **params) -> Spectrum:
     """Predicted eigenvalue density of :math:`JJ^\\top` over ``T`` steps at the fixed point.
 
     ``n``: grid points (real-axis paths: :func:`_vanilla_grid`; the general path: linear around the
@@ -942,10 +944,12 @@ def spectrum(cell, T: int = 1, weights: str = "orthogonal", n: int = 800, eps_re
     ``eps_rel``: Lorentzian half-width of the general path relative to the grid's scale (range, or
     ``lam``); default 1e-6.  ``slow=True`` forces the general path.  The result is self-checked (mass,
     mean, variance; a miss warns and is marked in ``notes``).  See the module docstring for the
-    paths and their errors.  ``method`` (:data:`METHODS`): ``"operator-valued"`` returns
-    :func:`theory.spectrum_ov.spectrum_ov` (its own grid; ``n``, ``eps_rel``, ``panels``, ``slow``
-    unused) for a cell with a gate diagonal at ``T >= 2``; at ``T = 1`` the free-steps law is
-    already exact (one step: nothing to correlate) and is returned."""
+    paths and their errors.  ``method`` (:data:`METHODS`): ``"operator-valued"`` (and ``"auto"`` for
+    a cell with a gate diagonal) returns :func:`theory.spectrum_ov.spectrum_ov` (its own grid; ``n``,
+    ``eps_rel``, ``panels``, ``slow`` unused) at ``T >= 2``; at ``T = 1`` the free-steps law is
+    already exact (one step: nothing to correlate) and is returned.  ``"free-steps"`` for a gated
+    cell at ``T >= 2`` is the free-steps *model* (its variance is ``isometry_variance_free``, below
+    the exact ``isometry_variance``)."""
     import theory
     from .isometry import weights_variance
     c = theory.cell(cell)
@@ -955,6 +959,8 @@ def spectrum(cell, T: int = 1, weights: str = "orthogonal", n: int = 800, eps_re
     T = int(T)
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    if method == "auto":
+        method = "operator-valued" if getattr(c, "carries_state", False) else "free-steps"
     if method == "operator-valued":
         if not getattr(c, "carries_state", False):
             raise ValueError(f"{c.name}: method='operator-valued' is for cells with a gate diagonal; the "

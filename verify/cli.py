@@ -26,10 +26,10 @@ usage: verify cell=NAME [key=value ...]
        verify study=dying-relu [width=2,4,8 depth=1:100 ensemble=E init=he,rai out=DIR ...]
        verify spectra [cells=A,B] [width=N] [ensemble=E] [steps=1,2,4,8,16] [ks_steps=1,4,8]
                       [weights=orthogonal,gaussian] [tied=true|false|both] [seed=S] [out=DIR]
-                      [plots=true|false] [quiet=true|false] [law=free-steps|operator-valued] [samples=DIR]
-                      (law: minimalRNN's predicted density, theory.spectrum method=; the
-                      operator-valued law is the exact untied one, 15-20 s per (T = 4, weights);
-                      verify/README_spectra.md)
+                      [plots=true|false] [quiet=true|false] [law=auto|free-steps|operator-valued] [samples=DIR]
+                      (law: minimalRNN's predicted density, theory.spectrum method=; default auto =
+                      the operator-valued law, the exact untied one, at T >= 2, seconds to tens of
+                      seconds per (T, weights); free-steps: the older model; verify/README_spectra.md)
        verify --help
 
 Simulates E randomly initialised networks of width N (real weight matrices, plain JAX), compares
@@ -314,7 +314,7 @@ def parse_spectra_args(kv: dict[str, str]) -> dict:
     s["regimes"] = REGIMES[tied]
     from theory.spectrum import METHODS
 
-    s["law"] = _choice("law", kv.get("law", "free-steps"), METHODS)
+    s["law"] = _choice("law", kv.get("law", "auto"), METHODS)
     return s
 
 
@@ -329,7 +329,7 @@ def run_spectra(s: dict, progress=None) -> int:
         raise BadInput(str(exc)) from None
     ks_cells = s.get("ks_cells", s["cells"])
     points = [type(p)(**{**p.__dict__, "weights": s["weights"], "ks_weights": s.get("ks_weights", s["weights"]),
-                         "law": s.get("law", "free-steps"),
+                         "law": s.get("law", "auto"),
                          "ks_steps": p.ks_steps if p.cell in ks_cells else ()}) for p in points]
     if progress:
         progress(f"verify spectra: {len(points)} cells x {len(s['weights'])} weight laws x {len(s['regimes'])} "

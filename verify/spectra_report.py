@@ -110,7 +110,7 @@ class SpectralPoint:
     ks_steps: tuple = (1, 4, 8)
     seed: int = 0
     ks_weights: tuple = ("orthogonal", "gaussian")  #: weight laws whose density is compared
-    law: str = "free-steps"  #: gated cells' predicted law (theory.spectrum ``method``; vanilla: exact either way)
+    law: str = "auto"  #: gated cells' predicted law (theory.spectrum ``method``; auto = operator-valued at T >= 2; vanilla: exact either way)
 
 
 # ----------------------------------------------------------------------------------------------
