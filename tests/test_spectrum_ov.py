@@ -9,7 +9,11 @@
   neuron-path sample (measured spread recorded below); the law's mass 1 and m1 = chi^T = 1 for path
   samples where the upper-edge search once went astray;
 * minimalRNN: a direct numpy simulation of J_T ... J_1 with per-neuron paths frozen across steps
-  (as in the real network) and independent W_t, KS distance against the density.
+  (as in the real network) and independent W_t, KS distance against the density;
+* minimalRNN: the *tabulated* density (real-axis grid at z = lambda (1 + eta i)) against the exact annealed
+  mass, m1, variance (T = 2 Gaussian, T = 8 orthogonal) within the path-sample spread plus the measured
+  tabulation allowance; the per-point physicality check against the other root of the T = 1
+  Marchenko-Pastur quadratic; the mass below the grid against a closed-form power law.
 """
 import math
 
@@ -213,6 +217,78 @@ def test_minimalrnn_upper_edge_encloses_the_whole_law(seed):
     mass, m1, _ = circle_moments(system, lp, 40.0 * T, th_hi)
     assert mass == pytest.approx(1.0, abs=QUADRATURE_ALLOWANCE)
     assert abs(m1 - 1.0) <= K_SD * PATH_SAMPLE_SPREAD[(T, weights)]["m1"]
+
+
+TABULATED_SPREAD = {
+    # (T, weights): seed-to-seed SD of the law's contour variance and m1 over path-sample seeds 0..7
+    # (2^14 Sobol paths; 0..5 at T=8), measured 2026-11-26 (reports/spectra_ov/README.md, "Robust tabulation"):
+    # T=2 gauss: var 2.951 +- 0.040 (exact 2.9513); m1 0.99948 +- 0.0015
+    # T=8 orth: var 11.541 +- 0.260 (exact 11.666), m1 0.9938 +- 0.0046 (seeds 0..5)
+    (2, "gaussian"): {"var": 0.040, "m1": 0.0015},
+    (8, "orthogonal"): {"var": 0.260, "m1": 0.0046},
+}
+
+TABULATION_ALLOWANCE = {"mass": 0.005, "m1": 0.005, "var": 0.02}
+"""Error of the real-axis tabulation itself (same law, grid vs contour moments), relative.  The density is
+taken at z = lambda (1 + eta i), eta = 2e-4: a Cauchy smoothing whose Lorentzian leakage adds about
+(eta / pi) lambda_+^k / k to the k-th grid moment (variance: +0.024 at T = 2, lambda_+ = 27.6, +0.8 %;
++0.08 at T = 8, +0.7 %); the quadrature (trapezoid in ln lambda on the refined grid) and the power-law
+mass below 1e-16 lambda_+ add ~1e-3 to mass and m1.  Measured grid - contour at seed 0: T = 2 gauss
+mass +0.0006, m1 +0.002, var +0.8 %.  The allowance is ~2.5x the measured error."""
+
+
+@pytest.mark.parametrize("T,weights", [(2, "gaussian"), (8, "orthogonal")])
+def test_minimalrnn_tabulated_density_has_the_exact_annealed_moments(T, weights):
+    """The density spectrum_ov returns (real-axis grid, not the contour) integrates to 1 and has the exact
+    annealed m1 = chi^T = 1 and variance (theory.isometry_recursion) within K_SD path-sample SDs plus the
+    tabulation allowance; it passed its own self-check (no RuntimeWarning, no SELF-CHECK FAILED note).
+    Regression: at eta = 1e-10 T = 2 gauss returned mass 0.990, mean 0.914, variance 2.00 (exact 2.95) and
+    T = 8 orth raised NonConvergence (3 of 149 points)."""
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        sp = spectrum_ov("minimalrnn", T, weights, n=150, seed=0, **MINIMAL)
+    assert not any("SELF-CHECK FAILED" in note for note in sp.notes)
+    g = sp.grid_moments()
+    exact = float(theory.predict("minimalrnn", "isometry_variance", T=T, weights=weights, **MINIMAL))
+    m1 = float(theory.predict("minimalrnn", "isometry_mean", T=T, weights=weights, **MINIMAL))
+    sd, tab = TABULATED_SPREAD[(T, weights)], TABULATION_ALLOWANCE
+    assert abs(g["mass"] - 1.0) <= tab["mass"]
+    assert abs(g["m1"] - m1) <= K_SD * sd["m1"] + tab["m1"] * m1
+    assert abs(g["variance"] - exact) <= K_SD * sd["var"] + tab["var"] * exact
+    assert np.all(sp.density >= 0) and np.all(np.diff(sp.lam) > 0)
+
+
+@pytest.mark.parametrize("z", Z_POINTS[:3])
+def test_physicality_check_rejects_the_other_root(z):
+    """T = 1, a = 0, b = 1, Gaussian W: the Dyson equations g = 1 / (1 - s^2 k), k = 1 / (z - s^2 g) have two
+    fixed points, the Marchenko-Pastur G (Im G < 0 for Im z > 0) and the quadratic's other root (Im > 0);
+    both solve the equations (residual ~ 0), only the first passes is_physical."""
+    from theory.spectrum_ov import is_physical
+    sw = 1.3
+    system = DysonSystem(_const_sample(0.0, 1.0, sw), orthogonal=False)
+    k_mp = _mp_stieltjes(z, sw ** 2)
+    k_other = 1.0 / sw ** 2 - k_mp  # the two roots of s^2 z k^2 - z k + 1 = 0 sum to 1 / s^2
+    for k, physical in ((k_mp, True), (k_other, False)):
+        theta = np.array([1.0 / (1.0 - sw ** 2 * k), k], complex)
+        res, _ = system.evaluate(theta, z)
+        assert np.abs(res).max() < 1e-12
+        assert is_physical(system, theta, z) is physical
+
+
+def test_tail_mass_power_law_is_exact_for_a_power_law():
+    """Mass below x0 from G at x0 (1 + i eta) alone, for rho = c lambda^-beta on (0, L): G in closed form by
+    the hypergeometric integral; reference mass c x0^(1-beta) / (1 - beta)."""
+    from theory.spectrum_ov import tail_mass_power_law
+    beta, c, L, x0, eta = 0.94, 0.3, 1.0, 1e-14, 2e-4
+    z = x0 * complex(1.0, eta)
+    # G(z) = int_0^L c x^-beta / (z - x) dx = -c pi (-z)^-beta / sin(pi beta) (the integral to infinity,
+    # principal branch) + c L^-beta / beta + O(|z| / L) (minus the part above L)
+    G = -c * np.pi / np.sin(np.pi * beta) * (-z) ** (-beta) + c * L ** (-beta) / beta
+    mass, b = tail_mass_power_law(x0, G, eta)
+    ref = c * x0 ** (1 - beta) / (1 - beta)
+    assert b == pytest.approx(beta, abs=1e-6)
+    assert mass == pytest.approx(ref, rel=1e-6)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -57,10 +57,27 @@ Jacobian's :math:`E[\omega_i\omega_jG_{ij}^2]` in one numba pass over neurons (v
 fallback); Newton in the :math:`2T` unknowns (:math:`3T` for Haar weights: the factors :math:`f_t`
 are unknowns too, so their root is continued analytically from :math:`z=\infty`, not taken on the
 principal branch) with the analytic Jacobian (:math:`\partial G_{ii}/\partial\Lambda_{jj}=-G_{ij}^2`);
-continuation in :math:`\lambda` at :math:`z=\lambda+i\eta\lambda` (:math:`\eta=10^{-10}`), through
-points lifted into the upper half plane where a direct step fails (edges).  The upper edge is the
-fold of the real solution, validated against the upper-half-plane continuation (the real equations
-have unphysical real roots inside the thin upper tail of a sampled law).
+continuation in :math:`\lambda` at :math:`z=\lambda(1+i\eta)`, through points lifted into the
+upper half plane where a direct step fails (edges).  The upper edge is the fold of the real solution,
+validated against the upper-half-plane continuation (the real equations have unphysical real roots
+inside the thin upper tail of a sampled law).
+
+**Tabulation** (:func:`solve_grid`).  The density is :math:`-\frac1\pi\mathrm{Im}\,E[G_{y_Ty_T}]` at
+:math:`z=\lambda(1+i\eta)` with a small but *finite* relative :math:`\eta` (:data:`DEFAULT_ETA`
+:math:`=2\cdot10^{-4}`), not at :math:`\eta\to0`.  For the sampled law this is the density smoothed
+by a Cauchy kernel of relative width :math:`\eta`: the top of a sampled law is a thin tail made of a
+few extreme paths, a union of small pieces with gaps that the :math:`M\to\infty` law does not have,
+where the real-axis equations also have unphysical real roots; at :math:`\eta=10^{-10}` the grid
+solve landed on density ~1e-12 there or failed (T = 2, 8 orthogonal raised; T = 2 Gaussian lost 9 %
+of its mean and a third of its variance).  Every point is also checked to be physical (each neuron's
+:math:`\mathrm{Im}\,G^{(i)}_{y_Ty_T}\le0`, :func:`is_physical`: these are diagonal entries of a
+true resolvent), with a fallback path through :math:`\lambda(1+0.05i)` (:func:`_vertical_descent`).
+The first grid (edge-adapted, :func:`theory.spectrum._vanilla_grid`) spends half its points in the
+thin upper tail; :func:`refine_grid` then adds points where the mass and the second moment are.
+The smoothing's cost is its Lorentzian leakage, :math:`\approx\frac\eta\pi\lambda_+^k/k` on the
+k-th moment of the grid and ~1e-4 on the CDF at :math:`\eta=2\cdot10^{-4}` (measured in
+reports/spectra_ov/README.md, "Robust tabulation"), below the CDF standard errors of real-network
+checks (0.002-0.005).
 """
 from __future__ import annotations
 
@@ -632,36 +649,165 @@ def mass_below(system: DysonSystem, x: float, theta_x, nodes: int = 48, maxdepth
     return float(-total.imag / np.pi), rest
 
 
-def solve_grid(system: DysonSystem, lam, lam_c, theta_c, eta=1e-10):
-    r""":math:`E[G_{y_Ty_T}](\lambda+i\eta\lambda)` on ``lam`` (descending order is followed from the
-    edge ``lam_c``, solution ``theta_c`` just above it), with a linear predictor from the two previous
-    points and :func:`continue_to` as fallback.  Returns (G, ok, theta per point)."""
+def _gyy_per_neuron(system: DysonSystem, theta, z):
+    r"""Every neuron's :math:`G^{(i)}_{y_Ty_T}=1/\alpha_{2T-1}` (left continued fraction; numpy,
+    O(T M)): for the physical solution these are diagonal entries of a true resolvent (the conditional
+    expectation of :math:`(z-JJ^\top)^{-1}` onto the neuron algebra), so :math:`\mathrm{Im}\le0`
+    for :math:`\mathrm{Im}\,z>0`."""
+    d = system.diagonal(theta, z)
+    al = d[:, 0].copy()
+    for i in range(1, d.shape[1]):
+        al = d[:, i] - system.e2[:, i - 1] / al
+    return 1.0 / al
+
+
+def is_physical(system: DysonSystem, theta, z, rtol=1e-8):
+    r"""Physicality check of a solution at :math:`\mathrm{Im}\,z>0`: every neuron's
+    :math:`\mathrm{Im}\,G^{(i)}_{y_Ty_T}\le0` (up to ``rtol`` of the largest :math:`|G^{(i)}|`) and
+    all finite.  An unphysical root of the equations (another branch) violates it at some neuron."""
+    with np.errstate(all="ignore"):
+        g = _gyy_per_neuron(system, theta, z)
+    if not np.all(np.isfinite(g)):
+        return False
+    return bool(np.all(g.imag <= rtol * np.abs(g).max()))
+
+
+def _vertical_descent(system: DysonSystem, theta, z_from, lam, eta, lift=0.05, ratio=0.5):
+    r"""Fallback of :func:`solve_grid`: from the solution ``theta`` at ``z_from`` (an accepted grid
+    point) up to :math:`\mathrm{Re}z_{from}(1+i\,\mathrm{lift})`, across to
+    :math:`\lambda(1+i\,\mathrm{lift})` and straight down to :math:`\lambda(1+i\eta)` (heights
+    shrinking by ``ratio``): the whole path stays well inside the upper half plane, where the physical
+    solution is analytic.  Returns (theta, G, ok)."""
+    lp = z_from.real
+    y0 = max(z_from.imag, 1e-12 * lp)
+    up = [complex(lp, y) for y in np.geomspace(y0, lift * lp, max(2, int(math.log(lift * lp / y0) / math.log(2)) + 1))]
+    n_across = max(2, int(abs(math.log(lam / lp)) / 0.1) + 1)
+    across = [complex(x, lift * x) for x in np.geomspace(lp, lam, n_across)]
+    ndown = max(2, int(math.log(lift / eta) / math.log(1 / ratio)) + 1)
+    down = [complex(lam, lam * y) for y in np.geomspace(lift, eta, ndown)]
+    zs = [z_from] + up[1:] + across[1:] + down[1:]
+    th, G = theta, None
+    for z0, z1 in zip(zs[:-1], zs[1:]):
+        th, G, ok = continue_to(system, th, z0, z1, maxdepth=6)
+        if not ok:
+            return theta, G, False
+    return th, G, True
+
+
+def tail_mass_power_law(x0: float, G0: complex, eta: float):
+    r"""Mass below the grid's lowest point ``x0`` for a density :math:`\rho\simeq c\lambda^{-\beta}`
+    near 0 (gated laws: Fuss-Catalan-like, :math:`\beta\to T/(T+1)`), from ``G0`` :math:`=G(x_0(1+i\eta))`
+    alone.  For that power law :math:`G(z)=-\frac{c\pi}{\sin\pi\beta}(-z)^{-\beta}`, so
+    :math:`\arg(-G)=\beta(\pi-\arctan\eta)` gives :math:`\beta` (real *and* imaginary part of
+    :math:`G`, not the slope of the density), and the mass below :math:`x_0`,
+    :math:`cx_0^{1-\beta}/(1-\beta)`, is :math:`x_0|1+i\eta|^{\beta}|G|\,\mathrm{sinc}(1-\beta)`.
+    The factor :math:`\mathrm{sinc}(1-\beta)` is flat near :math:`\beta=1`
+    (:math:`\approx1-\frac{\pi^2}6(1-\beta)^2`), unlike the two-point power law
+    :math:`x_0\rho(x_0)/(1-\beta)` through two grid points, which at T = 16 (:math:`\beta\approx0.94`,
+    ~10 % of the mass below :math:`10^{-16}\lambda_+`) was off by ~2.5 % of the total mass.  The part
+    of the spectrum far above :math:`x_0` adds :math:`\approx-\int\rho/\lambda\,d\lambda` = O(1) to
+    :math:`|G|\sim x_0^{-\beta}` (relative ~1e-10 here).  Returns (mass, beta)."""
+    beta = float(np.angle(-G0)) / (np.pi - math.atan(eta))
+    if not 0.0 < beta < 1.0:
+        raise NonConvergence(f"no integrable power law below the grid (beta = {beta:.4g})")
+    return float(x0 * abs(complex(1.0, eta)) ** beta * abs(G0) * np.sinc(1.0 - beta)), beta
+
+
+def refine_grid(system: DysonSystem, lam, G, thetas, eta, m2, target_points, rounds=2):
+    r"""Put points where the law's mass and second moment are.  A pass over the first grid's intervals
+    in :math:`u=\ln\lambda`, weight :math:`w_i=\frac12\int_i(1+\lambda^2/m_2)\lambda\rho\,du` (trapezoid;
+    :math:`m_2` the exact second moment): an interval with :math:`w_i>W/` ``target_points`` (:math:`W` the
+    total) gets :math:`\lceil w_iN/W\rceil-1` geometrically spaced new points, each solved by Newton from
+    the interpolated neighbours' solutions (linear in :math:`u`), checked by :func:`is_physical`, with
+    :func:`continue_to` from the upper neighbour as fallback; a point that fails is left out (the
+    interval keeps its end points).  The edge-adapted grid of :func:`theory.spectrum._vanilla_grid`
+    spends about half its points in the thin upper tail and leaves the bulk (lambda ~ 0.3 .. 5 at
+    T = 2) at spacings ~0.5.  Returns (lam, G, thetas) sorted ascending, all points ok."""
+    lam, G = np.asarray(lam, float), np.asarray(G, complex)
+    thetas = list(thetas)
+    for _ in range(rounds):
+        d = np.maximum(-G.imag / np.pi, 0.0)
+        g = lam * d * (1.0 + lam ** 2 / m2)
+        u = np.log(lam)
+        w = 0.5 * (g[1:] + g[:-1]) * np.diff(u)
+        W = float(w.sum())
+        if not W > 0:
+            break
+        k = np.ceil(w * target_points / W).astype(int) - 1
+        if not np.any(k > 0):
+            break
+        new_lam, new_G, new_th = [], [], []
+        for i in np.nonzero(k > 0)[0]:
+            for j in range(1, k[i] + 1):
+                s_ = j / (k[i] + 1)
+                x = float(math.exp(u[i] + s_ * (u[i + 1] - u[i])))
+                z = complex(x, eta * x)
+                pred = (1 - s_) * thetas[i] + s_ * thetas[i + 1]
+                th, gg, good = system.newton(pred, z)
+                good = good and gg.imag <= 0 and is_physical(system, th, z)
+                if not good:
+                    zu = complex(lam[i + 1], eta * lam[i + 1])
+                    th, gg, good = continue_to(system, thetas[i + 1], zu, z, maxdepth=4)
+                    good = good and gg.imag <= 0 and is_physical(system, th, z)
+                if good:
+                    new_lam.append(x)
+                    new_G.append(gg)
+                    new_th.append(th)
+        if not new_lam:
+            break
+        lam = np.concatenate([lam, new_lam])
+        G = np.concatenate([G, new_G])
+        thetas = thetas + new_th
+        order = np.argsort(lam)
+        lam, G = lam[order], G[order]
+        thetas = [thetas[o] for o in order]
+    return lam, G, thetas
+
+
+DEFAULT_ETA = 2e-4
+r"""Relative imaginary part of the tabulation points, :math:`z=\lambda(1+i\eta)`.  For the sampled
+(finite-M) law this is a Cauchy smoothing of relative width :math:`\eta`: it bridges the thin upper
+tail, which for a sample of paths is a union of small pieces from single extreme paths (gaps in between
+that the M -> infinity law does not have), and it keeps every point in the upper half plane, where the
+continuation follows the physical branch.  Measured cost on the CDF / moments: reports/spectra_ov/README.md
+("Robust tabulation")."""
+
+
+def solve_grid(system: DysonSystem, lam, lam_c, theta_c, eta=DEFAULT_ETA):
+    r""":math:`E[G_{y_Ty_T}](\lambda(1+i\eta))` on ``lam`` (descending order is followed from the
+    edge ``lam_c``, solution ``theta_c`` just above it on the real axis), with a linear predictor from
+    the two previous points and :func:`continue_to` as fallback.  Every point must pass
+    :func:`is_physical`; one that does not (or does not converge) is redone by
+    :func:`_vertical_descent` from the last accepted point, and dropped if that fails too.
+    Returns (G, ok, theta per point, number of points that needed the fallback)."""
     order = np.argsort(lam)[::-1]
     G = np.full(lam.shape, np.nan, complex)
     ok = np.zeros(lam.shape, bool)
     thetas = [None] * lam.size
     hist = [(complex(lam_c * (1 + 1e-10)), theta_c)]
+    n_fallback = 0
     for idx in order:
         z = complex(lam[idx], eta * lam[idx])
-        if lam[idx] >= lam_c:
-            G[idx], ok[idx], thetas[idx] = complex(0.0), True, theta_c  # at / above the edge: no density
-            continue
         th0 = hist[-1][1]
         res = None
         if len(hist) >= 2:
             (z1, t1), (z2, t2) = hist[-2], hist[-1]
             pred = t2 + (t2 - t1) * (z - z2) / (z2 - z1)
             res = system.newton(pred, z)
-            if not (res[2] and res[1].imag <= 1e-9 * abs(res[1])):
+            if not (res[2] and res[1].imag <= 0 and is_physical(system, res[0], z)):
                 res = None
         if res is None:
             res = continue_to(system, th0, hist[-1][0], z)
-        th, g, good = res
-        good = good and g.imag <= 1e-9 * abs(g)  # physical branch: density >= 0
-        if good:
+            if not (res[2] and res[1].imag <= 0 and is_physical(system, res[0], z)):
+                n_fallback += 1
+                res = _vertical_descent(system, th0, hist[-1][0], float(lam[idx]), eta)
+                if not (res[2] and res[1].imag <= 0 and is_physical(system, res[0], z)):
+                    res = None
+        if res is not None:
+            th, g, _ = res
             G[idx], ok[idx], thetas[idx] = g, True, th
             hist = [hist[-1], (z, th)]
-    return G, ok, thetas
+    return G, ok, thetas, n_fallback
 
 
 DEFAULT_M = 2 ** 14
@@ -676,7 +822,8 @@ T = 16 (2^16 paths: 0.16 %, 0.4 %); variance 1.3 % (T = 4 orth), 2.0 % (T = 8 ga
 
 
 def spectrum_ov(cell, T: int = 4, weights: str = "orthogonal", n: int = 150, M: int = DEFAULT_M, seed: int = 0,
-                moments_check: bool = False, **params):
+                moments_check: bool = False, eta: float = DEFAULT_ETA, refine: float = 1.0,
+                **params):
     r"""Density of the eigenvalues of :math:`JJ^\top` over ``T`` untied steps from the operator-valued
     Dyson equation (module docstring), as a :class:`theory.spectrum.Spectrum` on the real-axis grid
     of :func:`theory.spectrum._vanilla_grid` (square-root upper edge, logarithmic lower piece,
@@ -684,7 +831,16 @@ def spectrum_ov(cell, T: int = 4, weights: str = "orthogonal", n: int = 150, M: 
     ``variance`` of the result are the exact annealed ``isometry_mean`` / ``isometry_variance``
     (which this law must reproduce up to the neuron sample's error; the self-check of
     :mod:`theory.spectrum` applies).  ``moments_check``: also compute the law's own mass, m1 and
-    variance by a contour integral (:func:`circle_moments`) and put them in ``notes``."""
+    variance by a contour integral (:func:`circle_moments`) and put them in ``notes``.
+    ``eta``: the density is evaluated at :math:`z=\lambda(1+i\,\eta)` (:data:`DEFAULT_ETA`; a
+    Cauchy smoothing of relative width ``eta`` of the sampled law, see the module docstring); every
+    grid point passes :func:`is_physical` or is dropped (more than 2 % dropped, or the lowest point:
+    :class:`NonConvergence`), so no density from an unphysical branch is returned.
+    ``refine``: after the first (edge-adapted) grid, about ``refine * n`` points are added where the mass
+    and the second moment are (:func:`refine_grid`; 0: off), and the quadrature is then the trapezoid
+    in :math:`\ln\lambda` of :meth:`theory.spectrum.Spectrum.grid_moments`.  The mass below the
+    lowest point :math:`10^{-16}\lambda_+` (about 10 % at T = 16: the density goes like
+    :math:`\lambda^{-\beta}`, :math:`\beta\approx T/(T+1)`) is :func:`tail_mass_power_law`."""
     import time
     import theory
     from .isometry import weights_variance
@@ -716,21 +872,35 @@ def spectrum_ov(cell, T: int = 4, weights: str = "orthogonal", n: int = 150, M: 
     # lam0 = 1e-16 lam_+: gated laws carry several per cent of their mass below 1e-8 lam_+ (units whose
     # gate closes at some step; cf. theory.spectrum.GATED_TAIL_EXTEND)
     lam, q = _vanilla_grid(lam_c, m1, var, T, n, lam0_rel=1e-16)
-    G, ok, thetas = solve_grid(system, lam, lam_c, th_c)
+    G, ok, thetas, n_fb = solve_grid(system, lam, lam_c, th_c, eta=eta)
     dropped = int((~ok).sum())
     if dropped > 0.02 * lam.size or not ok[0]:
         raise NonConvergence(f"{c.name}: the operator-valued solve failed at {dropped} of {lam.size} grid points "
                              f"(T={T}, {weights} W)" + ("" if ok[0] else ", including the lowest"))
+    dens0 = np.maximum(-G.imag / np.pi, 0.0)[:2]
     if lam[0] < TAIL_CONTOUR_MIN_REL * lam_c:
         # the arc from lam[0] to 0 reaches |z| ~ 1e-17 lam_+, where the solve fails in rounding (it did at
-        # every call measured, after 10-40 s of bisections): the power-law tail straight away
-        tail, tail_note = None, "from the power law through the two lowest points (grid starts below 1e-12 lam_+)"
+        # every call measured, after 10-40 s of bisections): the power law fitted to G at the lowest point
+        try:
+            tail, beta = tail_mass_power_law(float(lam[0]), complex(G[0]), eta)
+            beta2 = (-math.log(dens0[1] / dens0[0]) / math.log(lam[1] / lam[0]) if np.all(dens0 > 0)
+                     else float("nan"))
+            tail_note = (f"{tail:.4g} from G(lam_0) for a power law lambda^-beta, beta = arg(-G)/pi = {beta:.4f} "
+                         f"(slope of the two lowest grid densities: {beta2:.4f})")
+        except NonConvergence as exc:
+            tail, tail_note = None, f"from the power law through the two lowest points ({exc})"
     else:
         try:
             tail, tail_rest = mass_below(system, float(lam[0]), thetas[0])
             tail_note = f"by a contour integral: {tail:.3g} (+- {tail_rest:.1g})"
         except NonConvergence as exc:  # rounding near z = 0: the power-law tail instead
             tail, tail_note = None, f"from the power law through the two lowest points (contour failed: {exc})"
+    n_first = int(ok.sum())
+    if refine:
+        lam, G, thetas = refine_grid(system, lam[ok], G[ok], [t for t, o in zip(thetas, ok) if o], eta,
+                                     var + m1 * m1, target_points=refine * n)
+        q = None  # trapezoid in ln(lambda) (Spectrum.grid_moments) on the refined, non-uniform grid
+        ok = np.ones(lam.size, bool)
     dens = np.maximum(-G.imag / np.pi, 0.0)
     if dropped:
         q = None
@@ -738,7 +908,9 @@ def spectrum_ov(cell, T: int = 4, weights: str = "orthogonal", n: int = 150, M: 
     notes = [f"operator-valued (D-amalgamated) Dyson equation, exact path correlations of the untied "
              f"{c.name} (theory/spectrum_ov.py); neuron law: {M} sampled paths (Sobol, seed {seed})",
              f"upper edge {lam_c:.10g}; {dropped} grid points not converged (dropped); mass below "
-             f"{lam[0]:.3g} {tail_note}; density at z = lambda (1 + 1e-10 i)"]
+             f"{lam[0]:.3g} {tail_note}; density at z = lambda (1 + {eta:g} i) (Cauchy smoothing of relative "
+             f"width {eta:g}); {n_fb} points by the vertical-descent fallback; "
+             f"{lam.size - n_first} points added where the mass and second moment are (refine={refine:g})"]
     if moments_check:
         mom = circle_moments(system, lam_c, lam_hi, th_hi)
         notes.append(f"contour moments of this law: mass {mom[0]:.10f}, m1 {mom[1]:.6g}, variance "
@@ -746,5 +918,5 @@ def spectrum_ov(cell, T: int = 4, weights: str = "orthogonal", n: int = 150, M: 
     notes.append(f"solve time {time.perf_counter() - t_start:.1f} s")
     from .spectrum import _self_check
     return _self_check(Spectrum(cell=c.name, T=T, weights=weights, params=pf, lam=lam, density=dens, atom=0.0,
-                                eps=1e-10 * lam, converged=np.ones(lam.size, bool), m1=m1, variance=var,
+                                eps=eta * lam, converged=np.ones(lam.size, bool), m1=m1, variance=var,
                                 notes=tuple(notes), quad=q, tail=tail))
