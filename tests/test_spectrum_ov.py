@@ -196,7 +196,7 @@ def test_minimalrnn_density_matches_frozen_path_simulation(T, weights):
     q = float(theory.predict("minimalrnn", "q_star", **MINIMAL))
     lam = _simulate_frozen_paths(MINIMAL, q, T, weights, N=1000, draws=4, seed=1)
     ov = spectrum_ov("minimalrnn", T, weights, n=150, **MINIMAL)
-    free = theory.spectrum("minimalrnn", T=T, weights=weights, n=150, **MINIMAL)
+    free = theory.spectrum("minimalrnn", T=T, weights=weights, n=150, method="free-steps", **MINIMAL)
     assert ks_distance(lam, ov.cdf) < 1.5 * KS_NULL
     assert ks_distance(lam, free.cdf) > 1.5 * KS_NULL  # power: the free-steps law is rejected
 
