@@ -322,3 +322,24 @@ def test_spectrum_operator_valued_routes_to_spectrum_ov(monkeypatch):
     monkeypatch.setattr(ov, "spectrum_ov", fake)
     assert spectrum("minimalrnn", T=4, weights="orthogonal", method="operator-valued", mu_b=3.0) == "law"
     assert seen["cell"] == "minimalrnn" and seen["T"] == 4 and seen["params"]["mu_b"] == 3.0
+
+
+def test_sample_mean_is_the_laws_first_moment_and_calibration_makes_it_chi_to_the_T():
+    """The control variate of spectrum_ov: ``sample_mean`` (a forward recursion over the sampled paths) is
+    the first moment of the law the Dyson equation solves for those paths (independent route: the contour
+    integral of its solution), and ``calibrated`` rescales that law so that its mean is exactly chi^T
+    (= isometry_mean = 1 here), with mass 1 kept.  Tolerance: the contour quadrature (1e-9)."""
+    from theory.spectrum_ov import calibrated, path_sample, sample_mean
+    T = 2
+    c = theory.cell("minimalrnn")
+    q = float(theory.predict("minimalrnn", "q_star", **MINIMAL))
+    Q = float(theory.predict("minimalrnn", "Q_star", **MINIMAL))
+    m1 = float(theory.predict("minimalrnn", "isometry_mean", T=T, weights="gaussian", **MINIMAL))
+    sample = path_sample(c, MINIMAL, q, Q, T, M=2 ** 12, seed=2)
+    for smp, want in ((sample, sample_mean(sample)), (calibrated(sample, m1)[0], m1)):
+        system = DysonSystem(smp, orthogonal=False)
+        lp, _, th_hi = upper_edge(system, 80.0)
+        mass, mean, _ = circle_moments(system, lp, 80.0, th_hi)
+        assert mass == pytest.approx(1.0, abs=QUADRATURE_ALLOWANCE)
+        assert mean == pytest.approx(want, rel=QUADRATURE_ALLOWANCE, abs=QUADRATURE_ALLOWANCE)
+    assert abs(sample_mean(sample) / m1 - 1) > 1e-4  # the calibration had something to correct
