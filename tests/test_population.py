@@ -67,6 +67,23 @@ def test_gru_population_converges_to_the_closure_which_is_exact_for_it():
         assert not agrees(res.mean[key], res.se[key], 1.01 * ref, k), (key, res.se[key])
 
 
+@pytest.mark.parametrize("over", [{}, {"sigma_w_z": 2.0, "sigma_w_n": 2.5, "sigma_w_r": 2.0, "sigma_b_hn": 0.5,
+                                          "mu_b_z": 1.5}])
+def test_reset_after_gru_population_matches_its_closure_which_is_exact_untied(over):
+    """Scaled gate (reset-after GRU): the candidate field a_n = U x + b + r (W h + b_h) is a Gaussian scale
+    mixture; its Gaussian kernels (the closure) are exact for untied weights, so population dynamics --
+    which draws r per unit and multiplies a fresh recurrent Gaussian by it -- must reproduce them.  At
+    the defaults and at a point with a strong reset gate and a recurrent bias (lambda_max ~ 1)."""
+    res, p = solve("gru-reset-after", **over)
+    pairs = {"Q_h": "Q_star", "growth": "lambda_max", "chi": "chi", "q_z": "q_star_z", "q_r": "q_star_r",
+             "q_n": "q_star_n"}
+    k = k_for(2 * len(pairs))
+    for key, q in pairs.items():
+        ref = theory.predict("gru-reset-after", q, **p)
+        assert agrees(res.mean[key], res.se[key], ref, k), (key, res.mean[key], res.se[key], ref)
+        assert not agrees(res.mean[key], res.se[key], 1.02 * ref, k), (key, res.se[key])
+
+
 def test_lstm_cell_state_moments_from_population_match_their_exact_recursions():
     """Given the gate variances, Q_c = E[i^2] E[g^2] / (1 - E[f^2]) and the fourth moment
     m4 = (6 E[f^2] E[i^2] E[g^2] Q_c + E[i^4] E[g^4]) / (1 - E[f^4]) are exact (no closure):

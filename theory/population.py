@@ -78,6 +78,12 @@ def _compiled(cell, burn, window, size):
     news = [new(k) for k in comps]
     fields = [g.field for g in gates]
     reads = [sp.lambdify(olds + fields, sp.sympify(g.reads), modules=mods) for g in gates]
+    # scaled gate (reset-after GRU): a = U x + b + scale(a_j) (W reads + b_h), scale a function of an
+    # earlier gate j's field; per unit, scale(a_j) multiplies a fresh N(0, sigma_w^2 mean(s^2) + sigma_b_h^2)
+    scales = [None if g.scale is None else
+              ([f.field for f in gates].index(next(iter(sp.sympify(g.scale).free_symbols))),
+               sp.lambdify([next(iter(sp.sympify(g.scale).free_symbols))], sp.sympify(g.scale), modules=mods))
+              for g in gates]
     upd = [sp.lambdify(olds + news + fields, sp.sympify(e), modules=mods) for _, e in cell.update]
     pnames = cell.param_names
     ir = comps.index(cell.read)
@@ -97,7 +103,7 @@ def _compiled(cell, burn, window, size):
         state, tang = carry
         R, Sigma = p[pnames.index("R")], p[pnames.index("Sigma")]
         keys = jax.random.split(key, 2 * len(gates))
-        a, da, qs = [], [], []
+        a, da, qs, recs = [], [], [], {}
         for k, g in enumerate(gates):
             pad = a + [jnp.zeros_like(state[0])] * (len(gates) - k)
             dpad = da + [jnp.zeros_like(state[0])] * (len(gates) - k)
@@ -105,10 +111,22 @@ def _compiled(cell, burn, window, size):
             s = jnp.broadcast_to(s, state[0].shape)
             ds = jnp.broadcast_to(ds, state[0].shape)
             sw = P(p, "sigma_w", g)
-            q = sw ** 2 * jnp.mean(s * s) + P(p, "sigma_v", g) ** 2 * R + P(p, "sigma_b", g) ** 2
             dq = sw ** 2 * jnp.mean(ds * ds)
-            a.append(P(p, "mu_b", g) + jnp.sqrt(q) * jax.random.normal(keys[2 * k], state[0].shape))
-            da.append(jnp.sqrt(dq) * jax.random.normal(keys[2 * k + 1], state[0].shape))
+            if scales[k] is None:
+                q = sw ** 2 * jnp.mean(s * s) + P(p, "sigma_v", g) ** 2 * R + P(p, "sigma_b", g) ** 2
+                a.append(P(p, "mu_b", g) + jnp.sqrt(q) * jax.random.normal(keys[2 * k], state[0].shape))
+                da.append(jnp.sqrt(dq) * jax.random.normal(keys[2 * k + 1], state[0].shape))
+            else:  # a = (U x + b) + scale(a_j) m, m = W reads + b_h; da = scale'(a_j) da_j m + scale(a_j) dm
+                j, fn = scales[k]
+                kin, krec = jax.random.split(keys[2 * k])
+                vin = P(p, "sigma_v", g) ** 2 * R + P(p, "sigma_b", g) ** 2
+                vrec = sw ** 2 * jnp.mean(s * s) + p[pnames.index(f"sigma_b_h{g.name}")] ** 2  # b_h: sigma_b_hn
+                m = jnp.sqrt(vrec) * jax.random.normal(krec, state[0].shape)
+                sc, dsc = jax.jvp(fn, (a[j],), (da[j],))
+                a.append(jnp.sqrt(vin) * jax.random.normal(kin, state[0].shape) + sc * m)
+                recs[k] = m
+                da.append(dsc * m + sc * jnp.sqrt(dq) * jax.random.normal(keys[2 * k + 1], state[0].shape))
+                q = vin + jnp.mean(sc * sc) * vrec  # the field's variance (a scale mixture, not Gaussian)
             qs.append(q)
         new_state, new_tang = jax.jvp(update, (state, tuple(a)), (tang, tuple(da)))
         # chi: a fresh probe v ~ N(0, 1) per unit and component, independent of the state
@@ -120,7 +138,13 @@ def _compiled(cell, burn, window, size):
             _, ds = jax.jvp(lambda st, ff: reads[k](*st, *ff), (state, tuple(pad)), (v, tuple(dpad)))
             ds = jnp.broadcast_to(ds, state[0].shape)
             dq = P(p, "sigma_w", g) ** 2 * jnp.mean(ds * ds)
-            dv.append(jnp.sqrt(dq) * jax.random.normal(jax.random.fold_in(key, _PROBE + 100 + k), state[0].shape))
+            fresh = jnp.sqrt(dq) * jax.random.normal(jax.random.fold_in(key, _PROBE + 100 + k), state[0].shape)
+            if scales[k] is None:
+                dv.append(fresh)
+            else:  # the same product rule as the tangent's, with the probe's own field perturbations
+                j, fn = scales[k]
+                sc, dsc = jax.jvp(fn, (a[j],), (dv[j],))
+                dv.append(dsc * recs[k] + sc * fresh)
         _, Jv = jax.jvp(update, (state, tuple(a)), (v, tuple(dv)))
         before = sum(jnp.mean(t * t) for t in tang)
         after = sum(jnp.mean(t * t) for t in new_tang)
@@ -159,9 +183,6 @@ def solve(cell, params: dict, *, size: int | None = None, replicas: int = REPLIC
 
     ``burn`` defaults to 12 x the Gaussian-closure variance timescale ξ_q (at least 60 steps, at
     most 2000): the exact law relaxes on the same scale (its second moments obey the same maps)."""
-    if any(getattr(g, "scale", None) is not None for g in getattr(_api_cell(cell), "gates", ())):
-        raise ValueError(f"{_api_cell(cell).name}: closure='population' does not cover scaled gates (reset-after "
-                         "GRU) yet; its Gaussian kernels (the default closure) are exact for untied weights")
     import jax
     import jax.numpy as jnp
 
