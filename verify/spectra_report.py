@@ -440,7 +440,9 @@ def plot_point(r: dict, out: Path) -> list:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     pt, files = r["point"], []
-    keys = [k for k in sorted(r["samples"]) if not isinstance(r["densities"].get((k.split("/")[0], int(k.split("/")[2][1:]))), str)]
+    order = lambda k: (k.split("/")[0], k.split("/")[1], int(k.split("/")[2][1:]))  # noqa: E731 - T numerically
+    keys = [k for k in sorted(r["samples"], key=order)
+            if not isinstance(r["densities"].get((k.split("/")[0], int(k.split("/")[2][1:]))), str)]
     if keys:
         ncol = min(4, len(keys))
         nrow = math.ceil(len(keys) / ncol)
