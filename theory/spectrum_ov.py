@@ -696,6 +696,13 @@ def is_physical(system: DysonSystem, theta, z, rtol=1e-8):
     return bool(np.all(g.imag <= rtol * np.abs(g).max()))
 
 
+def _accepted(system: DysonSystem, res, z) -> bool:
+    """A Newton / continuation result ``res = (theta, G, converged)`` at ``z`` is kept when it converged,
+    its density is >= 0 and it passes :func:`is_physical` (the one acceptance rule of the tabulation)."""
+    th, g, ok = res
+    return bool(ok and g.imag <= 0 and is_physical(system, th, z))
+
+
 def _vertical_descent(system: DysonSystem, theta, z_from, lam, eta, lift=0.05, ratio=0.5):
     r"""Fallback of :func:`solve_grid`: from the solution ``theta`` at ``z_from`` (an accepted grid
     point) up to :math:`\mathrm{Re}z_{from}(1+i\,\mathrm{lift})`, across to
@@ -767,13 +774,14 @@ def refine_grid(system: DysonSystem, lam, G, thetas, eta, m2, target_points, rou
                 x = float(math.exp(u[i] + s_ * (u[i + 1] - u[i])))
                 z = complex(x, eta * x)
                 pred = (1 - s_) * thetas[i] + s_ * thetas[i + 1]
-                th, gg, good = system.newton(pred, z)
-                good = good and gg.imag <= 0 and is_physical(system, th, z)
+                res = system.newton(pred, z)
+                good = _accepted(system, res, z)
                 if not good:
                     zu = complex(lam[i + 1], eta * lam[i + 1])
-                    th, gg, good = continue_to(system, thetas[i + 1], zu, z, maxdepth=4)
-                    good = good and gg.imag <= 0 and is_physical(system, th, z)
+                    res = continue_to(system, thetas[i + 1], zu, z, maxdepth=4)
+                    good = _accepted(system, res, z)
                 if good:
+                    th, gg, _ = res
                     new_lam.append(x)
                     new_G.append(gg)
                     new_th.append(th)
@@ -818,14 +826,14 @@ def solve_grid(system: DysonSystem, lam, lam_c, theta_c, eta=DEFAULT_ETA):
             (z1, t1), (z2, t2) = hist[-2], hist[-1]
             pred = t2 + (t2 - t1) * (z - z2) / (z2 - z1)
             res = system.newton(pred, z)
-            if not (res[2] and res[1].imag <= 0 and is_physical(system, res[0], z)):
+            if not _accepted(system, res, z):
                 res = None
         if res is None:
             res = continue_to(system, th0, hist[-1][0], z)
-            if not (res[2] and res[1].imag <= 0 and is_physical(system, res[0], z)):
+            if not _accepted(system, res, z):
                 n_fallback += 1
                 res = _vertical_descent(system, th0, hist[-1][0], float(lam[idx]), eta)
-                if not (res[2] and res[1].imag <= 0 and is_physical(system, res[0], z)):
+                if not _accepted(system, res, z):
                     res = None
         if res is not None:
             th, g, _ = res
@@ -835,14 +843,14 @@ def solve_grid(system: DysonSystem, lam, lam_c, theta_c, eta=DEFAULT_ETA):
 
 
 DEFAULT_M = 2 ** 14
+"""Neuron paths in the sample (:func:`path_sample`).  Sample-to-sample spread (minimalRNN near-critical
+point, reports/spectra_ov/README.md): m1 0.35 % at T = 4 (32 seeds), 0.4-0.7 % at T = 8, 1.5 % at
+T = 16 (2^16 paths: 0.16 %, 0.4 %); variance 1.3 % (T = 4 orth), 2.0 % (T = 8 gauss), 8 seeds."""
 
 TAIL_CONTOUR_MIN_REL = 1e-12
 """The mass below the grid's lowest point ``lam[0]`` is integrated on a contour (:func:`mass_below`)
 only when ``lam[0] >= TAIL_CONTOUR_MIN_REL * lam_+``; below, the solve cannot follow the arc to 0
 (rounding at |z| ~ 1e-17) and the power-law tail is used."""
-"""Neuron paths in the sample (:func:`path_sample`).  Sample-to-sample spread (minimalRNN near-critical
-point, reports/spectra_ov/README.md): m1 0.35 % at T = 4 (32 seeds), 0.4-0.7 % at T = 8, 1.5 % at
-T = 16 (2^16 paths: 0.16 %, 0.4 %); variance 1.3 % (T = 4 orth), 2.0 % (T = 8 gauss), 8 seeds."""
 
 
 def spectrum_ov(cell, T: int = 4, weights: str = "orthogonal", n: int = 150, M: int = DEFAULT_M, seed: int = 0,
