@@ -80,10 +80,10 @@ def _compiled(cell, burn, window, size):
     reads = [sp.lambdify(olds + fields, sp.sympify(g.reads), modules=mods) for g in gates]
     # scaled gate (reset-after GRU): a = U x + b + scale(a_j) (W reads + b_h), scale a function of an
     # earlier gate j's field; per unit, scale(a_j) multiplies a fresh N(0, sigma_w^2 mean(s^2) + sigma_b_h^2)
-    scales = [None if g.scale is None else
-              ([f.field for f in gates].index(next(iter(sp.sympify(g.scale).free_symbols))),
-               sp.lambdify([next(iter(sp.sympify(g.scale).free_symbols))], sp.sympify(g.scale), modules=mods))
-              for g in gates]
+    def _scale(g):  # (index of the gate whose field scales g, the scale as a function of that field)
+        (f,) = sp.sympify(g.scale).free_symbols  # one earlier gate's field (checked by the cell declaration)
+        return fields.index(f), sp.lambdify([f], sp.sympify(g.scale), modules=mods)
+    scales = [None if g.scale is None else _scale(g) for g in gates]
     upd = [sp.lambdify(olds + news + fields, sp.sympify(e), modules=mods) for _, e in cell.update]
     pnames = cell.param_names
     ir = comps.index(cell.read)
@@ -170,11 +170,6 @@ def _compiled(cell, burn, window, size):
         return {k: jnp.mean(v) for k, v in obs.items()}
 
     return jax.jit(jax.vmap(run, in_axes=(None, 0, None))), comps, ir
-
-
-def _api_cell(cell):
-    from . import api
-    return api.cell(cell) if isinstance(cell, str) else cell
 
 
 def solve(cell, params: dict, *, size: int | None = None, replicas: int = REPLICAS, seed: int | None = None,

@@ -959,10 +959,11 @@ def spectrum(cell, T: int = 1, weights: str = "orthogonal", n: int = 800, eps_re
     T = int(T)
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    gated = getattr(c, "carries_state", False)  # a gate diagonal D_a (minimalRNN): steps are not free
     if method == "auto":
-        method = "operator-valued" if getattr(c, "carries_state", False) else "free-steps"
+        method = "operator-valued" if gated else "free-steps"
     if method == "operator-valued":
-        if not getattr(c, "carries_state", False):
+        if not gated:
             raise ValueError(f"{c.name}: method='operator-valued' is for cells with a gate diagonal; the "
                              "free-steps law is already exact here")
         if T >= 2:
