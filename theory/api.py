@@ -55,6 +55,24 @@ def register_quantity(name: str, evaluate, extra: dict | None = None, doc: str =
     return q
 
 
+#: the tied-weight (real-network) solver: (predict, trajectory), registered by theory.tied.api
+_TIED: list = []
+
+
+def register_tied(predict_fn, trajectory_fn) -> None:
+    """Serve ``predict(..., tied=True)`` and ``trajectory(..., tied=True)`` (one registration)."""
+    _TIED[:] = [predict_fn, trajectory_fn]
+
+
+def _tied_server(c, what: int):
+    if not _TIED:
+        raise ValueError("the tied-weight solver is not loaded (import theory first)")
+    if not getattr(c, "recurrent", True):
+        raise ValueError(f"{c.name} is a feed-forward net: each layer has its own weights, so tied and untied "
+                         f"coincide; use tied=False")
+    return _TIED[what]
+
+
 def quantities() -> list:
     """Names of every quantity ``predict`` serves (core first, then registered extras)."""
     return list(QUANTITIES) + sorted(EXTRA_QUANTITIES)
@@ -109,20 +127,29 @@ def kernels(name, backend: str = "numba"):
     or stale (the header's declaration hash differs from the declaration)."""
     if backend not in BACKENDS:
         raise ValueError(f"unknown backend {backend!r}; choose one of {list(BACKENDS)}")
+    return generated_module(name, f"{backend}_kernels")
+
+
+def generated_module(name, stem: str):
+    """The generated module ``<stem>.py`` of a cell's package (``numba_kernels``, ``isometry_jax``,
+    ``tied_numba``, ...): imported from ``derivations`` for built-in cells, from the cache for user
+    cells, generated first if missing or stale (its header's declaration hash differs)."""
     c = cell(name)
-    key = (c.name, backend, c.declaration_hash())
+    key = (c.name, stem, c.declaration_hash())
     if key in _MODULES:
         return _MODULES[key]
     directory = default_out_dir(c)
-    path = directory / f"{backend}_kernels.py"
+    path = directory / f"{stem}.py"
     if not path.exists() or c.declaration_hash() not in path.read_text()[:400]:
         if _registry.is_builtin(c.name) and path.exists():
             raise RuntimeError(f"{path} is stale (declaration changed): run `derive cell={c.name}`")
         generate(c, directory)
+        if not path.exists():
+            raise ValueError(f"{c.name}: no generated module {stem!r} (not served for this cell)")
     if _registry.is_builtin(c.name):
-        mod = importlib.import_module(f"derivations.{c.package}.{backend}_kernels")
+        mod = importlib.import_module(f"derivations.{c.package}.{stem}")
     else:
-        modname = f"signalprop_user_{c.package}_{backend}"
+        modname = f"signalprop_user_{c.package}_{stem}"
         spec_ = importlib.util.spec_from_file_location(modname, path)
         mod = importlib.util.module_from_spec(spec_)
         sys.modules[modname] = mod
@@ -165,7 +192,7 @@ def _is_tracer(v) -> bool:
 # predict
 # ----------------------------------------------------------------------------------------------
 
-def predict(name, quantity: str, backend: str = "numba", **params):
+def predict(name, quantity: str, backend: str = "numba", *, tied: bool = False, **params):
     r"""Mean-field prediction of ``quantity`` for cell ``name``; broadcasts over array parameters.
 
     Quantities: ``q_star`` (field variance at the fixed point, σ_w²Q* + σ_v²R + σ_b²), ``Q_star``
@@ -182,8 +209,17 @@ def predict(name, quantity: str, backend: str = "numba", **params):
     also take ``closure="population"`` (with ``size=``, ``seed=``) for ``Q_star``, ``q_star`` and ``chi``:
     the exact untied one-site law by population dynamics (:mod:`theory.gated_api`); other cells and
     other names raise ValueError for it.
+
+    ``tied=False`` (default): the annealed theory (weights redrawn every step), exact for untied
+    networks.  ``tied=True``: real networks (one W at every step), by the single-site process of
+    dynamical mean-field theory (:mod:`theory.tied.api`; Monte-Carlo with a standard error, options
+    ``paths``, ``steps``, ``burn``, ``seed``, ``return_error``).
     """
     c = cell(name)
+    if not isinstance(tied, bool):
+        raise ValueError(f"tied must be True or False, got {tied!r}")
+    if tied:
+        return _tied_server(c, 0)(c, quantity, backend, params)
     if quantity in EXTRA_QUANTITIES:
         q = EXTRA_QUANTITIES[quantity]
         extra = {k: params.pop(k, v) for k, v in q.extra.items()}
@@ -277,13 +313,21 @@ def _check(c: Cell, quantity: str, out: np.ndarray, p: dict):
 # trajectories and the critical line
 # ----------------------------------------------------------------------------------------------
 
-def trajectory(name, steps: int, Q0: float, C0: float | None = None, backend: str = "numba", **params) -> dict:
+def trajectory(name, steps: int, Q0: float, C0: float | None = None, backend: str = "numba", *, tied: bool = False,
+               **params) -> dict:
     r"""Iterate the generated maps from second moment ``Q0`` and overlap ``C0`` (default ``Q0``).
 
     Returns numpy arrays of length ``steps`` (entry t-1 is step t): ``q`` (field variance q_t =
     q(Q_{t-1})), ``Q`` (Q_t = V(Q_{t-1})), ``C`` (C_t = C(C_{t-1}; Q_{t-1})), ``c`` (field correlation
-    q_ab(C_{t-1})/q_t) and ``c_h`` (C_t/Q_t).  Both sequences share Q_t (same input statistics)."""
+    q_ab(C_{t-1})/q_t) and ``c_h`` (C_t/Q_t).  Both sequences share Q_t (same input statistics).
+
+    ``tied=True``: the real network's transient by the tied-weight site process (any recurrent cell;
+    options ``paths``, ``seed``; see :func:`theory.tied.api.trajectory_tied` for the returned keys)."""
     c = cell(name)
+    if not isinstance(tied, bool):
+        raise ValueError(f"tied must be True or False, got {tied!r}")
+    if tied:
+        return _tied_server(c, 1)(c, steps, Q0, C0, **params)
     if int(steps) != steps or steps < 1:
         raise ValueError(f"steps must be a positive integer, got {steps!r}")
     if not np.isfinite(Q0) or Q0 < 0:

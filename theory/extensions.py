@@ -8,6 +8,7 @@ MODULES = (
     "theory.critical",
     "theory.phase",      # theory.phase_diagram
     "theory.spectrum",   # theory.spectrum(cell, T=..., weights=...): callable module (cheap: numpy only)
+    "theory.tied.api",   # predict(..., tied=True), trajectory(..., tied=True): real (tied-weight) networks
 )
 
 

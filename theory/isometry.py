@@ -209,9 +209,6 @@ def t_step_formulas():
 # serving the generated kernels through theory.predict
 # ----------------------------------------------------------------------------------------------
 
-_MODULES: dict = {}
-
-
 def weights_variance(weights: str) -> float:
     """:math:`v_W` of a weight law: ``"gaussian"`` -> 1, ``"orthogonal"`` -> 0 (ValueError otherwise)."""
     try:
@@ -222,33 +219,10 @@ def weights_variance(weights: str) -> float:
 
 def isometry_kernels(name, backend: str = "numba"):
     """The generated ``isometry_numba`` / ``isometry_jax`` module of a cell (generated if missing)."""
-    import importlib
-    import importlib.util
-    import sys
-
     from . import api
-    from .cells import is_builtin
     if backend not in api.BACKENDS:
         raise ValueError(f"unknown backend {backend!r}; choose one of {list(api.BACKENDS)}")
-    c = api.cell(name)
-    key = (c.name, backend, c.declaration_hash())
-    if key in _MODULES:
-        return _MODULES[key]
-    path = api.default_out_dir(c) / f"isometry_{backend}.py"
-    if not path.exists() or c.declaration_hash() not in path.read_text()[:400]:
-        if is_builtin(c.name) and path.exists():
-            raise RuntimeError(f"{path} is stale (declaration changed): run `derive cell={c.name}`")
-        api.generate(c, path.parent)
-    if is_builtin(c.name):
-        mod = importlib.import_module(f"derivations.{c.package}.isometry_{backend}")
-    else:
-        modname = f"signalprop_user_{c.package}_isometry_{backend}"
-        spec = importlib.util.spec_from_file_location(modname, path)
-        mod = importlib.util.module_from_spec(spec)
-        sys.modules[modname] = mod
-        spec.loader.exec_module(mod)
-    _MODULES[key] = mod
-    return mod
+    return api.generated_module(name, f"isometry_{backend}")
 
 
 def _steps(T):
