@@ -41,11 +41,15 @@ from . import engine
 from .render import render_extension
 
 PATHS = 8192
+#: independent sub-populations: the standard error is their spread (collective fluctuations included)
+GROUPS = 8
 STEPS = 200
+#: longest run the automatic extension goes to (steps double while a second moment drifts)
+MAX_STEPS = 800
 SEED = 0
 #: window-split stationarity check: halves differing by more than this many combined SEs -> warning
 STATIONARITY_K = 5.0
-OPTIONS = ("paths", "steps", "burn", "seed", "return_error")
+OPTIONS = ("paths", "steps", "burn", "seed", "max_steps", "groups", "return_error")
 
 
 @dataclass(frozen=True)
@@ -63,30 +67,6 @@ class TiedSolution:
     notes: tuple = ()
 
 
-def _mean_se(x):
-    x = np.asarray(x, dtype=float)
-    return float(np.mean(x)), float(np.std(x, ddof=1) / math.sqrt(x.size))
-
-
-def _ratio_se(num, den):
-    """Ratio of means with the delta-method SE over per-path pairs."""
-    num, den = np.asarray(num, float), np.asarray(den, float)
-    r = float(np.mean(num) / np.mean(den))
-    resid = num - r * den
-    return r, float(np.std(resid, ddof=1) / math.sqrt(num.size) / abs(np.mean(den)))
-
-
-def _growth(log_growth, burn):
-    """Geometric-mean growth factor over the window and its batch-means SE (delta method)."""
-    w = np.asarray(log_growth[burn:], dtype=float)
-    if not np.all(np.isfinite(w)):
-        return math.nan, math.nan
-    blocks = np.array([b.mean() for b in np.array_split(w, min(engine.BLOCKS, w.size)) if b.size])
-    m = float(np.mean(w))
-    se = float(np.std(blocks, ddof=1) / math.sqrt(blocks.size)) if blocks.size > 1 else math.nan
-    return math.exp(m), math.exp(m) * se
-
-
 def _start(mod, c, p):
     """Initial second moments: the annealed fixed point where it exists (shorter transient), else 1."""
     comps = mod.COMPONENTS
@@ -100,11 +80,21 @@ def _start(mod, c, p):
 
 
 def solve(name, *, paths: int = PATHS, steps: int = STEPS, burn: int | None = None, seed: int = SEED,
-          **params) -> TiedSolution:
+          pairs: bool = True, max_steps: int = MAX_STEPS, groups: int = GROUPS, **params) -> TiedSolution:
     """Solve the tied-weight site process of cell ``name`` at scalar ``params`` (08 §2-§5).
 
-    Two replicas (inputs with correlation ``Sigma``) and the carried and probe tangents are run
-    together; returns a :class:`TiedSolution` with every served quantity and its standard error."""
+    ``pairs``: also run the second replica (inputs with correlation ``Sigma``) for ``c_star``,
+    ``c_h_star`` (it doubles the length of the field processes, so it costs ~4x).  The carried and
+    probe tangents run along.  The window is the last ``steps - burn`` steps (``burn`` default:
+    ``steps // 2``); if a second moment still drifts between the window's halves (paired test over
+    paths, :data:`STATIONARITY_K` SE) and ``burn`` was not given, ``steps`` is doubled, up to
+    ``max_steps``; a drift left at ``max_steps`` is reported in ``notes`` (and warned).
+    ``paths`` are split into ``groups`` independent sub-populations (seeds spawned from ``seed``): each
+    is a complete site process, every value is the mean over groups and its standard error their spread
+    / sqrt(groups).  (Paths of one population share its estimated covariance and its sample of quenched
+    biases: their collective O(paths^-1/2) fluctuation is not in a per-path spread, measured at 5x the
+    per-path SE for a chaotic vanilla RNN.)  The price is a self-consistency bias O(groups/paths).
+    Returns a :class:`TiedSolution` with every served quantity and its standard error."""
     c = api.cell(name)
     mod = api.generated_module(c, "tied_numba")
     p = api.resolve_params(c, params)
@@ -112,38 +102,75 @@ def solve(name, *, paths: int = PATHS, steps: int = STEPS, burn: int | None = No
         if np.ndim(v) != 0:
             raise ValueError(f"solve takes scalar parameters; {k} has shape {np.shape(v)}")
     paths, steps = _positive_int("paths", paths, 16), _positive_int("steps", steps, 4)
-    burn = steps // 2 if burn is None else _positive_int("burn", burn, 1)
-    if burn >= steps - 1:
-        raise ValueError(f"burn must leave a window of at least 2 steps: burn={burn}, steps={steps}")
-    if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool):
+    max_steps = max(steps, _positive_int("max_steps", max_steps, 4))
+    if burn is not None:
+        burn = _positive_int("burn", burn, 1)
+        if burn >= steps - 1:
+            raise ValueError(f"burn must leave a window of at least 2 steps: burn={burn}, steps={steps}")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
         raise ValueError(f"seed must be an integer, got {seed!r}")
-    with np.errstate(over="ignore", invalid="ignore"):
-        run = engine.forward(mod, p, steps=steps, burn=burn, paths=paths, seed=int(seed), replicas=2,
-                             Q0=_start(mod, c, p), C0=0.5)
-    w = run.window
-    mean, se, notes = {}, {}, []
-    for k in mod.COMPONENTS:
-        mean[f"Q_{k}_star"], se[f"Q_{k}_star"] = _mean_se(w["Q_" + k])
-        mean[f"c_{k}_star"], se[f"c_{k}_star"] = _ratio_se(w["C_" + k], w["Q_" + k])
-    for f, _ in mod.FIELDS:
-        mean[f"q_star_{f}"], se[f"q_star_{f}"] = _mean_se(w["q_" + f])
+    groups = _positive_int("groups", groups, 2)
+    if paths < 16 * groups:
+        raise ValueError(f"paths must be >= 16 per group ({groups} groups), got {paths}")
+    start = _start(mod, c, p)
+    seeds = np.random.SeedSequence(int(seed)).spawn(groups)
+    while True:
+        b = steps // 2 if burn is None else burn
+        with np.errstate(over="ignore", invalid="ignore"):
+            runs = [engine.forward(mod, p, steps=steps, burn=b, paths=paths // groups, seed=sq,
+                                   replicas=2 if pairs else 1, Q0=start, C0=0.5) for sq in seeds]
+        drift = _drift(runs)
+        if not drift or burn is not None or 2 * steps > max_steps:
+            break
+        steps *= 2
+    per = {}  # quantity -> per-group estimates
+
+    def put(key, vals):
+        per[key] = np.asarray(vals, dtype=float)
+
     h, rf = mod.HIDDEN, mod.READ_FIELD
-    mean["Q_star"], se["Q_star"] = mean[f"Q_{h}_star"], se[f"Q_{h}_star"]
-    mean["c_h_star"], se["c_h_star"] = mean[f"c_{h}_star"], se[f"c_{h}_star"]
-    mean["q_star"], se["q_star"] = mean[f"q_star_{rf}"], se[f"q_star_{rf}"]
-    mean["c_star"], se["c_star"] = _ratio_se(w["qab_" + rf], w["q_" + rf])
-    mean["chi"], se["chi"] = _mean_se(w["chi"])
-    mean["lambda_max"], se["lambda_max"] = _growth(run.log_growth, burn)
-    for k in mod.COMPONENTS:  # stationarity: the two halves of the window agree within STATIONARITY_K SE
-        series = run.Q[k][burn:]
-        half = series.size // 2
-        a, b = series[:half].mean(), series[half:].mean()
-        tol = STATIONARITY_K * se[f"Q_{k}_star"] * math.sqrt(2.0) * math.sqrt(2.0)
-        if abs(a - b) > tol:
-            notes.append(f"Q_{k} drifts over the window ({a:.6g} -> {b:.6g}): not stationary; "
-                         f"increase steps/burn")
+    for k in mod.COMPONENTS:
+        put(f"Q_{k}_star", [r.window["Q_" + k].mean() for r in runs])
+        if pairs:
+            put(f"c_{k}_star", [r.window["C_" + k].mean() / r.window["Q_" + k].mean() for r in runs])
+    for f, _ in mod.FIELDS:
+        put(f"q_star_{f}", [r.window["q_" + f].mean() for r in runs])
+    if pairs:
+        put("c_star", [r.window["qab_" + rf].mean() / r.window["q_" + rf].mean() for r in runs])
+    put("chi", [r.window["chi"].mean() for r in runs])
+    put("lambda_max", [math.exp(np.mean(r.log_growth[r.burn:])) for r in runs])
+    aliases = {"Q_star": f"Q_{h}_star", "q_star": f"q_star_{rf}"}
+    if pairs:
+        aliases["c_h_star"] = f"c_{h}_star"
+    for a_, src in aliases.items():
+        per[a_] = per[src]
+    mean = {k: float(v.mean()) for k, v in per.items()}
+    se = {k: float(v.std(ddof=1) / math.sqrt(v.size)) for k, v in per.items()}
+    notes = tuple(drift)
+    if notes:
+        warnings.warn(f"{c.name}: tied solve not stationary after {steps} steps: {'; '.join(notes)}", RuntimeWarning,
+                      stacklevel=2)
     return TiedSolution(cell=c.name, params={k: float(v) for k, v in p.items()}, mean=mean, se=se,
-                        paths=paths, steps=steps, burn=burn, notes=tuple(notes))
+                        paths=paths, steps=steps, burn=runs[0].burn, notes=notes)
+
+
+def _drift(runs) -> list:
+    """Second moments (and replica overlaps) whose window halves differ by more than STATIONARITY_K
+    standard errors (late half - early half of the population mean, spread over the independent groups)."""
+    out = []
+    r0 = runs[0]
+    n_all = r0.steps - r0.burn
+    n_late = r0.steps - (r0.burn + n_all // 2)
+    for key in [k for k in r0.window if k.startswith(("Q_", "C_"))]:
+        d = []
+        for r in runs:
+            whole, late = r.window[key].mean(), r.window["late:" + key].mean()
+            d.append(late - (whole * n_all - late * n_late) / (n_all - n_late))
+        d = np.asarray(d)
+        m, s = float(d.mean()), float(d.std(ddof=1) / math.sqrt(d.size))
+        if abs(m) > STATIONARITY_K * s:
+            out.append(f"{key} changes by {m:+.4g} +- {s:.2g} between the window's halves")
+    return out
 
 
 def _positive_int(name, v, least):
@@ -185,6 +212,7 @@ def predict_tied(c, quantity: str, backend: str, params: dict):
     p = api.resolve_params(c, params)
     arrays = {k: np.asarray(v, dtype=float) for k, v in p.items()}
     shape = np.broadcast_shapes(*(a.shape for a in arrays.values()))
+    opts["pairs"] = quantity in ("c_star", "c_h_star") or (quantity.startswith("c_") and quantity.endswith("_star"))
     if shape == ():
         v, e = _value(solve(c, **opts, **p), quantity)
         return (v, e) if return_error else v
