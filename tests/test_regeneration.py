@@ -34,6 +34,29 @@ def test_regeneration_is_independent_of_the_hash_seed(tmp_path, seed):
             assert (out / f).read_bytes() == (pkg / f).read_bytes(), f
 
 
+def test_isometry_files_are_independent_of_the_hash_seed(tmp_path):
+    """The isometry extension (theory/isometry_render.py) rendered in subprocesses under two PYTHONHASHSEED
+    values: byte-identical to each other and to the checked-in files."""
+    cells = ("minimalrnn", "vanilla-tanh", "vanilla-relu")
+    code = ("import sys, theory; from pathlib import Path; from theory.isometry_render import render_extension\n"
+            "for name in sys.argv[2:]:\n"
+            "    c = theory.cell(name); d = Path(sys.argv[1]) / c.package; d.mkdir(parents=True)\n"
+            "    for f, text in render_extension(c).items(): (d / f).write_text(text)\n")
+    for seed in ("0", "12345"):
+        env = dict(os.environ, PYTHONHASHSEED=seed, NUMBA_DISABLE_JIT="1")
+        r = subprocess.run([sys.executable, "-c", code, str(tmp_path / seed), *cells], env=env,
+                           capture_output=True, text=True, cwd=ROOT)
+        assert r.returncode == 0, r.stderr
+    for cell in cells:
+        pkg = theory.cell(cell).package
+        names = sorted(p.name for p in (tmp_path / "0" / pkg).iterdir())
+        assert names == ["isometry.md", "isometry_jax.py", "isometry_numba.py"]
+        for f in names:
+            a, b = (tmp_path / "0" / pkg / f).read_bytes(), (tmp_path / "12345" / pkg / f).read_bytes()
+            assert a == b, (cell, f)
+            assert a == (ROOT / "derivations" / pkg / f).read_bytes(), (cell, f)
+
+
 def test_generated_files_carry_header_version_and_declaration_hash_but_no_timestamp():
     c = theory.cell("minimalrnn")
     text = (ROOT / "derivations" / "minimalrnn" / "numba_kernels.py").read_text()

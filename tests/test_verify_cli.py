@@ -69,6 +69,40 @@ def test_small_run_writes_report_and_exits_by_verdict(tmp_path, capsys):
     assert "q_star" in table and "verdict" in table
 
 
+def test_run_against_a_wrong_theory_disagrees_and_exits_1(tmp_path, monkeypatch, capsys):
+    """The exit-1 path: the same run as above (same shape: no extra compile), but the theory verify reads is
+    made wrong for one quantity only (q* and the q_t trajectory scaled by 1.5, consistently, so the
+    convergence gate still opens the fixed-point check).  A 50 % error is far outside k SE + B_N at
+    N = 128, E = 32, so the run must exit 1 with verdict "disagree", and only the perturbed quantity may
+    disagree."""
+    import theory
+
+    predict, trajectory = theory.predict, theory.trajectory
+    factor = 1.5
+
+    def wrong_predict(cell, quantity, *a, **kw):
+        v = predict(cell, quantity, *a, **kw)
+        return v * factor if quantity == "q_star" else v
+
+    def wrong_trajectory(*a, **kw):
+        out = dict(trajectory(*a, **kw))
+        out["q"] = out["q"] * factor
+        return out
+
+    monkeypatch.setattr(theory, "predict", wrong_predict)
+    monkeypatch.setattr(theory, "trajectory", wrong_trajectory)
+    out = tmp_path / "r"
+    code = main(["cell=vanilla-tanh", "width=128", "ensemble=32", "steps=40", "tied=true",
+                 "sigma_w=1.2", f"out={out}", "quiet=true"])
+    point = json.loads((out / "report.json").read_text())["points"][0]
+    assert code == 1
+    assert point["verdict"] == "disagree"
+    bad = [c for c in point["checks"] if c["verdict"] == "disagree"]
+    assert any(c["quantity"] == "q_star" and c["kind"] == "fixed point" for c in bad)
+    assert {c["quantity"] for c in bad} <= {"q_star", "q"}
+    assert "disagree" in capsys.readouterr().out
+
+
 def test_compilation_cache_follows_the_environment_and_can_be_turned_off(monkeypatch, tmp_path):
     import jax
 
