@@ -1,7 +1,7 @@
 """``derive``: write/refresh generated kernels for a cell and print a short summary.
 
     derive cell=minimalrnn [backend=numba,jax] [out=DIR] [sigma_w=2.0 ...]
-    derive all [backend=...] # every built-in cell (no parameters, no out=)
+    derive all [backend=...]   # every built-in cell (no parameters, no out=)
     derive list            # cell names
     derive cell=vanilla-tanh plot=phase [out=DIR] [sigma_v=0 ...]   # phase-diagram PNG
     derive --help
@@ -60,7 +60,8 @@ def _help(theory) -> str:
              "  backend   comma list of numba,jax (default: numba,jax)",
              "  out       output directory (default: derivations/<package> beside the theory package —",
              "            the repo in an editable checkout, site-packages when installed;",
-             "            user-declared cells: $SIGNALPROP_CACHE or ~/.cache/signalprop)",
+             "            user-declared cells: $SIGNALPROP_CACHE or ~/.cache/signalprop); must be new, empty",
+             "            or an earlier generation of the same cell (.signalprop-generated)",
              "  plot      phase: write <out>/<package>_phase.png (chi = 1 line, xi, isometry spread; out default .;",
              "            only cells with a critical pair, not gated cells; the PNG is replaced atomically)",
              "  parameters for the example evaluation (defaults per cell):"]
