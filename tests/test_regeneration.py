@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 import theory
+from theory.outdir import MARKER, marker_text
 from theory.render import render_package
 from conftest import CELLS
 
@@ -19,6 +20,8 @@ def test_checked_in_derivation_is_byte_identical_to_regeneration(cell):
     for name, text in render_package(c).items():
         path = ROOT / "derivations" / c.package / name
         assert path.read_text() == text, f"{path} differs from regeneration: run `derive all`"
+    marker = ROOT / "derivations" / c.package / MARKER  # written with every package, deterministic
+    assert marker.read_text() == marker_text(c.name), f"{marker} differs: run `derive all`"
 
 
 @pytest.mark.parametrize("seed", ["0", "12345"])
@@ -30,7 +33,7 @@ def test_regeneration_is_independent_of_the_hash_seed(tmp_path, seed):
                            capture_output=True, text=True, cwd=ROOT)
         assert r.returncode == 0, r.stderr
         pkg = ROOT / "derivations" / theory.cell(cell).package
-        for f in ("__init__.py", "numba_kernels.py", "jax_kernels.py", "derivation.md"):
+        for f in ("__init__.py", "numba_kernels.py", "jax_kernels.py", "derivation.md", MARKER):
             assert (out / f).read_bytes() == (pkg / f).read_bytes(), f
 
 

@@ -1,19 +1,30 @@
 """``derive``: write/refresh generated kernels for a cell and print a short summary.
 
     derive cell=minimalrnn [backend=numba,jax] [out=DIR] [sigma_w=2.0 ...]
-    derive all             # every built-in cell
+    derive all [backend=...]   # every built-in cell (no parameters, no out=)
     derive list            # cell names
     derive cell=vanilla-tanh plot=phase [out=DIR] [sigma_v=0 ...]   # phase-diagram PNG
     derive --help
 
 key=value arguments are parsed strictly: an unknown key or cell, a non-number or an invalid
-parameter gives a one-line error and exit code 2.
+parameter gives a one-line error and exit code 2.  Parameters only shape the example evaluation of
+one cell, so `derive all sigma_w=...` is refused (exit 2).
+
+Files: a package is written only into a folder that does not exist yet, is empty, or holds an earlier
+generation of the same cell (marked by the file .signalprop-generated, written with every package).
+Everything is rendered first, written to a temporary folder on the same filesystem and then moved in
+with atomic renames (unchanged files are left alone); a failure undoes the renames, so the folder is
+left as it was.  out= being a file, lying under a file, unwritable or too long, a foreign non-empty
+folder or a read-only generated file: one-line error, exit 2, nothing written.
 """
 from __future__ import annotations
 
 import math
+import os
 import sys
 import time
+
+from .outdir import TMP_PREFIX, OutputError, check_path, check_target
 
 USAGE = __doc__
 
@@ -49,8 +60,10 @@ def _help(theory) -> str:
              "  backend   comma list of numba,jax (default: numba,jax)",
              "  out       output directory (default: derivations/<package> beside the theory package —",
              "            the repo in an editable checkout, site-packages when installed;",
-             "            user-declared cells: $SIGNALPROP_CACHE or ~/.cache/signalprop)",
-             "  plot      phase: write <out>/<package>_phase.png (chi = 1 line, xi, isometry spread; out default .)",
+             "            user-declared cells: $SIGNALPROP_CACHE or ~/.cache/signalprop); must be new, empty",
+             "            or an earlier generation of the same cell (.signalprop-generated)",
+             "  plot      phase: write <out>/<package>_phase.png (chi = 1 line, xi, isometry spread; out default .;",
+             "            only cells with a critical pair, not gated cells; the PNG is replaced atomically)",
              "  parameters for the example evaluation (defaults per cell):"]
     lines += [f"    {n:<8} {s.meaning}" for n, s in SPECS.items()]
     return "\n".join(lines)
@@ -88,18 +101,35 @@ def main(argv=None) -> int:
         params = {k: v for k, v in kv.items() if k not in ("cell", "backend", "out", "plot")}
         if len(names) == 1:
             theory.api.resolve_params(theory.cell(names[0]), params)
+        elif params:
+            raise ValueError(f"parameters ({', '.join(params)}) need a single cell: derive cell=NAME "
+                             f"{' '.join(f'{k}=...' for k in params)}")
         if "out" in kv and len(names) > 1:
             raise ValueError("out=DIR needs a single cell")
         if "plot" in kv and len(names) > 1:
             raise ValueError("plot=phase needs a single cell")
-    except ValueError as e:
-        print(f"derive: error: {e}", file=sys.stderr)
-        return 2
-    if "plot" in kv:  # --- phase-diagram plot: writes DIR/<package>_phase.png, no kernels ---
-        return _plot_phase(theory, names[0], kv.get("out", "."), params)
-    for name in names:
-        _derive_one(theory, name, backends, kv.get("out"), params if len(names) == 1 else {})
+        # every path problem is reported here, before the (slow) derivation and rendering
+        if "plot" in kv:
+            _check_plot(theory.cell(names[0]), kv.get("out", "."))
+        else:
+            for name in names:
+                c = theory.cell(name)
+                check_target(kv.get("out") or theory.api.default_out_dir(c), c.name)
+    except ValueError as e:  # OutputError is a ValueError
+        return _error(e)
+    try:
+        if "plot" in kv:  # --- phase-diagram plot: writes DIR/<package>_phase.png, no kernels ---
+            return _plot_phase(theory, names[0], kv.get("out", "."), params)
+        for name in names:
+            _derive_one(theory, name, backends, kv.get("out"), params)
+    except OutputError as e:  # a write failed after the checks: nothing of that package changed
+        return _error(e)
     return 0
+
+
+def _error(e) -> int:
+    print(f"derive: error: {e}", file=sys.stderr)
+    return 2
 
 
 # --- phase-diagram plot (theory/phase.py) -----------------------------------------------------
@@ -112,14 +142,37 @@ def _plot_kind(k, v):
     return v
 
 
+def _check_plot(c, out):
+    """Before any work: the cell has a phase diagram and ``out`` can receive its PNG."""
+    try:
+        c.critical_pair
+    except AttributeError as e:  # gated cells: critical surface lambda_max = 1, no (x, y) pair
+        raise ValueError(f"plot=phase needs a cell with a critical pair: {e}") from None
+    png = check_path(out) / f"{c.package}_phase.png"
+    if os.path.lexists(png) and not png.is_file():
+        raise OutputError(f"{png} exists and is not a file")
+    if os.path.lexists(png) and not os.access(png, os.W_OK):
+        raise OutputError(f"{png} is read-only")
+
+
 def _plot_phase(theory, name, out, params) -> int:
     from pathlib import Path
 
     from .phase import phase_diagram
     c = theory.cell(name)
-    Path(out).mkdir(parents=True, exist_ok=True)
     d = phase_diagram(c.name, **params)
-    path = d.plot(Path(out) / f"{c.package}_phase.png")
+    out = Path(out)
+    path = out / f"{c.package}_phase.png"
+    tmp = out / f"{TMP_PREFIX}{os.getpid()}-{c.package}_phase.png"
+    try:  # the figure goes to a temporary file beside the target, then one atomic rename
+        out.mkdir(parents=True, exist_ok=True)
+        d.plot(tmp)
+        os.replace(tmp, path)
+    except OSError as e:
+        raise OutputError(f"cannot write {e.filename or path}: {e.strerror or e}") from None
+    finally:
+        if os.path.lexists(tmp):
+            os.unlink(tmp)
     print(f"{c.name}: phase diagram over {d.x} x {d.y} ({d.xs.size}x{d.ys.size}) -> {path}")
     return 0
 # --- end phase-diagram plot -------------------------------------------------------------------

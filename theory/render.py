@@ -915,14 +915,9 @@ def render_package(cell: Cell, backends=("numba", "jax")) -> dict:
 
 
 def write_package(cell: Cell, out, backends=("numba", "jax")) -> list:
-    """Write (or refresh) the package files into directory ``out``; return the paths written."""
-    from pathlib import Path
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    written = []
-    for name, text in render_package(cell, backends).items():
-        p = out / name
-        if not p.exists() or p.read_text() != text:
-            p.write_text(text)
-        written.append(p)
-    return written
+    """Write (or refresh) the package files into directory ``out``; return the paths written (the
+    marker file ``.signalprop-generated`` first).  Only into a new, empty or previously generated
+    folder of the same cell, atomically: see :mod:`theory.outdir` (``OutputError`` otherwise)."""
+    from .outdir import check_target, write_files
+    check_target(out, cell.name)  # before rendering (slow): refuse a bad folder at once
+    return write_files(out, render_package(cell, backends), cell.name)
