@@ -218,9 +218,22 @@ def critical_init(cell, *, weights: str = "orthogonal", T: int | None = None, ma
                   knob: str = "q_star", knob_range=None, **constraints):
     """Parameters on chi = 1 meeting ``constraints`` (see the module docstring for the modes).
 
-    Returns a :class:`CriticalPoint` (gated cells with their own ``critical_init``: their result)."""
+    Returns a :class:`CriticalPoint` (gated cells with their own ``critical_init``: their result).
+
+    ``tied=True``: the real (tied-weight) network's critical point, :func:`theory.tied.critical.critical_init_tied`
+    (every recurrent cell; ``solve_for``, ``target`` or ``xi``, ``bracket``, ``paths``, ``steps``, ``seed``)."""
     import theory
     from .isometry import weights_variance
+    tied = constraints.pop("tied", False)
+    if not isinstance(tied, bool):
+        raise ValueError(f"tied must be True or False, got {tied!r}")
+    if tied:
+        if T is not None or max_variance is not None or knob != "q_star" or knob_range is not None \
+                or weights != "orthogonal":
+            raise ValueError("tied=True solves tied lambda_max = target (or xi=); T, max_variance, knob, "
+                             "knob_range and weights apply to the annealed chi = 1 modes only")
+        from .tied.critical import critical_init_tied
+        return critical_init_tied(cell, **constraints)
     c = theory.cell(cell)
     if hasattr(c, "critical_init"):
         return c.critical_init(**constraints)
