@@ -121,6 +121,12 @@ def test_untied_gaussian_closure_miss_is_rejudged_against_population_dynamics():
     assert population_rejudge(rep, solve=lambda cell, p: pop) == 2
     assert [c.verdict for c in checks] == ["closure-limited", "closure-limited", "disagree", "disagree"]
     assert "population" in checks[0].note and "0.0748" in checks[0].note
+    # a tied twin judged against the tied theory (theory="tied") keeps its own verdict: closure-limited
+    # is only for tied checks with no tied prediction
+    judged = [check("Q_star", "untied", 0.0747), check("Q_star", "tied", 0.1396)]
+    judged[1].theory = "tied"
+    assert population_rejudge(GatedReport(rep.config, {}, judged, {}, {}, {}), solve=lambda cell, p: pop) == 1
+    assert [c.verdict for c in judged] == ["closure-limited", "disagree"]
 
 
 def test_reset_after_gru_width2_step_matches_hand_computation():
