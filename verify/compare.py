@@ -13,8 +13,11 @@ For one cell and parameter point, :func:`verify_point`
      ``Q``-direction does not contaminate the ``C``-rate);
 
 3. applies ``|pred - est| <= k SE + B_N`` to every check, Bonferroni over the whole report
-   (two families, trajectory steps and point checks, with half the budget each); labels tied
-   failures of gated cells whose untied twin agrees "closure-limited" (02 §5), tied failures whose
+   (two families, trajectory steps and point checks, with half the budget each); tied fixed-point
+   checks of :data:`TIED_FIXED_POINTS` are judged against the tied theory instead
+   (:func:`judge_tied`: ``|pred - est| <= k sqrt(SE^2 + SE_theory^2) + B_N``); labels tied
+   failures of gated cells judged against the annealed theory (no tied prediction) whose untied
+   twin agrees "closure-limited" (02 §5), tied failures whose
    untied twin agrees in a run where some tied networks never became stationary "finite-width"
    (see :data:`NONSTATIONARY_GROWTH`), passes whose interval is wider than the quantity
    "inconclusive", and other failures "disagree".

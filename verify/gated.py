@@ -22,7 +22,9 @@ Checks (:class:`verify.compare.Check`) use the package's pass rule
 ``|pred - est| <= k SE + B_N``: SE over ``E`` networks, ``k`` Bonferroni over the report
 (trajectory and point families, ``verify.compare.assign_verdicts``), ``B_N = 5 scale / N``
 (``verify.stats.allowance``; scale 1 for correlations, ``|pred|`` otherwise).  A tied failure
-whose untied twin agrees is **closure-limited** (06 §8), never folded into ``B_N``.
+whose untied twin agrees is **closure-limited** (06 §8), never folded into ``B_N`` -- only for tied checks
+with no tied prediction: tied ``Q*``, ``Q_<c>*``, ``chi``, ``lambda_max``, ``c_h*`` are judged against the tied
+theory (``verify.compare.judge_tied``, one cached solve per point, theory SE in quadrature).
 """
 
 from __future__ import annotations
