@@ -92,6 +92,12 @@ def test_vanilla_tied_fixed_point_matches_theory(act):
     assert {c.quantity for c in fixed} >= {"q_star", "Q_star", "chi"}
     assert all(c.verdict in ("agree", "not checked") for c in fixed), _describe(fixed)
     assert sum(c.verdict == "agree" for c in fixed) >= 3
+    # judged against the tied theory; control: for vanilla cells it equals the annealed theory (01 §5),
+    # |tied - annealed| <= k SE_theory with the check's k (both numbers are in the report)
+    tied = [c for c in fixed if c.theory == "tied"]
+    assert {c.quantity.split(" ")[0] for c in tied} >= {"Q_star", "chi"}, _describe(fixed)
+    for c in tied:
+        assert abs(c.prediction - c.annealed) <= c.k * c.theory_se, _describe([c]) + f" annealed {c.annealed}"
 
 
 # At the ordered minimalRNN point (sigma_w = 1) the recurrent share of the gate variance is small

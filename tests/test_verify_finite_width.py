@@ -41,9 +41,31 @@ def test_tied_failure_with_nonstationary_networks_is_finite_width_not_disagree(g
     assign_verdicts(checks, gated=gated)
     untied, tied = checks
     assert untied.verdict == "agree"
+    # 1/xi_q has no tied prediction (tied xi_q is not served): judged against the annealed theory
+    assert tied.theory == "annealed"
     assert tied.verdict == ("closure-limited" if gated else "finite-width")
     if not gated:
         assert "5 of 32" in tied.note
+
+
+def test_tied_judged_gated_failure_is_not_relabelled_closure_limited():
+    """closure-limited only where no tied prediction exists: a tied check judged against the tied
+    theory (theory="tied") that fails stays "disagree" even when its untied twin agrees."""
+    checks = _pair(tied_est=0.0, untied_est=0.1, nonstationary=0)
+    checks[1].theory, checks[1].theory_se = "tied", 0.001
+    assign_verdicts(checks, gated=True)
+    assert [c.verdict for c in checks] == ["agree", "disagree"]
+
+
+def test_tied_theory_se_enters_in_quadrature():
+    """|pred - est| <= k sqrt(SE^2 + SE_theory^2) + B_N: with k = 5 (set), SE = 0.01, B_N = 0 a gap
+    of 0.06 fails on the simulation SE alone (tolerance 0.05) and passes with SE_theory = 0.01
+    (tolerance 5 * 0.01414 = 0.0707); SE_theory = 0.003 gives 0.0522 and still fails."""
+    mk = lambda tse: Check("Q_star", "fixed point", "tied", "approach", 1.0, 1.06, 0.01, 32, 0.0, k=5.0,
+                           theory="tied", theory_se=tse)
+    assert not mk(0.0).passes()
+    assert mk(0.01).passes()
+    assert not mk(0.003).passes()
 
 
 def test_tied_failure_without_nonstationary_networks_still_disagrees():

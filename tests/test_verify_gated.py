@@ -7,6 +7,7 @@ at the per-test false-alarm rate ``conftest_verify.TEST_ALPHA``, B_N = 5 scale /
 (``verify.stats.allowance``).  Power: the same simulations, judged against the theory at a moved
 memory-gate bias, must be rejected.
 """
+import math
 from functools import lru_cache
 
 import pytest
@@ -121,6 +122,12 @@ def test_untied_gaussian_closure_miss_is_rejudged_against_population_dynamics():
     assert population_rejudge(rep, solve=lambda cell, p: pop) == 2
     assert [c.verdict for c in checks] == ["closure-limited", "closure-limited", "disagree", "disagree"]
     assert "population" in checks[0].note and "0.0748" in checks[0].note
+    # a tied twin judged against the tied theory (theory="tied") keeps its own verdict: closure-limited
+    # is only for tied checks with no tied prediction
+    judged = [check("Q_star", "untied", 0.0747), check("Q_star", "tied", 0.1396)]
+    judged[1].theory = "tied"
+    assert population_rejudge(GatedReport(rep.config, {}, judged, {}, {}, {}), solve=lambda cell, p: pop) == 1
+    assert [c.verdict for c in judged] == ["closure-limited", "disagree"]
 
 
 def test_reset_after_gru_width2_step_matches_hand_computation():
@@ -143,3 +150,21 @@ def test_reset_after_gru_width2_step_matches_hand_computation():
     (h_before,), _ = get_gated("gru").step({k: v for k, v in w.items() if k != "hn"}, (jnp.array([1.0, 2.0]),),
                                            jnp.array([0.3, -0.2]), {})
     assert abs(float(h_before[0]) - 0.9917047281964724) > 1e-2
+
+
+def test_tied_lstm_fixed_points_are_judged_against_the_tied_theory():
+    """Tied LSTM at the default point, same sizes as above (N = 64, E = 16, T = 40), tied theory with
+    2048 paths and 100 steps: Q*, Q_c*, chi and lambda_max are judged against the tied theory (which
+    puts lambda_max near 0.68, the annealed theory at 0.553) and agree; the annealed numbers are
+    recorded alongside; no tied fixed-point check is closure-limited."""
+    cfg = GatedPoint("lstm", dict(theory.parameters("lstm")), width=WIDTH, ensemble=ENSEMBLE, steps=STEPS,
+                     regimes=("tied",), seed=11, label="default", tied_paths=2048, tied_steps=100)
+    rep = verify_point(cfg, alpha=TEST_ALPHA)
+    fixed = {c.quantity: c for c in rep.checks if c.kind == "fixed point"}
+    tied = [fixed[q] for q in ("Q_star", "Q_c_star", "chi", "lambda_max")]
+    assert all(c.theory == "tied" and c.verdict == "agree" for c in tied), _describe(tied)
+    assert all(math.isfinite(c.annealed) and c.theory_se > 0 for c in tied)
+    assert fixed["lambda_max"].annealed == pytest.approx(float(theory.predict("lstm", "lambda_max")), rel=1e-12)
+    assert not [c for c in rep.checks if c.kind == "fixed point" and c.verdict == "closure-limited"]
+    # field variances (q_star_<gate>) are outside compare.TIED_FIXED_POINTS: annealed-judged, and say so
+    assert fixed["q_star_f"].theory == "annealed"

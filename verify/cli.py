@@ -1,7 +1,7 @@
 """``verify``: simulate real random networks and check the theory's predictions.
 
 Strict ``key=value`` arguments; exit status 0 when every check agrees (closure-limited gaps of
-tied gated cells, finite-width gaps of tied runs with non-stationary networks, and inconclusive
+tied gated cells in checks with no tied prediction, finite-width gaps of tied runs with non-stationary networks, and inconclusive
 checks, whose interval is wider than the quantity, are reported and do not fail), 1 when some check
 disagrees, 2 on bad input.
 

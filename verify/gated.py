@@ -22,7 +22,9 @@ Checks (:class:`verify.compare.Check`) use the package's pass rule
 ``|pred - est| <= k SE + B_N``: SE over ``E`` networks, ``k`` Bonferroni over the report
 (trajectory and point families, ``verify.compare.assign_verdicts``), ``B_N = 5 scale / N``
 (``verify.stats.allowance``; scale 1 for correlations, ``|pred|`` otherwise).  A tied failure
-whose untied twin agrees is **closure-limited** (06 §8), never folded into ``B_N``.
+whose untied twin agrees is **closure-limited** (06 §8), never folded into ``B_N`` -- only for tied checks
+with no tied prediction: tied ``Q*``, ``Q_<c>*``, ``chi``, ``lambda_max``, ``c_h*`` are judged against the tied
+theory (``verify.compare.judge_tied``, one cached solve per point, theory SE in quadrature).
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import COMPILER_OPTIONS
-from .compare import CONVERGED_FRACTION, Check, assign_verdicts
+from .compare import CONVERGED_FRACTION, Check, assign_verdicts, judge_tied
 from .estimators import late_window, window_average
 from .simulators.base import correlated_inputs, initial_pair
 from .simulators.gated_base import GatedSimulator
@@ -60,6 +62,8 @@ class GatedPoint:
     C0: object = 0.0
     window_fraction: float = 0.5
     label: str = ""
+    tied_paths: int = 0  # tied theory's sample paths / steps; 0: compare.TIED_PATHS / TIED_STEPS
+    tied_steps: int = 0
 
 
 @dataclass
@@ -346,6 +350,8 @@ def verify_point(cfg: GatedPoint, predict_params: Optional[dict] = None, finaliz
         checks += checks_for(s, traj, preds, regime, cfg.width, window, gates, trajectories=not fixed_points_only)
         mech[regime] = {k: _describe(ensemble_estimate(window_average(s[k], window)))
                         for k in ("rec_lag1", "gate_state_cov")}
+    if "tied" in cfg.regimes:  # tied fixed points against the tied theory (one cached solve per point)
+        judge_tied(checks, cfg.cell, pp, cfg.width, cfg.tied_paths, cfg.tied_steps)
     rep = GatedReport(cfg, preds, checks, stats, traj, mech)
     if finalize:
         assign_verdicts(rep.checks, True, alpha=alpha)
@@ -401,7 +407,7 @@ def rejudge_checks(cell_name: str, params: dict, checks: list, solve=None, resul
             n += 1
     for c in checks:
         if (c.kind == "fixed point" and c.regime == "tied" and c.verdict == "disagree"
-                and (c.quantity, c.run) in rescued):
+                and c.theory == "annealed" and (c.quantity, c.run) in rescued):  # tied-judged: stands
             c.verdict = "closure-limited"
             c.note = (f"untied twin agrees with population dynamics ({rescued[(c.quantity, c.run)]:.5g}), not with "
                       f"the Gaussian closure; single-time closure not exact for tied gated cells"
@@ -533,7 +539,9 @@ def table(reports: list) -> str:
             if c.kind == "trajectory":
                 continue
             lines.append(f"{r.config.cell:5s} {r.config.label[:16]:16s} {c.regime:7s} {c.quantity:12s} {c.prediction:10.5g} "
-                         f"{c.estimate:10.5g} {c.se:8.2g} {c.k:5.2f} {c.allowance:8.2g}  {c.verdict} {c.note[:60]}")
+                         f"{c.estimate:10.5g} {c.se:8.2g} {c.k:5.2f} {c.allowance:8.2g}  {c.verdict} "
+                         + (f"[tied theory ± {c.theory_se:.2g}, annealed {c.annealed:.5g}] " if c.theory == "tied" else "")
+                         + c.note[:60])
         traj = [c for c in r.checks if c.kind == "trajectory"]
         for regime in r.config.regimes:
             tr = [c for c in traj if c.regime == regime]

@@ -138,7 +138,8 @@ def summary_lines(points: Iterable[PointReport]) -> list[str]:
         worst = ""
         bad = [c for c in p.checks if c.verdict in ("disagree", "closure-limited", "finite-width", "inconclusive")]
         if bad:
-            c = max(bad, key=lambda c: abs(c.prediction - c.estimate) / max(c.k * c.se + c.allowance, 1e-300))
+            c = max(bad, key=lambda c: abs(c.prediction - c.estimate)
+                    / max(c.k * math.hypot(c.se, c.theory_se) + c.allowance, 1e-300))
             worst = (f"; worst: {c.regime} {c.run} {c.label} pred {c.prediction:.5g} vs "
                      f"{c.estimate:.5g} ± {c.se:.2g} ({c.verdict})")
         lines.append(f"{p.config.cell} [{p.config.label or 'point'}] N={p.config.width} "
@@ -157,9 +158,10 @@ def table(points: Iterable[PointReport]) -> str:
                 groups[(c.regime, c.run, c.quantity)].append(c)
                 continue
             est_s = "—" if not math.isfinite(c.estimate) else f"{c.estimate:.5g} ± {c.se:.2g}"
-            tol = "—" if not math.isfinite(c.k) else f"{c.k * c.se + c.allowance:.2g}"
-            rows.append((p.config.cell, p.config.label, c.regime, c.label,
-                         f"{c.prediction:.5g}", est_s, tol, c.verdict))
+            tol = "—" if not math.isfinite(c.k) else f"{c.k * math.hypot(c.se, c.theory_se) + c.allowance:.2g}"
+            pred_s = (f"{c.prediction:.5g} ± {c.theory_se:.2g} (tied; annealed {c.annealed:.5g})"
+                      if c.theory == "tied" else f"{c.prediction:.5g}")
+            rows.append((p.config.cell, p.config.label, c.regime, c.label, pred_s, est_s, tol, c.verdict))
         for (regime, run, q), cs in groups.items():
             n_ok = sum(c.verdict == "agree" for c in cs)
             ratio = max(abs(c.prediction - c.estimate) / max(c.k * c.se + c.allowance, 1e-300)
