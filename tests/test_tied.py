@@ -182,3 +182,33 @@ def test_site_functions_generated_for_numba_and_jax_agree():
     for name, args in n.ARGS.items():
         x = [rng.standard_normal(16) for _ in args]
         np.testing.assert_allclose(np.asarray(getattr(j, name)(*x)), getattr(n, name)(*x), rtol=1e-12, atol=1e-14)
+
+
+# ------------------------------------------------------------------------------ critical initialisation
+def test_tied_critical_init_puts_the_tied_lambda_max_at_one_within_its_error():
+    r = theory.critical_init("minimalrnn", tied=True, paths=2048, steps=100, seed=3, mu_b=1.0)
+    assert r["feasible"] and r["solve_for"] == "sigma_w" and r["theory"] == "tied"
+    # an independent solve (other seed) at the returned point: lambda_max = 1 within K SE
+    s = solve("minimalrnn", paths=4096, steps=100, burn=50, seed=11, pairs=False, **r["params"])
+    assert abs(s.mean["lambda_max"] - 1.0) <= K * math.hypot(s.se["lambda_max"], r["lambda_max_se"])
+    assert 0 < r["value_se"] < 0.1 * r["value"]
+
+
+def test_tied_critical_init_for_a_requested_xi_and_for_the_lstm_forget_bias():
+    r = theory.critical_init("minimalrnn", tied=True, xi=5.0, paths=1024, steps=80, mu_b=1.0)
+    assert r["lambda_max"] == pytest.approx(math.exp(-1.0 / 5.0), abs=1e-5)  # common random numbers: exact root
+    lstm = theory.critical_init("lstm", tied=True, paths=1024, steps=100, bracket=(0.0, 6.0))
+    assert lstm["solve_for"] == "mu_b_f" and lstm["feasible"]
+    # the real LSTM reaches the edge of chaos at a smaller forget bias than the annealed theory says
+    assert theory.predict("lstm", "lambda_max", mu_b_f=lstm["value"]) < 1.0
+
+
+def test_tied_critical_init_reports_an_uncrossed_target_and_rejects_bad_arguments():
+    r = theory.critical_init("minimalrnn", tied=True, paths=512, steps=60, bracket=(0.1, 0.5), mu_b=1.0)
+    assert not r["feasible"] and "not crossed" in r["message"]
+    with pytest.raises(ValueError, match="solve_for"):
+        theory.critical_init("lstm", tied=True, solve_for="nope")
+    with pytest.raises(ValueError, match="xi"):
+        theory.critical_init("lstm", tied=True, xi=-2.0)
+    with pytest.raises(ValueError, match="tied=True"):
+        theory.critical_init("lstm", tied=True, T=10)
