@@ -22,7 +22,7 @@ GATES = ("i", "f", "g", "o")
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", default="reports/tied_cpu")
-    ap.add_argument("--n", type=int, default=7)
+    ap.add_argument("--n", type=int, default=11)
     ap.add_argument("--paths", type=int, default=2048)
     ap.add_argument("--steps", type=int, default=120)
     a = ap.parse_args(argv)
@@ -58,7 +58,9 @@ def main(argv=None):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     fig, ax = plt.subplots(figsize=(6, 4.8))
-    im = ax.pcolormesh(sw, mu, lam, shading="nearest", cmap="coolwarm", vmin=0.0, vmax=2.0)
+    from matplotlib.colors import TwoSlopeNorm
+    im = ax.pcolormesh(sw, mu, lam, shading="nearest", cmap="coolwarm",
+                       norm=TwoSlopeNorm(vcenter=1.0, vmin=min(0.3, np.nanmin(lam)), vmax=max(1.1, np.nanmax(lam))))
     fig.colorbar(im, ax=ax, label="tied λ_max")
     ax.contour(sw, mu, lam, levels=[1.0], colors="k", linewidths=2)
     ax.contour(swf, muf, ann, levels=[1.0], colors="k", linestyles="--", linewidths=1.5)

@@ -28,7 +28,7 @@ SWEEPS = {
 }
 
 
-def minimalrnn_network(p, N, ensemble, steps, seed):
+def minimalrnn_network(p, N, ensemble, steps, seed, Q0):
     """Real tied minimalRNNs (numpy): per network the late-half mean of |h|^2/N and of the log growth
     of a carried tangent, J = diag(u) + diag(u(1-u)(h_prev - z)) W."""
     rng = np.random.default_rng(seed)
@@ -37,7 +37,7 @@ def minimalrnn_network(p, N, ensemble, steps, seed):
         W = rng.standard_normal((N, N)) * p["sigma_w"] / math.sqrt(N)
         V = rng.standard_normal((N, N)) * p["sigma_v"] / math.sqrt(N)
         b = p["mu_b"] + p["sigma_b"] * rng.standard_normal(N)
-        h = 0.5 * rng.standard_normal(N)
+        h = math.sqrt(Q0) * rng.standard_normal(N)
         d = rng.standard_normal(N)
         d /= np.linalg.norm(d)
         q, lg = [], []
@@ -55,11 +55,11 @@ def minimalrnn_network(p, N, ensemble, steps, seed):
     return np.asarray(Q), np.exp(np.asarray(L))
 
 
-def gated_network(cell, p, N, ensemble, steps, seed):
+def gated_network(cell, p, N, ensemble, steps, seed, Q0):
     from verify.gated import simulate
     from verify.simulators import get_gated
     stats = simulate(get_gated(cell), p, width=N, ensemble=ensemble, steps=steps, tied=True, seed=seed, probes=1,
-                     Q0=0.3, C0=0.0)
+                     Q0=Q0, C0=0.0)
     half = steps // 2
     return stats["Q_h"][:, half:].mean(axis=1), np.exp(np.log(stats["growth"][:, half:]).mean(axis=1))
 
@@ -74,8 +74,8 @@ def main(argv=None):
     ap.add_argument("--out", default="reports/tied_cpu")
     ap.add_argument("--width", type=int, default=1024)
     ap.add_argument("--ensemble", type=int, default=4)
-    ap.add_argument("--steps", type=int, default=200)
-    ap.add_argument("--paths", type=int, default=8192)
+    ap.add_argument("--steps", type=int, default=300, help="simulated steps (at least the solve's)")
+    ap.add_argument("--paths", type=int, default=None, help="tied solver paths (default: adaptive, 1e-3 targets)")
     ap.add_argument("--cells", default=",".join(SWEEPS))
     a = ap.parse_args(argv)
     import theory
@@ -90,16 +90,20 @@ def main(argv=None):
         for mu in mus:
             p = theory.api.resolve_params(theory.cell(cell), {**fixed, key: mu})
             t0 = time.time()
-            sol = solve(cell, paths=a.paths, steps=a.steps, pairs=False, **p)
+            sol = solve(cell, paths=a.paths, pairs=False, **p)  # default steps, extended while drifting
             t_theory = time.time() - t0
             lam_name = "lambda_max" if cell != "minimalrnn" else "chi"  # annealed one-component: chi = growth
             ann = {"Q_star": float(theory.predict(cell, "Q_star", **p)),
                    "lambda_max": float(theory.predict(cell, lam_name, **p))}
+            # the networks start at the tied theory's second moments and run at least as long as the solve
+            # needed to become stationary (a start far from Q* biases the late window at large bias means)
+            steps = max(a.steps, sol.steps)
+            start = {k[2:-5]: sol.mean[k] for k in sol.mean if k.startswith("Q_") and k.endswith("_star") and k != "Q_star"}
             t0 = time.time()
             if cell == "minimalrnn":
-                Q, lam = minimalrnn_network(p, a.width, a.ensemble, a.steps, seed=int(10 * mu) + 100)
+                Q, lam = minimalrnn_network(p, a.width, a.ensemble, steps, int(10 * mu) + 100, sol.mean["Q_star"])
             else:
-                Q, lam = gated_network(cell, p, a.width, a.ensemble, a.steps, seed=int(10 * mu) + 100)
+                Q, lam = gated_network(cell, p, a.width, a.ensemble, steps, int(10 * mu) + 100, start)
             t_sim = time.time() - t0
             row = {"bias": mu, "params": p,
                    "tied": {"Q_star": [sol.mean["Q_star"], sol.se["Q_star"]],
@@ -107,7 +111,7 @@ def main(argv=None):
                             "steps": sol.steps, "paths": sol.paths, "notes": list(sol.notes)},
                    "annealed": ann,
                    "simulation": {"Q_star": mean_se(Q), "lambda_max": mean_se(lam), "width": a.width,
-                                  "networks": a.ensemble, "steps": a.steps},
+                                  "networks": a.ensemble, "steps": steps, "start": "tied theory's Q*"},
                    "seconds": {"tied_theory": round(t_theory, 1), "simulation": round(t_sim, 1)}}
             rows[cell].append(row)
             print(f"{cell} {key}={mu}: tied Q {sol.mean['Q_star']:.4f}+-{sol.se['Q_star']:.4f} "

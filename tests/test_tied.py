@@ -133,6 +133,14 @@ def test_standard_error_shrinks_as_inverse_square_root_of_paths():
     assert fdist.ppf(0.001, g - 1, g - 1) < F < fdist.ppf(0.999, g - 1, g - 1), F
 
 
+def test_adaptive_solve_reaches_its_error_targets_or_says_it_did_not():
+    s = solve("vanilla-tanh", rtol=4e-3, lambda_atol=4e-3, pairs=False, sigma_w=1.5)
+    assert s.se["Q_star"] <= 4e-3 * s.mean["Q_star"] and s.se["lambda_max"] <= 4e-3 and not s.notes
+    with pytest.warns(RuntimeWarning, match="not reached"):
+        capped = solve("vanilla-tanh", rtol=1e-6, max_paths=12 * 4096, steps=40, pairs=False, sigma_w=1.5)
+    assert capped.paths <= 12 * 4096 and any("not reached" in n for n in capped.notes)
+
+
 def test_results_are_deterministic_for_a_seed():
     a = theory.predict("gru", "Q_star", tied=True, paths=512, steps=40, seed=7)
     b = theory.predict("gru", "Q_star", tied=True, paths=512, steps=40, seed=7)

@@ -20,8 +20,10 @@ estimate of the exact large-width single-site process (08) with its standard err
                           (identical inputs, ordered phase); elsewhere an error says why
 ========================= ============================================================================
 
-Options: ``paths`` (sample paths M, default :data:`PATHS`), ``steps`` (default :data:`STEPS`),
-``burn`` (default half of ``steps``), ``seed`` (default 0; results are deterministic for a seed),
+Options: ``paths`` (default None: adaptive, groups of :data:`GROUP_PATHS` paths are added until the
+relative SE of ``Q_star`` is <= ``rtol`` and the SE of lambda_max <= ``lambda_atol``, both
+1e-3 by default; a number: a fixed budget), ``steps`` (default :data:`STEPS`, doubled while the window
+drifts, up to ``max_steps``), ``burn``, ``seed`` (default 0; deterministic for a seed),
 ``return_error`` (``(value, standard_error)`` instead of the value).  Array parameters broadcast: one
 solve per grid point, progress on stderr for long grids.
 """
@@ -40,16 +42,27 @@ from ..render import EXTENSIONS
 from . import engine
 from .render import render_extension
 
-PATHS = 8192
-#: independent sub-populations: the standard error is their spread (collective fluctuations included)
-GROUPS = 8
-STEPS = 200
+#: paths per independent group (sub-population); the standard error is the spread of the groups.
+#: A group is a finite population: its self-consistency bias on lambda_max was measured at about
+#: 1.5/size (minimalRNN, sigma_w = 3.49: 0.9066, 0.9158, 0.9181 at 128, 1024, 4096 paths per group,
+#: SE 0.001) and 0.5/size (LSTM, mu_f = 1); at 4096 it is <= 4e-4, below the default target.
+GROUP_PATHS = 4096
+#: fewest groups (the SE of the SE is ~1/sqrt(2 (groups - 1)))
+MIN_GROUPS = 8
+#: default error targets of an adaptive solve: relative SE of second moments, absolute SE of lambda_max
+RTOL = 1e-3
+LAMBDA_ATOL = 1e-3
+#: largest adaptive budget, and the rounds of adding groups
+MAX_PATHS = 1 << 17
+ADAPT_ROUNDS = 3
+#: steps of one run (the window is the second half); doubled while the window drifts
+STEPS = 100
 #: longest run the automatic extension goes to (steps double while a second moment drifts)
 MAX_STEPS = 800
 SEED = 0
 #: window-split stationarity check: halves differing by more than this many combined SEs -> warning
 STATIONARITY_K = 5.0
-OPTIONS = ("paths", "steps", "burn", "seed", "max_steps", "groups", "return_error")
+OPTIONS = ("paths", "steps", "burn", "seed", "max_steps", "groups", "rtol", "lambda_atol", "max_paths", "return_error")
 
 
 @dataclass(frozen=True)
@@ -79,21 +92,28 @@ def _start(mod, c, p):
         return 1.0
 
 
-def solve(name, *, paths: int = PATHS, steps: int = STEPS, burn: int | None = None, seed: int = SEED,
-          pairs: bool = True, max_steps: int = MAX_STEPS, groups: int = GROUPS, **params) -> TiedSolution:
+def solve(name, *, paths: int | None = None, steps: int = STEPS, burn: int | None = None, seed: int = SEED,
+          pairs: bool = True, max_steps: int = MAX_STEPS, groups: int | None = None, rtol: float = RTOL,
+          lambda_atol: float = LAMBDA_ATOL, max_paths: int = MAX_PATHS, **params) -> TiedSolution:
     """Solve the tied-weight site process of cell ``name`` at scalar ``params`` (08 §2-§5).
 
-    ``pairs``: also run the second replica (inputs with correlation ``Sigma``) for ``c_star``,
-    ``c_h_star`` (it doubles the length of the field processes, so it costs ~4x).  The carried and
-    probe tangents run along.  The window is the last ``steps - burn`` steps (``burn`` default:
-    ``steps // 2``); if a second moment still drifts between the window's halves (paired test over
-    paths, :data:`STATIONARITY_K` SE) and ``burn`` was not given, ``steps`` is doubled, up to
-    ``max_steps``; a drift left at ``max_steps`` is reported in ``notes`` (and warned).
-    ``paths`` are split into ``groups`` independent sub-populations (seeds spawned from ``seed``): each
-    is a complete site process, every value is the mean over groups and its standard error their spread
-    / sqrt(groups).  (Paths of one population share its estimated covariance and its sample of quenched
-    biases: their collective O(paths^-1/2) fluctuation is not in a per-path spread, measured at 5x the
-    per-path SE for a chaotic vanilla RNN.)  The price is a self-consistency bias O(groups/paths).
+    The sample paths are split into independent **groups** (sub-populations, seeds spawned from
+    ``seed``): each is a complete site process, every value is the mean over groups and its standard
+    error their spread / sqrt(groups).  (Paths of one population share its estimated covariance and its
+    sample of quenched biases: their collective O(paths^-1/2) fluctuation is not in a per-path spread,
+    measured at 5x the per-path SE for a chaotic vanilla RNN.)  Each group is a finite population with a
+    self-consistency bias O(1/size) (see :data:`GROUP_PATHS`: <= 4e-4 on lambda_max at the default size);
+    groups run one after another, so a group's history stays in cache (one group of 8192 paths over
+    200 steps with two replicas was ~5x slower per path than groups of 1024, measured).
+
+    ``paths=None`` (default): groups are added until ``Q_star`` (the hidden state's second moment) has
+    relative SE <= ``rtol`` and ``lambda_max`` has SE <= ``lambda_atol`` (defaults 1e-3), or
+    ``max_paths`` is reached (then ``notes`` says so); the other components report their SE.  ``paths=n``: a fixed budget (``groups`` default
+    ``max(8, n // GROUP_PATHS)``).  ``pairs``: also run the second replica (inputs with correlation
+    ``Sigma``) for ``c_star``, ``c_h_star`` (~4x the cost).  The window is the last ``steps - burn``
+    steps (``burn`` default ``steps // 2``); while a second moment or the growth rate drifts between
+    the window's halves (:data:`STATIONARITY_K` SE over groups) and ``burn`` was not given, ``steps``
+    doubles up to ``max_steps``; a drift left there is reported in ``notes`` and warned.
     Returns a :class:`TiedSolution` with every served quantity and its standard error."""
     c = api.cell(name)
     mod = api.generated_module(c, "tied_numba")
@@ -101,7 +121,7 @@ def solve(name, *, paths: int = PATHS, steps: int = STEPS, burn: int | None = No
     for k, v in p.items():
         if np.ndim(v) != 0:
             raise ValueError(f"solve takes scalar parameters; {k} has shape {np.shape(v)}")
-    paths, steps = _positive_int("paths", paths, 16), _positive_int("steps", steps, 4)
+    steps = _positive_int("steps", steps, 4)
     max_steps = max(steps, _positive_int("max_steps", max_steps, 4))
     if burn is not None:
         burn = _positive_int("burn", burn, 1)
@@ -109,63 +129,108 @@ def solve(name, *, paths: int = PATHS, steps: int = STEPS, burn: int | None = No
             raise ValueError(f"burn must leave a window of at least 2 steps: burn={burn}, steps={steps}")
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
         raise ValueError(f"seed must be an integer, got {seed!r}")
-    groups = _positive_int("groups", groups, 2)
-    if paths < 16 * groups:
-        raise ValueError(f"paths must be >= 16 per group ({groups} groups), got {paths}")
+    for nm, v in (("rtol", rtol), ("lambda_atol", lambda_atol)):
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not (math.isfinite(v) and v > 0):
+            raise ValueError(f"{nm} must be a positive number, got {v!r}")
+    adaptive = paths is None
+    if adaptive:
+        max_paths = _positive_int("max_paths", max_paths, 16 * MIN_GROUPS)
+        size, n_groups = GROUP_PATHS, MIN_GROUPS
+    else:
+        paths = _positive_int("paths", paths, 16)
+        n_groups = max(MIN_GROUPS, paths // GROUP_PATHS) if groups is None else _positive_int("groups", groups, 2)
+        if paths < 16 * n_groups:
+            raise ValueError(f"paths must be >= 16 per group ({n_groups} groups), got {paths}")
+        size = paths // n_groups
     start = _start(mod, c, p)
-    seeds = np.random.SeedSequence(int(seed)).spawn(groups)
-    while True:
+    notes = []
+    while True:  # restarts with doubled steps while the window drifts
         b = steps // 2 if burn is None else burn
-        with np.errstate(over="ignore", invalid="ignore"):
-            runs = [engine.forward(mod, p, steps=steps, burn=b, paths=paths // groups, seed=sq,
-                                   replicas=2 if pairs else 1, Q0=start, C0=0.5) for sq in seeds]
+        family = np.random.SeedSequence(int(seed))
+        runs = []
+        want = n_groups
+        for _ in range(ADAPT_ROUNDS if adaptive else 1):
+            with np.errstate(over="ignore", invalid="ignore"):
+                runs += [engine.forward(mod, p, steps=steps, burn=b, paths=size, seed=sq,
+                                        replicas=2 if pairs else 1, Q0=start, C0=0.5)
+                         for sq in family.spawn(want - len(runs))]
+            if not adaptive:
+                break
+            need = _groups_needed(mod, runs, rtol, lambda_atol)
+            if need <= len(runs):
+                break
+            cap = max_paths // size
+            if len(runs) >= cap:
+                notes.append(f"error targets (rtol {rtol:g}, lambda_atol {lambda_atol:g}) not reached at "
+                             f"max_paths = {max_paths}")
+                break
+            want = min(cap, int(math.ceil(1.1 * need)))
         drift = _drift(runs)
         if not drift or burn is not None or 2 * steps > max_steps:
             break
         steps *= 2
-    per = {}  # quantity -> per-group estimates
-
-    def put(key, vals):
-        per[key] = np.asarray(vals, dtype=float)
-
-    h, rf = mod.HIDDEN, mod.READ_FIELD
-    for k in mod.COMPONENTS:
-        put(f"Q_{k}_star", [r.window["Q_" + k].mean() for r in runs])
-        if pairs:
-            put(f"c_{k}_star", [r.window["C_" + k].mean() / r.window["Q_" + k].mean() for r in runs])
-    for f, _ in mod.FIELDS:
-        put(f"q_star_{f}", [r.window["q_" + f].mean() for r in runs])
-    if pairs:
-        put("c_star", [r.window["qab_" + rf].mean() / r.window["q_" + rf].mean() for r in runs])
-    put("chi", [r.window["chi"].mean() for r in runs])
-    put("lambda_max", [math.exp(np.mean(r.log_growth[r.burn:])) for r in runs])
-    aliases = {"Q_star": f"Q_{h}_star", "q_star": f"q_star_{rf}"}
-    if pairs:
-        aliases["c_h_star"] = f"c_{h}_star"
-    for a_, src in aliases.items():
-        per[a_] = per[src]
+        notes = []
+    per = _per_group(mod, runs, pairs)
     mean = {k: float(v.mean()) for k, v in per.items()}
     se = {k: float(v.std(ddof=1) / math.sqrt(v.size)) for k, v in per.items()}
-    notes = tuple(drift)
+    notes = tuple(drift + notes)
     if notes:
-        warnings.warn(f"{c.name}: tied solve not stationary after {steps} steps: {'; '.join(notes)}", RuntimeWarning,
-                      stacklevel=2)
+        warnings.warn(f"{c.name}: tied solve ({steps} steps): {'; '.join(notes)}", RuntimeWarning, stacklevel=2)
     return TiedSolution(cell=c.name, params={k: float(v) for k, v in p.items()}, mean=mean, se=se,
-                        paths=paths, steps=steps, burn=runs[0].burn, notes=notes)
+                        paths=size * len(runs), steps=steps, burn=runs[0].burn, notes=notes)
+
+
+def _per_group(mod, runs, pairs) -> dict:
+    """quantity -> array of per-group estimates."""
+    per = {}
+    h, rf = mod.HIDDEN, mod.READ_FIELD
+    for k in mod.COMPONENTS:
+        per[f"Q_{k}_star"] = np.array([r.window["Q_" + k].mean() for r in runs])
+        if pairs:
+            per[f"c_{k}_star"] = np.array([r.window["C_" + k].mean() / r.window["Q_" + k].mean() for r in runs])
+    for f, _ in mod.FIELDS:
+        per[f"q_star_{f}"] = np.array([r.window["q_" + f].mean() for r in runs])
+    if pairs:
+        per["c_star"] = np.array([r.window["qab_" + rf].mean() / r.window["q_" + rf].mean() for r in runs])
+    per["chi"] = np.array([r.window["chi"].mean() for r in runs])
+    per["lambda_max"] = np.array([math.exp(np.mean(r.log_growth[r.burn:])) for r in runs])
+    per["Q_star"], per["q_star"] = per[f"Q_{h}_star"], per[f"q_star_{rf}"]
+    if pairs:
+        per["c_h_star"] = per[f"c_{h}_star"]
+    return per
+
+
+def _groups_needed(mod, runs, rtol, lambda_atol) -> int:
+    """Groups for the error targets of ``Q_star`` (relative) and ``lambda_max`` (absolute), from the
+    spread of the groups so far (SE ~ groups^-1/2).  Other components (the LSTM cell state, heavy-tailed
+    near the edge of chaos) report their SE without driving the budget."""
+    per = _per_group(mod, runs, False)
+    n = len(runs)
+    factor = 1.0
+    v = per["Q_star"]
+    if v.mean() > 0:
+        factor = max(factor, (v.std(ddof=1) / math.sqrt(n) / (rtol * v.mean())) ** 2)
+    lam = per["lambda_max"]
+    if np.all(np.isfinite(lam)):
+        factor = max(factor, (lam.std(ddof=1) / math.sqrt(n) / lambda_atol) ** 2)
+    return int(math.ceil(n * factor))
 
 
 def _drift(runs) -> list:
-    """Second moments (and replica overlaps) whose window halves differ by more than STATIONARITY_K
-    standard errors (late half - early half of the population mean, spread over the independent groups)."""
+    """Second moments, replica overlaps and the growth rate whose window halves differ by more than
+    STATIONARITY_K standard errors (late half - early half of the population mean, spread over groups)."""
     out = []
     r0 = runs[0]
     n_all = r0.steps - r0.burn
-    n_late = r0.steps - (r0.burn + n_all // 2)
+    half = r0.burn + n_all // 2
+    n_late = r0.steps - half
+    series = {}
     for key in [k for k in r0.window if k.startswith(("Q_", "C_"))]:
-        d = []
-        for r in runs:
-            whole, late = r.window[key].mean(), r.window["late:" + key].mean()
-            d.append(late - (whole * n_all - late * n_late) / (n_all - n_late))
+        series[key] = [r.window["late:" + key].mean() - (r.window[key].mean() * n_all - r.window["late:" + key].mean()
+                                                            * n_late) / (n_all - n_late) for r in runs]
+    if r0.log_growth is not None and all(np.all(np.isfinite(r.log_growth[r.burn:])) for r in runs):
+        series["log growth"] = [r.log_growth[half:].mean() - r.log_growth[r.burn:half].mean() for r in runs]
+    for key, d in series.items():
         d = np.asarray(d)
         m, s = float(d.mean()), float(d.std(ddof=1) / math.sqrt(d.size))
         if abs(m) > STATIONARITY_K * s:
@@ -179,6 +244,13 @@ def _positive_int(name, v, least):
     if int(v) < least:
         raise ValueError(f"{name} must be >= {least}, got {v!r}")
     return int(v)
+
+
+def _served(mod) -> set:
+    """Names ``predict(..., tied=True)`` serves for a cell's generated site module."""
+    out = {"Q_star", "q_star", "c_star", "c_h_star", "chi", "lambda_max", "xi"}
+    out |= {f"Q_{k}_star" for k in mod.COMPONENTS} | {f"c_{k}_star" for k in mod.COMPONENTS}
+    return out | {f"q_star_{f}" for f, _ in mod.FIELDS}
 
 
 def _value(sol: TiedSolution, quantity: str):
@@ -209,6 +281,10 @@ def predict_tied(c, quantity: str, backend: str, params: dict):
     if quantity in ("xi_q",):
         raise ValueError(f"{c.name}: tied xi_q is not served (tied relaxation is not a single exponential, 08 §6); "
                          f"use theory.trajectory({c.name!r}, tied=True, ...) for the path")
+    mod = api.generated_module(c, "tied_numba")
+    served = _served(mod)
+    if quantity not in served:
+        raise ValueError(f"{c.name}: tied quantity {quantity!r} is not served; choose one of {sorted(served)}")
     p = api.resolve_params(c, params)
     arrays = {k: np.asarray(v, dtype=float) for k, v in p.items()}
     shape = np.broadcast_shapes(*(a.shape for a in arrays.values()))
@@ -236,7 +312,7 @@ def predict_tied(c, quantity: str, backend: str, params: dict):
     return (vals, errs) if return_error else vals
 
 
-def trajectory_tied(c, steps, Q0, C0=None, *, paths: int = PATHS, seed: int = SEED, **params) -> dict:
+def trajectory_tied(c, steps, Q0, C0=None, *, paths: int = 8192, seed: int = SEED, **params) -> dict:
     """``theory.trajectory(..., tied=True)``: population means per step of the tied site process from
     i.i.d. Gaussian states with second moment ``Q0`` (number or {component: number}).
 
@@ -278,4 +354,4 @@ def _register():
 
 _register()
 
-__all__ = ["solve", "TiedSolution", "predict_tied", "trajectory_tied", "PATHS", "STEPS"]
+__all__ = ["solve", "TiedSolution", "predict_tied", "trajectory_tied", "GROUP_PATHS", "STEPS", "RTOL"]
