@@ -37,7 +37,11 @@ def main(argv=None):
         for j, s in enumerate(sw):
             p = {f"sigma_w_{g}": s for g in GATES}
             p["mu_b_f"] = m
-            sol = solve("lstm", paths=a.paths, steps=a.steps, burn=a.steps // 2, pairs=False, **p)
+            try:
+                sol = solve("lstm", paths=a.paths, steps=a.steps, burn=a.steps // 2, pairs=False, **p)
+            except theory.FixedPointError as exc:  # no stationary state: left blank, said why
+                print(f"sigma_w={s:.3g} mu_b_f={m:.3g}: {exc}", flush=True)
+                continue
             lam[i, j], se[i, j] = sol.mean["lambda_max"], sol.se["lambda_max"]
         print(f"row {i + 1}/{a.n} ({time.time() - t0:.0f} s)", flush=True)
     swf, muf = np.linspace(0.5, 3.0, 60), np.linspace(-1.0, 6.0, 60)

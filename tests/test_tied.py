@@ -177,6 +177,17 @@ def test_bad_input_gives_a_clear_error(kwargs, match):
         theory.predict(cell, q, tied=True, **kwargs)
 
 
+@pytest.mark.parametrize("cell,params", [("vanilla-relu", dict(sigma_w=3.0)), ("vanilla-linear", dict(sigma_w=1.5))])
+def test_a_diverging_network_raises_instead_of_returning_a_huge_number(cell, params):
+    with pytest.raises(theory.FixedPointError, match="grows without bound"):
+        theory.predict(cell, "Q_star", tied=True, paths=1024, steps=40, **params)
+    # the array form marks the point NaN with a warning
+    with pytest.warns(RuntimeWarning, match="undefined"):
+        out = theory.predict(cell, "Q_star", tied=True, paths=1024, steps=40, sigma_b=[0.1, 0.2],
+                             **params)
+    assert np.all(np.isnan(out))
+
+
 def test_tied_must_be_a_bool():
     with pytest.raises(ValueError, match="tied"):
         theory.predict("lstm", "Q_star", tied="yes")

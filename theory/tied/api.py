@@ -166,7 +166,9 @@ def solve(name, *, paths: int | None = None, steps: int = STEPS, burn: int | Non
                 break
             want = min(cap, int(math.ceil(1.1 * need)))
         drift = _drift(runs)
-        if not drift or burn is not None or 2 * steps > max_steps:
+        final = not drift or burn is not None or 2 * steps > max_steps
+        _check_bounded(c, runs, final)
+        if final:
             break
         steps *= 2
         notes = []
@@ -214,6 +216,28 @@ def _groups_needed(mod, runs, rtol, lambda_atol) -> int:
     if np.all(np.isfinite(lam)):
         factor = max(factor, (lam.std(ddof=1) / math.sqrt(n) / lambda_atol) ** 2)
     return int(math.ceil(n * factor))
+
+
+#: a second moment above this (or non-finite) means the state diverges: no stationary state
+Q_MAX = 1e15
+#: a window whose late half's second moment exceeds its early half's by this factor grows without bound
+GROWTH_FACTOR = 4.0
+
+
+def _check_bounded(c, runs, final: bool):
+    """FixedPointError where the state's second moment diverges (non-finite or above Q_MAX; on the last
+    run, ``final``, also growing by GROWTH_FACTOR within the window): no stationary state there.  A slow
+    approach that a longer run may still settle is left to the drift test and the extension of steps."""
+    r0 = runs[0]
+    half = r0.burn + (r0.steps - r0.burn) // 2
+    for k in r0.Q:
+        series = np.array([r.Q[k] for r in runs]).mean(axis=0)
+        early, late = series[r0.burn:half].mean(), series[half:].mean()
+        if not (np.all(np.isfinite(series)) and series.max() <= Q_MAX) or (final and early > 0
+                                                                             and late > GROWTH_FACTOR * early):
+            raise api.FixedPointError(
+                f"{c.name}: no stationary state of the tied network: the second moment of {k} grows without bound "
+                f"(population mean {series[r0.burn]:.3g} -> {series[-1]:.3g} over steps {r0.burn}..{r0.steps})")
 
 
 def _drift(runs) -> list:
