@@ -55,7 +55,7 @@ def _metadata(model: SiteModel, args: dict) -> list:
             f"ARGS = {args!r}"]
 
 
-def _field_laws(model: SiteModel, printer, tuple_open="(") -> str:
+def _field_laws(model: SiteModel, printer) -> str:
     params = list(model.param_names)
     lines = [f"def field_laws({', '.join(params)}):",
              '    """{field: (sigma_w, sigma_v, sigma_b, mu_b, sigma_b_h)} at the given parameters."""',
@@ -66,41 +66,40 @@ def _field_laws(model: SiteModel, printer, tuple_open="(") -> str:
     return "\n".join(lines)
 
 
-def render_numba(model: SiteModel) -> str:
+def _numba_def(name, args):
+    sig = "float64(" + ", ".join(["float64"] * len(args)) + ")"
+    return f"@vectorize([{sig!r}], cache=True)\ndef {name}({', '.join(args)}):"
+
+
+#: backend -> (file kind, module docstring (cell name to fill), imports, printer, def line)
+BACKENDS = {
+    "numba": ("tied site process (numba)",
+              '"""Site process of the tied-weight network for {name} (generated from the SymPy declaration).\n\n'
+              'Elementwise ufuncs over sample paths, consumed by theory.tied.engine: ``read_<field>`` (what the\n'
+              "field's recurrent matrix multiplies), ``scale_<field>``/``dscale_<field>`` (reset-after scale and\n"
+              "its derivative), ``update_<component>``, and their tangents ``dread_*`` / ``dupdate_*`` (``d_<symbol>``\n"
+              'is the perturbation of ``<symbol>``).  ``ARGS[name]`` lists each function\'s arguments.\n"""',
+              "import math\n\nfrom numba import vectorize\n", numba_code, _numba_def),
+    "jax": ("tied site process (jax)",
+            '"""Site process of the tied-weight network for {name} (generated; same functions as\n'
+            'tied_numba.py, as jax.numpy expressions: elementwise, jit/vmap/grad-safe)."""',
+            "import math\n\nimport jax\nimport jax.numpy\nimport jax.scipy.special\n", jax_code,
+            lambda name, args: f"def {name}({', '.join(args)}):"),
+}
+
+
+def render(model: SiteModel, backend: str) -> str:
+    """The text of ``tied_<backend>.py``: metadata, ``field_laws`` and one function per site expression."""
+    kind, doc, imports, printer, define = BACKENDS[backend]
     params = list(model.param_names)
     exprs = model.expressions()
     args = {name: tuple(_arguments(e, params)) for name, e in exprs}
-    out = [_header(model, "tied site process (numba)"),
-           f'"""Site process of the tied-weight network for {model.cell.name} (generated from the SymPy declaration).\n\n'
-           'Elementwise ufuncs over sample paths, consumed by theory.tied.engine: ``read_<field>`` (what the\n'
-           "field's recurrent matrix multiplies), ``scale_<field>``/``dscale_<field>`` (reset-after scale and\n"
-           "its derivative), ``update_<component>``, and their tangents ``dread_*`` / ``dupdate_*`` (``d_<symbol>``\n"
-           'is the perturbation of ``<symbol>``).  ``ARGS[name]`` lists each function\'s arguments.\n"""',
-           "import math\n\nfrom numba import vectorize\n"]
+    out = [_header(model, kind), doc.format(name=model.cell.name), imports]
     out += _metadata(model, args)
-    out.append("\n\n" + _field_laws(model, numba_code))
+    out.append("\n\n" + _field_laws(model, printer))
     for name, e in exprs:
-        a = args[name]
-        sig = "float64(" + ", ".join(["float64"] * len(a)) + ")"
-        out.append(f"\n\n@vectorize([{sig!r}], cache=True)\ndef {name}({', '.join(a)}):\n"
-                   f"    return {numba_code(sp.sympify(e)) if e != 0 else '0.0'}")
-    return "\n".join(out) + "\n"
-
-
-def render_jax(model: SiteModel) -> str:
-    params = list(model.param_names)
-    exprs = model.expressions()
-    args = {name: tuple(_arguments(e, params)) for name, e in exprs}
-    out = [_header(model, "tied site process (jax)"),
-           f'"""Site process of the tied-weight network for {model.cell.name} (generated; same functions as\n'
-           'tied_numba.py, as jax.numpy expressions: elementwise, jit/vmap/grad-safe)."""',
-           "import math\n\nimport jax\nimport jax.numpy\nimport jax.scipy.special\n"]
-    out += _metadata(model, args)
-    out.append("\n\n" + _field_laws(model, jax_code))
-    for name, e in exprs:
-        a = args[name]
-        body = jax_code(sp.sympify(e)) if e != 0 else "0.0"
-        out.append(f"\n\ndef {name}({', '.join(a)}):\n    return {body}")
+        body = printer(sp.sympify(e)) if e != 0 else "0.0"
+        out.append(f"\n\n{define(name, args[name])}\n    return {body}")
     return "\n".join(out) + "\n"
 
 
@@ -109,9 +108,4 @@ def render_extension(cell, backends=("numba", "jax")) -> dict:
     if not getattr(cell, "recurrent", True):
         return {}
     model = site_model(cell)
-    files = {}
-    if "numba" in backends:
-        files["tied_numba.py"] = render_numba(model)
-    if "jax" in backends:
-        files["tied_jax.py"] = render_jax(model)
-    return files
+    return {f"tied_{b}.py": render(model, b) for b in BACKENDS if b in backends}
