@@ -104,13 +104,14 @@ def _call(mod, name, env):
     return getattr(mod, name)(*[env[a] for a in mod.ARGS[name]])
 
 
-def forward(mod, params: dict, *, steps: int, burn: int, paths: int, seed: int, replicas: int = 1,
+def forward(mod, params: dict, *, steps: int, burn: int, paths: int, seed, replicas: int = 1,
             Q0=1.0, C0: float = 0.5, tangent: bool = True, probe: bool = True) -> Run:
     """Run the site process of generated module ``mod`` (a cell's ``tied_numba``) at ``params``.
 
     ``Q0``: initial second moment (a number, or {component: number}); states start i.i.d. Gaussian.
     ``C0``: initial correlation between the two replicas (``replicas=2``).  The last ``steps - burn``
-    steps are the averaging window.  Deterministic for a given ``seed``."""
+    steps are the averaging window.  ``seed``: anything ``numpy.random.default_rng`` takes (an int, a
+    ``SeedSequence``); deterministic for a given seed."""
     rng = np.random.default_rng(seed)
     M, T, burn = int(paths), int(steps), int(burn)
     env0 = {n: np.float64(params[n]) for n in mod.PARAMS}
