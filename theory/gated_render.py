@@ -14,10 +14,12 @@ import sympy as sp
 
 from . import quadrature
 from .activations import X
+from .gated import GatedCell
 from .gaussian import E1, E2
 from .gated_derive import Cnsym, Csym, Qnsym, Qsym, Y, derive_gated
 from .mixture import EM1, EM2, S, T
 from .printers import jax_code, numba_code
+from .registry import RENDERERS, register
 from .render import (_JX_E1, _JX_E2, _NB_E1, _NB_E2, C_GAP, MAX_IT, Q_MAX, RTOL, STATUS_DOC, _Helpers,
                      _canonical_lambda, _finish, _function, _header, _jx_kink_terms, _kink_lines, _kinks)
 
@@ -1030,5 +1032,7 @@ def render_package(cell, backends=("numba", "jax")) -> dict:
         files["jax_kernels.py"] = render_module(cell, "jax")
     return files
 
+
+register(RENDERERS, GatedCell, render_package)
 
 __all__ = ["render_package", "render_module", "expressions"]

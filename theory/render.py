@@ -17,6 +17,7 @@ from .cell import GENERATOR_VERSION, Cell
 from .derive import C, Q, QSTAR, Y, Derivation
 from .gaussian import E1, E2, breakpoints
 from .printers import jax_code, latex, numba_code
+from .registry import RENDERERS, lookup
 
 STATUS = {"ok": 0, "invalid": 1, "diverges": 2, "not_converged": 3, "correlation_not_converged": 4,
           "degenerate": 5}
@@ -897,10 +898,11 @@ EXTENSIONS: list = []
 def render_package(cell: Cell, backends=("numba", "jax")) -> dict:
     """{file name: text} of the generated package for ``cell``.
 
-    A cell object with its own ``render_package(backends)`` method (a different family of
-    declarations, e.g. multi-gate cells) renders itself; extensions add files to either."""
-    if hasattr(cell, "render_package"):
-        files = dict(cell.render_package(backends))
+    A different family of declarations (e.g. multi-gate cells) is rendered by the function
+    registered for its type in :data:`theory.registry.RENDERERS`; extensions add files to either."""
+    own = lookup(RENDERERS, cell)
+    if own is not None:
+        files = dict(own(cell, backends))
     else:
         from .derive import derive
         d = derive(cell)
