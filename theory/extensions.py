@@ -8,6 +8,7 @@ MODULES = (
     "theory.gated_render",    # their generated package (registry.RENDERERS); imports gated_derive (SUMMARIES)
     "theory.gated_critical",  # their critical_init (registry.CRITICAL_INITS)
     "theory.isometry",
+    "theory.isometry_render",  # the isometry files of a generated package (render.EXTENSIONS)
     "theory.critical",
     "theory.phase",      # theory.phase_diagram
     "theory.spectrum",   # theory.spectrum(cell, T=..., weights=...): callable module (cheap: numpy only)

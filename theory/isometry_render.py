@@ -297,3 +297,11 @@ def render_extension(cell, backends=("numba", "jax")) -> dict:
     if "jax" in backends:
         files["isometry_jax.py"] = render_isometry_jax(cell)
     return files
+
+
+def _register():
+    if render_extension not in render.EXTENSIONS:
+        render.EXTENSIONS.append(render_extension)
+
+
+_register()
