@@ -39,6 +39,7 @@ from typing import Optional
 
 import numpy as np
 
+from .jsonutil import jsonable
 from .dying_relu_checks import (ALPHA, Checks, _dead_by, analyse_domain, analyse_point, analyse_rnn,
                                 rai_vs_he)
 
@@ -236,23 +237,6 @@ def grid_points(d: int, g: int):
     return mesh, idx
 
 
-def _jsonable(x):
-    if isinstance(x, dict):
-        return {str(k): _jsonable(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_jsonable(v) for v in x]
-    if isinstance(x, np.ndarray):
-        return _jsonable(x.tolist())
-    if isinstance(x, (np.floating, float)):
-        v = float(x)
-        return v if math.isfinite(v) else (None if v != v else ("inf" if v > 0 else "-inf"))
-    if isinstance(x, (np.integer,)):
-        return int(x)
-    if isinstance(x, np.bool_):
-        return bool(x)
-    return x
-
-
 def _environment(c: Config) -> dict:
     import os
 
@@ -386,7 +370,7 @@ def main(kv: dict) -> int:
     if c.plots:
         from .dying_relu_plots import make_all
         report["figures"] = make_all(report, out)
-    (out / "report.json").write_text(json.dumps(_jsonable(report), indent=1))
+    (out / "report.json").write_text(json.dumps(jsonable(report), indent=1))
     print("\n".join(report["summary"]))
     print(f"report: {out / 'report.json'}")
     return 1 if report["verdict"] == "disagree" else 0
@@ -404,5 +388,5 @@ def suite_run(out, seed: int = 0, plots: bool = True, quiet: bool = False) -> in
 
 
 if __name__ == "__main__":
-    from .cli import split_pairs
+    from .cliutil import split_pairs
     sys.exit(main(split_pairs(sys.argv[1:])))
