@@ -17,6 +17,7 @@ import numpy as np
 from . import cells as _registry
 from .cell import Cell
 from .params import spec
+from .registry import CORE_PREDICTORS, lookup
 from .render import STATUS, STATUS_DOC
 
 QUANTITIES = ("q_star", "Q_star", "c_star", "c_h_star", "chi", "xi", "xi_q")
@@ -229,8 +230,9 @@ def predict(name, quantity: str, backend: str = "numba", *, tied: bool = False, 
     if quantity not in QUANTITIES:
         raise ValueError(f"unknown quantity {quantity!r}; choose one of {quantities()}")
     options = {k: params.pop(k) for k in CORE_OPTIONS if k in params}
-    if options and hasattr(c, "predict_core"):  # gated cells: closure=gaussian|population
-        return c.predict_core(quantity, backend, resolve_params(c, params), options)
+    core = lookup(CORE_PREDICTORS, c)  # gated cells: closure=gaussian|population (theory.gated_api)
+    if options and core is not None:
+        return core(c, quantity, backend, resolve_params(c, params), options)
     if options and options != {"closure": "gaussian"}:
         raise ValueError(f"{c.name}: {sorted(options)} (closure='population') apply to gated cells only; "
                          f"{c.name} is served by its Gaussian-field kernels (closure='gaussian')")

@@ -25,6 +25,7 @@ import sys
 import time
 
 from .outdir import TMP_PREFIX, OutputError, check_path, check_target
+from .registry import SUMMARIES, lookup
 
 USAGE = __doc__
 
@@ -184,8 +185,9 @@ def _derive_one(theory, name, backends, out, params):
     t0 = time.time()
     paths = theory.generate(c, out, backends)
     print(f"{c.name}: {c.description}")
-    if hasattr(c, "summary_lines"):  # gated cells (theory.gated) describe themselves
-        print("\n".join(c.summary_lines()))
+    describe = lookup(SUMMARIES, c)  # gated cells: theory.gated_derive.summary_lines
+    if describe is not None:
+        print("\n".join(describe(c)))
     else:
         d = derive(c)
         print(f"  V(Q)  = {d.variance_map}")

@@ -35,6 +35,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .registry import CRITICAL_INITS, lookup
+
 CHI_TOL = 1e-10
 
 
@@ -235,8 +237,9 @@ def critical_init(cell, *, weights: str = "orthogonal", T: int | None = None, ma
         from .tied.critical import critical_init_tied
         return critical_init_tied(cell, **constraints)
     c = theory.cell(cell)
-    if hasattr(c, "critical_init"):
-        return c.critical_init(**constraints)
+    own = lookup(CRITICAL_INITS, c)  # gated cells: theory.gated_critical
+    if own is not None:
+        return own(c, **constraints)
     weights_variance(weights)
     if T is not None and (int(T) != T or T < 1):
         raise ValueError(f"T must be a positive integer, got {T!r}")

@@ -25,7 +25,13 @@ A :class:`GatedCell` is written once, per unit, in SymPy:
 Everything else (maps, fixed points, eigenvalues, χ, timescales, kernels, LaTeX) is derived by
 :mod:`theory.gated_derive` and rendered by :mod:`theory.gated_render`.  The object offers what
 :mod:`theory.api` uses of a core :class:`~theory.cell.Cell` (``name``, ``params``, ``param_names``,
-``package``, ``defaults``, ``declaration_hash()``, ``carries_state``, ``render_package``).
+``package``, ``defaults``, ``declaration_hash()``, ``carries_state``).
+
+The declaration is pure data: it imports no derivation, rendering, api or critical module.  The
+modules that know how register their functions by type in :mod:`theory.registry`
+(``gated_render`` the package, ``gated_api`` the ``closure=`` core quantities, ``gated_critical``
+the critical initialisation, ``gated_derive`` the summary lines); ``summary_lines()`` and
+``critical_init()`` below look them up there.
 """
 from __future__ import annotations
 
@@ -38,6 +44,8 @@ import sympy as sp
 from . import params as P
 from .activations import sigmoid
 from .cell import GENERATOR_VERSION
+from .gated_structure import check_structure, field, new, old
+from .registry import CRITICAL_INITS, SUMMARIES, lookup
 
 #: bumped whenever the gated derivation or rendering changes its output
 GATED_VERSION = "gated-1"
@@ -46,21 +54,6 @@ ACTIVATIONS = {"sigmoid": sigmoid, "tanh": sp.tanh}
 
 #: defaults shared by every gate, by parameter stem (a cell overrides single entries)
 SHARED_DEFAULTS = {"sigma_w": 1.0, "sigma_v": 1.0, "sigma_b": 0.0, "mu_b": 0.0, "R": 1.0, "Sigma": 1.0}
-
-
-def old(comp: str) -> sp.Symbol:
-    """The value of state component ``comp`` at t-1."""
-    return sp.Symbol(comp, real=True)
-
-
-def new(comp: str) -> sp.Symbol:
-    """The value of state component ``comp`` at t (usable by components updated later)."""
-    return sp.Symbol(comp + "_t", real=True)
-
-
-def field(gate: str) -> sp.Symbol:
-    """The pre-activation symbol of a gate."""
-    return sp.Symbol("a_" + gate, real=True)
 
 
 @dataclass(frozen=True)
@@ -164,7 +157,6 @@ class GatedCell:
         unknown = set(dict(self.overrides)) - set(defaults)
         if unknown:
             raise ValueError(f"{self.name}: overrides name unknown parameters {sorted(unknown)}")
-        from .gated_derive import check_structure
         check_structure(self)
 
     # --- what theory.api uses ----------------------------------------------------------------
@@ -232,29 +224,21 @@ class GatedCell:
         parts += [f"{c}|{sp.srepr(sp.sympify(e))}" for c, e in self.update]
         return hashlib.sha256("\n".join(parts).encode()).hexdigest()
 
+    # --- behaviour served by other modules, looked up by type in theory.registry ---------------
     def summary_lines(self) -> list:
-        """Short description for the ``derive`` command: gate laws, variance maps, perturbation map."""
-        from .gated_derive import derive_gated
-        d = derive_gated(self)
-        lines = [f"  q^{g} = {d.gate_var[g]}" for g in d.gate_var]
-        lines += [f"  F_{k}(Q) = {d.vmap[k]}" for k in d.comps]
-        lines += [f"  M[{d.comps[i]},{d.comps[j]}] = {e}" for i, row in enumerate(d.pert) for j, e in enumerate(row)]
-        return lines
-
-    def render_package(self, backends=("numba", "jax")) -> dict:
-        """{file name: text} of the generated package (called by :func:`theory.render.render_package`)."""
-        from .gated_render import render_package
-        return render_package(self, backends)
-
-    def predict_core(self, quantity, backend, params, options):
-        """A core quantity with ``closure=`` (see :func:`theory.gated_api.predict_core`)."""
-        from .gated_api import predict_core
-        return predict_core(self, quantity, backend, params, options)
+        """Short description for the ``derive`` command (:func:`theory.gated_derive.summary_lines`)."""
+        return _served(SUMMARIES, self, "summary_lines")(self)
 
     def critical_init(self, **constraints) -> dict:
         """Critical initialisation (λ_max = 1); see :func:`theory.gated_critical.critical_init`."""
-        from .gated_critical import critical_init
-        return critical_init(self, **constraints)
+        return _served(CRITICAL_INITS, self, "critical_init")(self, **constraints)
+
+
+def _served(table, cell, what):
+    fn = lookup(table, cell)
+    if fn is None:  # only when theory/__init__ (theory.extensions) has not run
+        raise RuntimeError(f"{what} of {type(cell).__name__} is not registered; import theory first")
+    return fn
 
 
 def _stem(name: str) -> str:

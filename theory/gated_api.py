@@ -36,6 +36,7 @@ import numpy as np
 
 from . import api
 from .gated import GatedCell
+from .registry import CORE_PREDICTORS, register
 
 CLOSURES = ("gaussian", "population")
 POPULATION_QUANTITIES = ("Q_h_star", "Q_c_star", "lambda_max", "kurtosis_c")
@@ -189,5 +190,7 @@ def trajectory(name, steps: int, Q0, C0=None, *, pairs: bool = True, **params) -
         Q = Qn
     return out
 
+
+register(CORE_PREDICTORS, GatedCell, predict_core)
 
 __all__ = ["trajectory", "predict_core", "CLOSURES", "DOCS", "POPULATION_CORE"]

@@ -25,6 +25,9 @@ from functools import lru_cache
 
 import numpy as np
 
+from .gated import GatedCell
+from .registry import CRITICAL_INITS, register
+
 GRID = np.concatenate([np.linspace(0.05, 1.0, 20), np.linspace(1.05, 8.0, 140)])
 
 
@@ -181,5 +184,7 @@ def critical_init(cell, *, solve_for: str = "sigma_w", target: float = 1.0, hori
             break
     return result(q, s, True, f"{mkey} = {mu:.10g}, {solve_for} = {s:.10g}: lambda_max = {target}, xi_q = {horizon}")
 
+
+register(CRITICAL_INITS, GatedCell, critical_init)
 
 __all__ = ["critical_init", "solve_scale"]

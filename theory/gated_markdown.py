@@ -5,7 +5,7 @@ from . import quadrature
 from .cell import GENERATOR_VERSION
 from .gated import GATED_VERSION
 from .gated_derive import Cnsym, Csym, Qnsym, Qsym, derive_gated
-from .printers import _LATEX_NAMES, DerivationLatexPrinter
+from .printers import LATEX_NAMES, DerivationLatexPrinter
 from .params import spec
 from .render import STATUS_DOC
 
@@ -29,7 +29,7 @@ QUANTITY_DOCS = {
 
 
 def _printer(d):
-    names = dict(_LATEX_NAMES)
+    names = dict(LATEX_NAMES)
     for k in d.comps:
         names[Qsym(k)] = f"Q_{{{k}}}"
         names[Qnsym(k)] = f"Q_{{{k},t}}"

@@ -14,12 +14,14 @@ import sympy as sp
 
 from . import quadrature
 from .activations import X
+from .gated import GatedCell
 from .gaussian import E1, E2
 from .gated_derive import Cnsym, Csym, Qnsym, Qsym, Y, derive_gated
 from .mixture import EM1, EM2, S, T
 from .printers import jax_code, numba_code
-from .render import (_JX_E1, _JX_E2, _NB_E1, _NB_E2, C_GAP, MAX_IT, Q_MAX, RTOL, STATUS_DOC, _Helpers,
-                     _canonical_lambda, _finish, _function, _header, _jx_kink_terms, _kink_lines, _kinks)
+from .registry import RENDERERS, register
+from .render import (C_GAP, JX_E1, JX_E2, MAX_IT, NB_E1, NB_E2, Q_MAX, RTOL, STATUS_DOC, Helpers, canonical_lambda,
+                     finish_module, jx_kink_terms, kink_line_code, kinks_of, module_header, render_function)
 
 SCAN = 32  #: grid points of the bracket scan for the first sign change of a residual
 
@@ -59,7 +61,7 @@ def expressions(d):
     return out
 
 
-class _GatedHelpers(_Helpers):
+class _GatedHelpers(Helpers):
     """The core's numbered helpers plus the scale-mixture nodes ``_EM1_k`` / ``_EM2_k`` (by integrand
     and scale); for cells without mixture nodes the numbering is the core's."""
 
@@ -100,7 +102,7 @@ def _mixture_code(name, kind, lam, rho, backend):
         tmpl = _NB_EM1 if backend == "numba" else _JX_EM1
         r = rho.expr.xreplace({rho.variables[0]: S})
         for v in (body, r):
-            if _kinks(v, S) or _kinks(v, X):
+            if kinks_of(v, S) or kinks_of(v, X):
                 raise NotImplementedError("kinked integrands in scale-mixture nodes are not supported")
         return tmpl.format(name=name, desc=str(body), rho_desc=str(r), rho=printer(r), body=printer(body))
     body = lam.expr.xreplace(dict(zip(lam.variables, (S, T, X, Y))))
@@ -116,33 +118,33 @@ def _helper_code(helpers, backend):
         if kind in ("EM1", "EM2"):
             out.append(_mixture_code(name, kind, *lam, backend))
             continue
-        body_expr = _canonical_lambda(lam)
+        body_expr = canonical_lambda(lam)
         if backend == "numba":
             body = numba_code(body_expr)
             if kind == "E1":
-                kinks = _kinks(body_expr, X)
-                out.append(_NB_E1.format(name=name, desc=str(body_expr), kinks=kinks, body=body,
+                kinks = kinks_of(body_expr, X)
+                out.append(NB_E1.format(name=name, desc=str(body_expr), kinks=kinks, body=body,
                                          nedges=len(kinks) + 2, last=len(kinks) + 1, nseg=len(kinks) + 1,
-                                         kink_lines=_kink_lines(kinks, "    ", "edges", "c0", "a", "mu", "sq", 0, 0)))
+                                         kink_lines=kink_line_code(kinks, "    ", "edges", "c0", "a", "mu", "sq", 0, 0)))
             else:
-                kx, ky = _kinks(body_expr, X), _kinks(body_expr, Y)
-                out.append(_NB_E2.format(
+                kx, ky = kinks_of(body_expr, X), kinks_of(body_expr, Y)
+                out.append(NB_E2.format(
                     name=name, desc=str(body_expr), body=body,
                     nedges_x=len(kx) + 2, last_x=len(kx) + 1, nseg_x=len(kx) + 1,
                     nedges_y=len(ky) + 2, last_y=len(ky) + 1, nseg_y=len(ky) + 1,
-                    kink_lines_x=_kink_lines(kx, "    ", "edges", "c0", "a", "mua", "sa", 0, 0),
-                    kink_lines_y=_kink_lines(ky, "                ", "edges2", "c2", "a2", "yc", "l22", 0, 0)))
+                    kink_lines_x=kink_line_code(kx, "    ", "edges", "c0", "a", "mua", "sa", 0, 0),
+                    kink_lines_y=kink_line_code(ky, "                ", "edges2", "c2", "a2", "yc", "l22", 0, 0)))
         else:
             body = jax_code(body_expr)
             if kind == "E1":
-                kinks = _kinks(body_expr, X)
-                out.append(_JX_E1.format(name=name, desc=str(body_expr), kinks=kinks, body=body,
-                                         kink_terms=_jx_kink_terms(kinks, "mu", "sq", "c0", "a", "t0", "t1")))
+                kinks = kinks_of(body_expr, X)
+                out.append(JX_E1.format(name=name, desc=str(body_expr), kinks=kinks, body=body,
+                                         kink_terms=jx_kink_terms(kinks, "mu", "sq", "c0", "a", "t0", "t1")))
             else:
-                kx, ky = _kinks(body_expr, X), _kinks(body_expr, Y)
+                kx, ky = kinks_of(body_expr, X), kinks_of(body_expr, Y)
                 ty = "".join(", " + f"jnp.clip(jnp.arcsinh((({k!r} - yc) / l22 - c2) / a2), u0, u1)" for k in ky)
-                out.append(_JX_E2.format(name=name, desc=str(body_expr), body=body,
-                                         kink_terms_x=_jx_kink_terms(kx, "mua", "sa", "c0", "a", "t0", "t1"),
+                out.append(JX_E2.format(name=name, desc=str(body_expr), body=body,
+                                         kink_terms_x=jx_kink_terms(kx, "mua", "sa", "c0", "a", "t0", "t1"),
                                          kink_terms_y=ty))
     return out
 
@@ -989,25 +991,25 @@ def render_module(cell, backend) -> str:
     else:
         imports = ("import math\n\nimport jax\nimport jax.numpy\nimport jax.numpy as jnp\nimport jax.scipy.special\n"
                    "import numpy as np\nfrom jax import lax\n\njax.config.update(\"jax_enable_x64\", True)\n")
-    out = [_header(cell, f"{backend} kernels"), doc, imports, f"PARAMS = {tuple(cell.param_names)!r}",
+    out = [module_header(cell, f"{backend} kernels"), doc, imports, f"PARAMS = {tuple(cell.param_names)!r}",
            f"COMPONENTS = {d.comps!r}"] + _constants(
                nb, any(k in ("EM1", "EM2") for _, k, _ in helpers.specs), helpers.has_em2)
     out += _helper_code(helpers, backend)
     printer = numba_code if nb else jax_code
     for name, e in exprs:
-        out.append("\n" + _function(printer, "_" + name, args, _substitute(helpers, e),
+        out.append("\n" + render_function(printer, "_" + name, args, _substitute(helpers, e),
                                     "@njit(cache=True)\n" if nb else "") + "\n")
     out.append(glue.eig())
     out.append(glue.maps())
     out.append(glue.solvers_numba() if nb else glue.solvers_jax())
     out.append(glue.public())
     out.append(glue.map_functions())
-    return _finish(out)
+    return finish_module(out)
 
 
 def render_init(cell) -> str:
     d = derive_gated(cell)
-    return (_header(cell, "package") +
+    return (module_header(cell, "package") +
             f'"""Generated kernels for {cell.name}: ``numba_kernels`` and ``jax_kernels`` (import either alone).\n\n'
             f'Attribute access on this package (``derivations.{cell.package}.lambda_max``) gives the numba ufunc.\n"""\n'
             "import importlib\n\n"
@@ -1030,5 +1032,7 @@ def render_package(cell, backends=("numba", "jax")) -> dict:
         files["jax_kernels.py"] = render_module(cell, "jax")
     return files
 
+
+register(RENDERERS, GatedCell, render_package)
 
 __all__ = ["render_package", "render_module", "expressions"]

@@ -69,56 +69,18 @@ from functools import lru_cache
 import sympy as sp
 
 from . import freeprob
-from .activations import X, sigmoid
-from .cell import E, H, Z, Cell
+from .activations import X
+from .cell import E, H, Cell
 from .derive import Q
-from .gaussian import E1, complement_sigmoid, lower_closed_forms
+from .gaussian import E1, lower_closed_forms
+from .isometry_expect import Q4, expect, one_minus
 from .params import symbol
 
 #: normalised variance of W W^T: tau((WW^T)^2)/sigma_w^4 - 1
 V_W = sp.Symbol("v_W", nonnegative=True)
 T_SYM = sp.Symbol("T", positive=True)
-Q4 = sp.Symbol("Q_4", nonnegative=True)
 WEIGHTS = {"gaussian": 1.0, "orthogonal": 0.0}
 MOMENTS = ("A2", "A4", "B2", "B4", "A2B2")
-
-
-def _tidy(expr):
-    """Factor an integrand and rewrite σ(y) - 1 as -σ(-y): no cancellation for shut gates or
-    saturated activations (factored (tanh² - 1)^k instead of an expanded polynomial)."""
-    out = sp.factor(expr)
-    for s in sorted(out.atoms(sigmoid), key=sp.default_sort_key):
-        out = out.xreplace({s - 1: -sigmoid(-s.args[0]), 1 - s: sigmoid(-s.args[0])})
-    return complement_sigmoid(out)
-
-
-def _one_minus(expr):
-    """``1 - expr`` without cancellation for polynomials in sigmoids (see :func:`_tidy`)."""
-    return _tidy(1 - expr)
-
-
-def _moment_table(R):
-    """E[h^i z^j] for the fourth-moment closure: h, z symmetric, independent, Gaussian z."""
-    return {(0, 0): sp.Integer(1), (2, 0): Q, (4, 0): Q4, (0, 2): R, (0, 4): 3 * R ** 2, (2, 2): Q * R}
-
-
-def _expect(expr, mu, q, R):
-    """E[expr] for expr polynomial (degree <= 4) in (h, z) with e-dependent coefficients."""
-    table = _moment_table(R)
-    poly = sp.Poly(sp.expand(expr), H, Z)
-    groups: dict = {}
-    for (i, j), coeff in poly.terms():
-        if i % 2 or j % 2:
-            continue
-        if (i, j) not in table:
-            raise NotImplementedError(f"E[h^{i} z^{j}] is beyond the fourth-moment closure")
-        m = table[(i, j)]
-        groups[m] = groups.get(m, 0) + coeff
-    terms = []
-    for m, c in sorted(groups.items(), key=lambda t: sp.default_sort_key(t[0])):
-        f = _tidy(c).subs(E, X)
-        terms.append((E1(sp.Lambda(X, f), mu, q) if f.has(X) else f) * m)
-    return sp.Add(*terms)
 
 
 @dataclass(frozen=True)
@@ -159,8 +121,8 @@ def derive_isometry(cell: Cell) -> IsometryDerivation:
     a = sp.diff(F, H)
     b = sp.diff(F, E)
     sw2 = f.recurrent ** 2
-    raw = {"A2": _expect(a ** 2, mu, q, R), "A4": _expect(a ** 4, mu, q, R), "B2": _expect(b ** 2, mu, q, R),
-           "B4": _expect(b ** 4, mu, q, R), "A2B2": _expect(a ** 2 * b ** 2, mu, q, R)}
+    raw = {"A2": expect(a ** 2, mu, q, R), "A4": expect(a ** 4, mu, q, R), "B2": expect(b ** 2, mu, q, R),
+           "B4": expect(b ** 4, mu, q, R), "A2B2": expect(a ** 2 * b ** 2, mu, q, R)}
     needs_q4 = any(v.has(Q4) for v in raw.values())
     q4 = _fourth_moment(F, mu, q, R) if needs_q4 else None
     low = {k: lower_closed_forms(v)[0] for k, v in raw.items()}
@@ -183,10 +145,10 @@ def _fourth_moment(F, mu, q, R):
     r""":math:`Q_4=E[h^4]` at stationarity: :math:`E[F^4]=c\,Q_4+r` with :math:`c=E[(\partial_hF)^4]`,
     so :math:`Q_4=r/E[1-(\partial_hF)^4]` (integrand formed without cancellation)."""
     c1 = sp.diff(F, H)
-    rest = _expect(F ** 4 - c1 ** 4 * H ** 4, mu, q, R)
+    rest = expect(F ** 4 - c1 ** 4 * H ** 4, mu, q, R)
     if rest.has(Q4):
         raise NotImplementedError("fourth-moment closure is not linear in E[h^4]")
-    denom = _one_minus(c1 ** 4).subs(E, X)
+    denom = one_minus(c1 ** 4).subs(E, X)
     d = E1(sp.Lambda(X, denom), mu, q) if denom.has(X) else denom
     return lower_closed_forms(rest / d)[0]
 
@@ -302,10 +264,7 @@ def isometry_moments(name, weights: str = "orthogonal", **params) -> dict:
 
 
 def _register():
-    from . import api, render
-    from .isometry_render import render_extension
-    if render_extension not in render.EXTENSIONS:
-        render.EXTENSIONS.append(render_extension)
+    from . import api
     docs = {"isometry_mean": "m_1 = chi^T of J J^T over T steps/layers",
             "isometry_variance": "m_2 - m_1^2 of J J^T over T untied steps (weights='gaussian'|'orthogonal'); "
                                  "= chi^(2T) T v for vanilla/feed-forward, exact annealed recursion for gated cells",

@@ -47,7 +47,7 @@ from .activations import X
 from .cell import E, H, Z, Cell
 from .derive import Q
 from .gaussian import E1, lower_closed_forms
-from .isometry import Q4, _expect, _tidy
+from .isometry_expect import Q4, expect, tidy
 from .params import symbol
 
 ALPHA = sp.Symbol("alpha", nonnegative=True)
@@ -68,7 +68,7 @@ def _expect_with_m(expr, mu, q, R):
         groups[table[(i, j)]] = groups.get(table[(i, j)], 0) + coeff
     terms = []
     for m, c in sorted(groups.items(), key=lambda t: sp.default_sort_key(t[0])):
-        f = _tidy(c).subs(E, X)
+        f = tidy(c).subs(E, X)
         terms.append((E1(sp.Lambda(X, f), mu, q) if f.has(X) else f) * m)
     return sp.Add(*terms)
 
@@ -95,7 +95,7 @@ def derive_recursion(cell: Cell) -> RecursionCoefficients:
     F = cell.update
     a, b = sp.diff(F, H), sp.diff(F, E)
     K = _expect_with_m(a ** 2 * b ** 2, mu, q, R)
-    eta_next = _expect_with_m(F ** 2 * a ** 2, mu, q, R) + f.recurrent ** 2 * ALPHA * _expect(F ** 2 * b ** 2, mu, q, R)
+    eta_next = _expect_with_m(F ** 2 * a ** 2, mu, q, R) + f.recurrent ** 2 * ALPHA * expect(F ** 2 * b ** 2, mu, q, R)
 
     def split(expr):
         expr = sp.expand(expr)

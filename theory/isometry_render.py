@@ -3,8 +3,8 @@
 Registered in :data:`theory.render.EXTENSIONS`.  The kernels are functions of the fixed point
 ``Q`` (= Q*, supplied by the core kernels' solver) and the cell parameters, so these modules import
 nothing from the core modules and load the same way for built-in and user cells.  Expectation
-nodes without a closed form use the core's quadrature templates (``render._NB_E1`` /
-``render._JX_E1``: same rule, same constants).  Output is deterministic (sorted helpers, ``cse``
+nodes without a closed form use the core's quadrature templates (``render.NB_E1`` /
+``render.JX_E1``: same rule, same constants).  Output is deterministic (sorted helpers, ``cse``
 per expression, no time stamps), like everything under ``derivations/``.
 
 Public functions (numba: ufuncs broadcasting over arrays; jax: scalar, compose with jit/vmap/grad):
@@ -122,7 +122,7 @@ def _with_q4_call(expr, args):
 def _prepared(d):
     args = list(d.cell.param_names)
     ks = _kernel_list(d)
-    helpers = render._Helpers([e for _, _, e in ks])
+    helpers = render.Helpers([e for _, _, e in ks])
     out = []
     for name, lead, e in ks:
         e = helpers.substitute(e)
@@ -150,7 +150,7 @@ def _sw2(d):
 def render_isometry_numba(cell: Cell) -> str:
     d = derive_isometry(cell)
     helpers, ks, args = _prepared(d)
-    out = [render._header(cell, "isometry numba kernels"),
+    out = [render.module_header(cell, "isometry numba kernels"),
            f'"""Isometry kernels for {cell.name} (generated; see theory/isometry.py for the derivation).\n\n'
            'Arguments: T (steps/layers), v_W (normalised variance of W W^T: 1 Gaussian, 0 orthogonal), Q (the\n'
            'fixed point Q* from numba_kernels.Q_star), then the cell parameters.  Ufuncs broadcast.\n"""',
@@ -160,13 +160,13 @@ def render_isometry_numba(cell: Cell) -> str:
            f"_NODES = {quadrature.NODES}\n_PANELS = {quadrature.PANELS}\n_L = {quadrature.L!r}",
            "_INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)\n"]
     for name, kind, lam in helpers.specs:
-        body = render._canonical_lambda(lam)
-        kinks = render._kinks(body, X)
-        out.append(render._NB_E1.format(name=name, desc=str(body), kinks=kinks, body=numba_code(body),
+        body = render.canonical_lambda(lam)
+        kinks = render.kinks_of(body, X)
+        out.append(render.NB_E1.format(name=name, desc=str(body), kinks=kinks, body=numba_code(body),
                                         nedges=len(kinks) + 2, last=len(kinks) + 1, nseg=len(kinks) + 1,
-                                        kink_lines=render._kink_lines(kinks, "    ", "edges", "c0", "a", "mu", "sq", 0, 0)))
+                                        kink_lines=render.kink_line_code(kinks, "    ", "edges", "c0", "a", "mu", "sq", 0, 0)))
     for name, lead, e in ks:
-        out.append("\n" + render._function(numba_code, "_" + name, lead + args, e, "@njit(cache=True)\n") + "\n")
+        out.append("\n" + render.render_function(numba_code, "_" + name, lead + args, e, "@njit(cache=True)\n") + "\n")
     for name, lead, _ in ks:
         if name in ("mean_T", "variance_T", "spread") or name.startswith("rec_"):
             continue
@@ -181,13 +181,13 @@ def render_isometry_numba(cell: Cell) -> str:
         sig = "float64(" + ", ".join(["float64"] * len(full)) + ")"
         out.append(f'\n@vectorize([{sig!r}], cache=True)\ndef {pub}({", ".join(full)}):\n'
                    f'    """{doc}."""\n    return _{inner}({", ".join(full)})\n')
-    return render._finish(out)
+    return render.finish_module(out)
 
 
 def render_isometry_jax(cell: Cell) -> str:
     d = derive_isometry(cell)
     helpers, ks, args = _prepared(d)
-    out = [render._header(cell, "isometry jax kernels"),
+    out = [render.module_header(cell, "isometry jax kernels"),
            f'"""Isometry kernels for {cell.name} (generated; see theory/isometry.py).  Scalar, pure functions of\n'
            '(T, v_W, Q, *params); compose with jit/vmap/grad.  Importing turns on jax_enable_x64."""',
            "import math\n\nimport jax\nimport jax.numpy\nimport jax.numpy as jnp\nimport jax.scipy.special\nimport numpy as np\n",
@@ -198,12 +198,12 @@ def render_isometry_jax(cell: Cell) -> str:
            f"_PANELS = {quadrature.PANELS}\n_PANEL_IDX = jnp.arange(_PANELS, dtype=jnp.float64)\n_L = {quadrature.L!r}",
            "_INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)\n"]
     for name, kind, lam in helpers.specs:
-        body = render._canonical_lambda(lam)
-        kinks = render._kinks(body, X)
-        out.append(render._JX_E1.format(name=name, desc=str(body), kinks=kinks, body=jax_code(body),
-                                        kink_terms=render._jx_kink_terms(kinks, "mu", "sq", "c0", "a", "t0", "t1")))
+        body = render.canonical_lambda(lam)
+        kinks = render.kinks_of(body, X)
+        out.append(render.JX_E1.format(name=name, desc=str(body), kinks=kinks, body=jax_code(body),
+                                        kink_terms=render.jx_kink_terms(kinks, "mu", "sq", "c0", "a", "t0", "t1")))
     for name, lead, e in ks:
-        out.append("\n" + render._function(jax_code, "_" + name, lead + args, e, "") + "\n")
+        out.append("\n" + render.render_function(jax_code, "_" + name, lead + args, e, "") + "\n")
     for name, lead, _ in ks:
         if name in ("mean_T", "variance_T", "spread") or name.startswith("rec_"):
             continue
@@ -214,7 +214,7 @@ def render_isometry_jax(cell: Cell) -> str:
     for pub, inner, lead, doc in _public(d):
         full = ", ".join(lead + args)
         out.append(f'\ndef {pub}({full}):\n    """{doc}."""\n    return _{inner}({full})\n')
-    return render._finish(out)
+    return render.finish_module(out)
 
 
 def render_isometry_markdown(cell: Cell) -> str:
@@ -297,3 +297,11 @@ def render_extension(cell, backends=("numba", "jax")) -> dict:
     if "jax" in backends:
         files["isometry_jax.py"] = render_isometry_jax(cell)
     return files
+
+
+def _register():
+    if render_extension not in render.EXTENSIONS:
+        render.EXTENSIONS.append(render_extension)
+
+
+_register()

@@ -75,13 +75,13 @@ class DerivationLatexPrinter(LatexPrinter):
     """LaTeX for ``derivation.md``; symbol names follow the papers (σ_w, μ_b, q*)."""
 
     def __init__(self, settings=None):
-        super().__init__({"symbol_names": _LATEX_NAMES, **(settings or {})})
+        super().__init__({"symbol_names": LATEX_NAMES, **(settings or {})})
 
     def _print_Lambda(self, expr):
         return self._print(expr.expr)
 
 
-_LATEX_NAMES = {sp.Symbol(n, **a): l for n, a, l in [
+LATEX_NAMES = {sp.Symbol(n, **a): l for n, a, l in [
     ("sigma_w", {"nonnegative": True}, r"\sigma_w"), ("sigma_v", {"nonnegative": True}, r"\sigma_v"),
     ("sigma_b", {"nonnegative": True}, r"\sigma_b"), ("mu_b", {"real": True}, r"\mu_b"),
     ("R", {"nonnegative": True}, "R"), ("Sigma", {"real": True}, r"\Sigma"),

@@ -72,7 +72,7 @@ solve landed on density ~1e-12 there or failed (T = 2, 8 orthogonal raised; T = 
 of its mean and a third of its variance).  Every point is also checked to be physical (each neuron's
 :math:`\mathrm{Im}\,G^{(i)}_{y_Ty_T}\le0`, :func:`is_physical`: these are diagonal entries of a
 true resolvent), with a fallback path through :math:`\lambda(1+0.05i)` (:func:`_vertical_descent`).
-The first grid (edge-adapted, :func:`theory.spectrum._vanilla_grid`) spends half its points in the
+The first grid (edge-adapted, :func:`theory.spectrum_law.vanilla_grid`) spends half its points in the
 thin upper tail; :func:`refine_grid` then adds points where the mass and the second moment are.
 The smoothing's cost is its Lorentzian leakage, :math:`\approx\frac\eta\pi\lambda_+^k/k` on the
 k-th moment of the grid and ~1e-4 on the CDF at :math:`\eta=2\cdot10^{-4}` (measured in
@@ -751,7 +751,7 @@ def refine_grid(system: DysonSystem, lam, G, thetas, eta, m2, target_points, rou
     total) gets :math:`\lceil w_iN/W\rceil-1` geometrically spaced new points, each solved by Newton from
     the interpolated neighbours' solutions (linear in :math:`u`), checked by :func:`is_physical`, with
     :func:`continue_to` from the upper neighbour as fallback; a point that fails is left out (the
-    interval keeps its end points).  The edge-adapted grid of :func:`theory.spectrum._vanilla_grid`
+    interval keeps its end points).  The edge-adapted grid of :func:`theory.spectrum_law.vanilla_grid`
     spends about half its points in the thin upper tail and leaves the bulk (lambda ~ 0.3 .. 5 at
     T = 2) at spacings ~0.5.  Returns (lam, G, thetas) sorted ascending, all points ok."""
     lam, G = np.asarray(lam, float), np.asarray(G, complex)
@@ -857,8 +857,8 @@ def spectrum_ov(cell, T: int = 4, weights: str = "orthogonal", n: int = 150, M: 
                 moments_check: bool = False, eta: float = DEFAULT_ETA, refine: float = 1.0,
                 calibrate: bool = True, **params):
     r"""Density of the eigenvalues of :math:`JJ^\top` over ``T`` untied steps from the operator-valued
-    Dyson equation (module docstring), as a :class:`theory.spectrum.Spectrum` on the real-axis grid
-    of :func:`theory.spectrum._vanilla_grid` (square-root upper edge, logarithmic lower piece,
+    Dyson equation (module docstring), as a :class:`theory.spectrum_law.Spectrum` on the real-axis grid
+    of :func:`theory.spectrum_law.vanilla_grid` (square-root upper edge, logarithmic lower piece,
     composite Simpson weights), with the mass below the grid from :func:`mass_below`.  ``m1`` and
     ``variance`` of the result are the exact annealed ``isometry_mean`` / ``isometry_variance``
     (which this law must reproduce up to the neuron sample's error; the self-check of
@@ -870,7 +870,7 @@ def spectrum_ov(cell, T: int = 4, weights: str = "orthogonal", n: int = 150, M: 
     :class:`NonConvergence`), so no density from an unphysical branch is returned.
     ``refine``: after the first (edge-adapted) grid, about ``refine * n`` points are added where the mass
     and the second moment are (:func:`refine_grid`; 0: off), and the quadrature is then the trapezoid
-    in :math:`\ln\lambda` of :meth:`theory.spectrum.Spectrum.grid_moments`.  The mass below the
+    in :math:`\ln\lambda` of :meth:`theory.spectrum_law.Spectrum.grid_moments`.  The mass below the
     lowest point :math:`10^{-16}\lambda_+` (about 10 % at T = 16: the density goes like
     :math:`\lambda^{-\beta}`, :math:`\beta\approx T/(T+1)`) is :func:`tail_mass_power_law`.
     ``calibrate`` (default): rescale the sampled law so that its mean is the exact :math:`\chi^T`
@@ -878,7 +878,7 @@ def spectrum_ov(cell, T: int = 4, weights: str = "orthogonal", n: int = 150, M: 
     import time
     import theory
     from .isometry import weights_variance
-    from .spectrum import Spectrum, _vanilla_grid
+    from .spectrum_law import Spectrum, vanilla_grid
     t_start = time.perf_counter()
     c = theory.cell(cell)
     weights_variance(weights)
@@ -908,7 +908,7 @@ def spectrum_ov(cell, T: int = 4, weights: str = "orthogonal", n: int = 150, M: 
         raise NonConvergence(f"{c.name}: no real solution above the spectrum up to lambda = {lam_hi:g}")
     # lam0 = 1e-16 lam_+: gated laws carry several per cent of their mass below 1e-8 lam_+ (units whose
     # gate closes at some step; cf. theory.spectrum.GATED_TAIL_EXTEND)
-    lam, q = _vanilla_grid(lam_c, m1, var, T, n, lam0_rel=1e-16)
+    lam, q = vanilla_grid(lam_c, m1, var, T, n, lam0_rel=1e-16)
     G, ok, thetas, n_fb = solve_grid(system, lam, lam_c, th_c, eta=eta)
     dropped = int((~ok).sum())
     if dropped > 0.02 * lam.size or not ok[0]:
@@ -954,7 +954,7 @@ def spectrum_ov(cell, T: int = 4, weights: str = "orthogonal", n: int = 150, M: 
         notes.append(f"contour moments of this law: mass {mom[0]:.10f}, m1 {mom[1]:.6g}, variance "
                      f"{mom[2] - mom[1] ** 2:.6g} (exact annealed: m1 {m1:.6g}, variance {var:.6g})")
     notes.append(f"solve time {time.perf_counter() - t_start:.1f} s")
-    from .spectrum import _self_check
-    return _self_check(Spectrum(cell=c.name, T=T, weights=weights, params=pf, lam=lam, density=dens, atom=0.0,
+    from .spectrum_law import self_check
+    return self_check(Spectrum(cell=c.name, T=T, weights=weights, params=pf, lam=lam, density=dens, atom=0.0,
                                 eps=eta * lam, converged=np.ones(lam.size, bool), m1=m1, variance=var,
                                 notes=tuple(notes), quad=q, tail=tail))

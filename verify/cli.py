@@ -13,9 +13,12 @@ compilation, so a repeated ``verify all`` is several times faster.
 from __future__ import annotations
 
 import sys
-import time
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Optional
+
+from .cliutil import (BOOL, REGIMES, BadInput, parse_bool, parse_choice, parse_float,  # noqa: F401  (re-exported)
+                      parse_int, progress_printer, split_pairs)
+from .suite_runs import family_horizons, run_spectra, suite_points
 
 USAGE = """\
 usage: verify cell=NAME [key=value ...]
@@ -74,62 +77,6 @@ inconclusive checks are listed in the report and table but do not fail)
 compiled programs are cached in ~/.cache/signalprop/jax (SIGNALPROP_JAX_CACHE=DIR or off)
 """
 
-BOOL = {"true": True, "false": False, "1": True, "0": False, "yes": True, "no": False}
-
-#: ``tied=`` value -> weight regimes simulated
-REGIMES = {"true": ("tied",), "false": ("untied",), "both": ("untied", "tied")}
-
-
-class BadInput(ValueError):
-    """A one-line message for the user; exit status 2."""
-
-
-def _int(key: str, v: str, lo: int) -> int:
-    try:
-        x = int(v)
-    except ValueError:
-        raise BadInput(f"{key} must be an integer, got {v!r}") from None
-    if x < lo:
-        raise BadInput(f"{key} must be >= {lo}, got {x}")
-    return x
-
-
-def _float(key: str, v: str) -> float:
-    try:
-        x = float(v)
-    except ValueError:
-        raise BadInput(f"{key} must be a number, got {v!r}") from None
-    if x != x or x in (float("inf"), float("-inf")):
-        raise BadInput(f"{key} must be finite, got {v!r}")
-    return x
-
-
-def _bool(key: str, v: str) -> bool:
-    if v.lower() not in BOOL:
-        raise BadInput(f"{key} must be true or false, got {v!r}")
-    return BOOL[v.lower()]
-
-
-def _choice(key: str, v: str, choices) -> str:
-    if v not in choices:
-        raise BadInput(f"{key} must be one of {', '.join(choices)}; got {v!r}")
-    return v
-
-
-def split_pairs(args: list[str]) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for a in args:
-        if "=" not in a or a.startswith("="):
-            raise BadInput(f"expected key=value, got {a!r} (see verify --help)")
-        k, v = a.split("=", 1)
-        if k in out:
-            raise BadInput(f"key {k!r} given twice")
-        if v == "":
-            raise BadInput(f"{k} has an empty value")
-        out[k] = v
-    return out
-
-
 RUN_KEYS = ("width", "ensemble", "steps", "tied", "seed", "probes", "dtype", "Q0", "C0",
             "window", "widths", "out", "plots", "quiet")
 SUITE_KEYS = ("width", "ensemble", "seed", "dtype", "probes", "out", "cells", "plots", "quiet",
@@ -182,39 +129,39 @@ def parse_cell_args(kv: dict[str, str]) -> dict:
         raise BadInput(f"unknown key {unknown[0]!r} for {cell}; valid keys: cell, {', '.join(valid)}")
     for k in list(kv):
         if k in params:
-            params[k] = _float(k, kv.pop(k))
+            params[k] = parse_float(k, kv.pop(k))
     try:
         sim.check_params(params)
     except ValueError as exc:
         raise BadInput(str(exc)) from None
     s = {"cell": cell, "params": params}
-    s["width"] = _int("width", kv.get("width", "128"), 2)
-    s["ensemble"] = _int("ensemble", kv.get("ensemble", "32"), 2)
-    s["steps"] = _int("steps", kv.get("steps", "100"), 4)
-    s["seed"] = _int("seed", kv.get("seed", "0"), 0)
-    s["probes"] = _int("probes", kv.get("probes", "4"), 1)
-    s["dtype"] = _choice("dtype", kv.get("dtype", _default_dtype()), ("float64", "float32"))
-    s["Q0"] = _float("Q0", kv.get("Q0", "1"))
-    s["C0"] = _float("C0", kv.get("C0", "0"))
+    s["width"] = parse_int("width", kv.get("width", "128"), 2)
+    s["ensemble"] = parse_int("ensemble", kv.get("ensemble", "32"), 2)
+    s["steps"] = parse_int("steps", kv.get("steps", "100"), 4)
+    s["seed"] = parse_int("seed", kv.get("seed", "0"), 0)
+    s["probes"] = parse_int("probes", kv.get("probes", "4"), 1)
+    s["dtype"] = parse_choice("dtype", kv.get("dtype", _default_dtype()), ("float64", "float32"))
+    s["Q0"] = parse_float("Q0", kv.get("Q0", "1"))
+    s["C0"] = parse_float("C0", kv.get("C0", "0"))
     if s["Q0"] < 0 or abs(s["C0"]) > s["Q0"]:
         raise BadInput(f"need Q0 >= 0 and |C0| <= Q0; got Q0={s['Q0']}, C0={s['C0']}")
-    s["window"] = _float("window", kv.get("window", "0.5"))
+    s["window"] = parse_float("window", kv.get("window", "0.5"))
     if not 0 < s["window"] < 1:
         raise BadInput(f"window must lie in (0, 1), got {s['window']}")
-    tied = _choice("tied", kv.get("tied", "both" if sim.recurrent else "false"),
+    tied = parse_choice("tied", kv.get("tied", "both" if sim.recurrent else "false"),
                    ("true", "false", "both"))
     if tied != "false" and not sim.recurrent:
         raise BadInput(f"{cell} draws fresh weights per layer; tied must be false")
     s["regimes"] = REGIMES[tied]
     s["widths"] = None
     if "widths" in kv:
-        ws = [_int("widths", w, 2) for w in kv["widths"].split(",")]
+        ws = [parse_int("widths", w, 2) for w in kv["widths"].split(",")]
         if len(ws) < 3:
             raise BadInput("widths needs at least 3 comma-separated widths")
         s["widths"] = ws
     s["out"] = kv.get("out", f"out/verify-{cell}")
-    s["plots"] = _bool("plots", kv.get("plots", "true"))
-    s["quiet"] = _bool("quiet", kv.get("quiet", "false"))
+    s["plots"] = parse_bool("plots", kv.get("plots", "true"))
+    s["quiet"] = parse_bool("quiet", kv.get("quiet", "false"))
     return s
 
 
@@ -226,18 +173,18 @@ def parse_suite_args(kv: dict[str, str]) -> dict:
     if unknown:
         raise BadInput(f"unknown key {unknown[0]!r} for verify all; valid keys: {', '.join(SUITE_KEYS)}")
     s = {
-        "width": _int("width", kv.get("width", str(_default_suite_width())), 16),
-        "ensemble": _int("ensemble", kv.get("ensemble", "32"), 2),
-        "seed": _int("seed", kv.get("seed", "0"), 0),
-        "probes": _int("probes", kv.get("probes", "4"), 1),
-        "dtype": _choice("dtype", kv.get("dtype", _default_dtype()), ("float64", "float32")),
+        "width": parse_int("width", kv.get("width", str(_default_suite_width())), 16),
+        "ensemble": parse_int("ensemble", kv.get("ensemble", "32"), 2),
+        "seed": parse_int("seed", kv.get("seed", "0"), 0),
+        "probes": parse_int("probes", kv.get("probes", "4"), 1),
+        "dtype": parse_choice("dtype", kv.get("dtype", _default_dtype()), ("float64", "float32")),
         "out": kv.get("out", "out/verify-all"),
-        "plots": _bool("plots", kv.get("plots", "true")),
-        "quiet": _bool("quiet", kv.get("quiet", "false")),
-        "sweep": _bool("sweep", kv.get("sweep", "true")),
+        "plots": parse_bool("plots", kv.get("plots", "true")),
+        "quiet": parse_bool("quiet", kv.get("quiet", "false")),
+        "sweep": parse_bool("sweep", kv.get("sweep", "true")),
     }
     if "jobs" in kv:
-        s["jobs"] = _int("jobs", kv["jobs"], 0)
+        s["jobs"] = parse_int("jobs", kv["jobs"], 0)
     else:
         from .suite_parts import default_jobs
 
@@ -259,13 +206,6 @@ def parse_suite_args(kv: dict[str, str]) -> dict:
     return s
 
 
-def _progress(quiet: bool) -> Optional[Callable[[str], None]]:
-    if quiet:
-        return None
-    t0 = time.perf_counter()
-    return lambda msg: print(f"[{time.perf_counter() - t0:7.1f}s] {msg}", file=sys.stderr, flush=True)
-
-
 SPECTRA_KEYS = ("cells", "width", "ensemble", "steps", "ks_steps", "weights", "tied", "seed", "out",
                 "plots", "quiet", "law", "samples")
 
@@ -278,7 +218,7 @@ SUITE_SPECTRA = {"cells": ("vanilla-tanh", "minimalrnn"), "width": 32, "ensemble
 
 
 def _int_list(key: str, v: str) -> tuple:
-    xs = tuple(_int(key, x, 1) for x in v.split(","))
+    xs = tuple(parse_int(key, x, 1) for x in v.split(","))
     if list(xs) != sorted(set(xs)):
         raise BadInput(f"{key} must be increasing, got {v!r}")
     return xs
@@ -297,55 +237,34 @@ def parse_spectra_args(kv: dict[str, str]) -> dict:
             raise BadInput(f"cell {c!r} has no spectral point; valid cells: {', '.join(STANDARD_CELLS)}")
     weights = tuple(kv.get("weights", "orthogonal,gaussian").split(","))
     for w in weights:
-        _choice("weights", w, ("orthogonal", "gaussian"))
+        parse_choice("weights", w, ("orthogonal", "gaussian"))
     s = {"cells": cells, "weights": weights,
-         "width": _int("width", kv.get("width", "128"), 4),
-         "ensemble": _int("ensemble", kv.get("ensemble", "16"), 2),
+         "width": parse_int("width", kv.get("width", "128"), 4),
+         "ensemble": parse_int("ensemble", kv.get("ensemble", "16"), 2),
          "steps": _int_list("steps", kv.get("steps", "1,2,4,8,16")),
-         "seed": _int("seed", kv.get("seed", "0"), 0),
+         "seed": parse_int("seed", kv.get("seed", "0"), 0),
          "out": kv.get("out", "out/verify-spectra"),
          "samples": kv.get("samples"),
-         "plots": _bool("plots", kv.get("plots", "true")),
-         "quiet": _bool("quiet", kv.get("quiet", "false"))}
+         "plots": parse_bool("plots", kv.get("plots", "true")),
+         "quiet": parse_bool("quiet", kv.get("quiet", "false"))}
     s["ks_steps"] = _int_list("ks_steps", kv.get("ks_steps", ",".join(str(t) for t in (1, 4, 8) if t in s["steps"])
                                                   or str(s["steps"][0])))
     bad = [t for t in s["ks_steps"] if t not in s["steps"]]
     if bad:
         raise BadInput(f"ks_steps must be among steps {list(s['steps'])}; got {bad}")
-    tied = _choice("tied", kv.get("tied", "both"), ("true", "false", "both"))
+    tied = parse_choice("tied", kv.get("tied", "both"), ("true", "false", "both"))
     s["regimes"] = REGIMES[tied]
     from theory.spectrum import METHODS
 
-    s["law"] = _choice("law", kv.get("law", "auto"), METHODS)
+    s["law"] = parse_choice("law", kv.get("law", "auto"), METHODS)
     return s
-
-
-def run_spectra(s: dict, progress=None) -> int:
-    from .spectra_report import run_points, standard_points
-
-    progress = progress if progress is not None else _progress(s["quiet"])
-    try:
-        points = standard_points(s["width"], s["ensemble"], s["seed"], cells=s["cells"], steps=s["steps"],
-                                 ks_steps=s["ks_steps"], regimes=s["regimes"])
-    except ValueError as exc:
-        raise BadInput(str(exc)) from None
-    ks_cells = s.get("ks_cells", s["cells"])
-    points = [type(p)(**{**p.__dict__, "weights": s["weights"], "ks_weights": s.get("ks_weights", s["weights"]),
-                         "law": s.get("law", "auto"),
-                         "ks_steps": p.ks_steps if p.cell in ks_cells else ()}) for p in points]
-    if progress:
-        progress(f"verify spectra: {len(points)} cells x {len(s['weights'])} weight laws x {len(s['regimes'])} "
-                 f"regimes, N={s['width']}, E={s['ensemble']}, T={list(s['steps'])}")
-    rc, _ = run_points(points, s["out"], progress=progress, plots=s["plots"], meta={"argv": sys.argv[1:]},
-                       samples_dir=s.get("samples"))
-    return rc
 
 
 def run_cell(s: dict) -> int:
     from .compare import PointConfig, verify_point
     from .sweep import width_sweep
 
-    progress = _progress(s["quiet"])
+    progress = progress_printer(s["quiet"])
     cfg = PointConfig(cell=s["cell"], params=s["params"], width=s["width"], ensemble=s["ensemble"],
                       steps=s["steps"], regimes=s["regimes"], seed=s["seed"], probes=s["probes"],
                       dtype=s["dtype"], Q0=s["Q0"], C0=s["C0"], window_fraction=s["window"],
@@ -446,42 +365,6 @@ def run_suite(s: dict) -> int:
     return rc
 
 
-def suite_points(cells, *, width, ensemble, seed, dtype, probes, quiet, progress=None) -> list:
-    """Simulate and evaluate the standard points (verify.suite) of ``cells``; verdicts not yet set
-    (the Bonferroni family is the whole report)."""
-    from .compare import verify_point
-    from .sharding import family_of
-    from .suite import standard_points
-
-    configs = []
-    for cell in cells:
-        configs += standard_points(cell, width=width, ensemble=ensemble, seed=seed, dtype=dtype, probes=probes)
-    if progress:
-        progress(f"verify all: {len(configs)} points on {len(cells)} cells ({', '.join(cells)}), "
-                 f"N={width}, E={ensemble}")
-    # One compiled program per family of cells (verify.sharding.family_of: the activations of
-    # the vanilla and of the feed-forward nets), both regimes, every point: it runs the family's
-    # longest horizon and each point keeps its first T steps (the same statistics as a T-step run).
-    horizon = family_horizons(configs)
-    points = []
-    for i, cfg in enumerate(configs):
-        if progress:
-            progress(f"point {i + 1}/{len(configs)}: {cfg.cell} {cfg.label} T={cfg.steps}")
-        points.append(verify_point(cfg, progress=progress, finalize=False,
-                                   program_steps=horizon[family_of(cfg.cell)]))
-    return points
-
-
-def family_horizons(configs) -> dict:
-    """family (verify.sharding.family_of) -> the longest horizon of its points."""
-    from .sharding import family_of
-
-    horizon = {}
-    for cfg in configs:
-        horizon[family_of(cfg.cell)] = max(horizon.get(family_of(cfg.cell), 0), cfg.steps)
-    return horizon
-
-
 def run_points_suite(s: dict, cells=None, remote_points=None) -> int:
     """The points of the vanilla, feed-forward and minimalRNN cells (verify.suite) and the width
     sweep; the report in ``s["out"]``.  ``cells``: those simulated here (default all);
@@ -491,7 +374,7 @@ def run_points_suite(s: dict, cells=None, remote_points=None) -> int:
     from .suite import SWEEP_CELLS, SWEEP_POINT, sweep_widths
     from .sweep import width_sweep
 
-    progress = _progress(s["quiet"])
+    progress = progress_printer(s["quiet"])
     cells = list(s["simulated"] if cells is None else cells)
     own = suite_points(cells, **{k: s[k] for k in ("width", "ensemble", "seed", "dtype", "probes", "quiet")},
                        progress=progress)

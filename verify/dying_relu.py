@@ -39,7 +39,8 @@ from typing import Optional
 
 import numpy as np
 
-from .dying_relu_checks import (ALPHA, Checks, _dead_by, analyse_domain, analyse_point, analyse_rnn,
+from .jsonutil import jsonable
+from .dying_relu_checks import (ALPHA, Checks, dead_by, analyse_domain, analyse_point, analyse_rnn,
                                 rai_vs_he)
 
 LOGRATIO_KEEP = 2000
@@ -236,23 +237,6 @@ def grid_points(d: int, g: int):
     return mesh, idx
 
 
-def _jsonable(x):
-    if isinstance(x, dict):
-        return {str(k): _jsonable(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_jsonable(v) for v in x]
-    if isinstance(x, np.ndarray):
-        return _jsonable(x.tolist())
-    if isinstance(x, (np.floating, float)):
-        v = float(x)
-        return v if math.isfinite(v) else (None if v != v else ("inf" if v > 0 else "-inf"))
-    if isinstance(x, (np.integer,)):
-        return int(x)
-    if isinstance(x, np.bool_):
-        return bool(x)
-    return x
-
-
 def _environment(c: Config) -> dict:
     import os
 
@@ -278,21 +262,21 @@ def run_study(c: Config, progress=None) -> dict:
             res = run_points(c, w, init, [[1.0], [-1.0]], c.ensemble, progress)
             point[(init, w)] = analyse_point(c, w, init, res, checks, pending)
             if init != "rai":   # bias-free: dead on [-1, 1] iff dead at +1 and -1 (exact)
-                domain[(init, w)] = analyse_domain(c, w, init, _dead_by(res["hist"], c.depth), res["n"], checks,
+                domain[(init, w)] = analyse_domain(c, w, init, dead_by(res["hist"], c.depth), res["n"], checks,
                                                    "two points +-1 (exact, bias-free)")
             else:
                 say(f"d=1 domain, exact breakpoint tracking: N={w} init=rai E={E_dom}")
                 tr = run_tracker(c, w, "rai", E_dom, progress)
                 domain[(init, w)] = analyse_domain(
-                    c, w, init, _dead_by(tr["hist"], c.depth), tr["n"], checks, "breakpoint tracking (exact)",
+                    c, w, init, dead_by(tr["hist"], c.depth), tr["n"], checks, "breakpoint tracking (exact)",
                     {"overflow": tr["overflow"], "max_points": tr["max_points"], "capacity": tr["capacity"]})
             if init in ("he", "rai"):
                 say(f"sampled domain d={c.d}, grid {c.grid}^{c.d}: N={w} init={init} E={E_dom}")
                 rs = run_points(c, w, init, grid, E_dom, progress, sub=sub)
                 sampled[(init, w)] = analyse_domain(
-                    c, w, init, _dead_by(rs["hist"], c.depth), rs["n"], checks,
+                    c, w, init, dead_by(rs["hist"], c.depth), rs["n"], checks,
                     f"grid {c.grid}^{c.d} on [-1,1]^{c.d} (spacing {2 / (c.grid - 1):.3g})",
-                    {"coarse_dead": _dead_by(rs["hist_sub"], c.depth), "coarse_points": int(len(sub)),
+                    {"coarse_dead": dead_by(rs["hist_sub"], c.depth), "coarse_points": int(len(sub)),
                      "points": int(grid.shape[0]), "dead_fraction_domain": rs["frac"] / rs["n"]})
     say("ReLU RNN at sigma_w^2 = 2")
     runs, death = {}, {}
@@ -386,7 +370,7 @@ def main(kv: dict) -> int:
     if c.plots:
         from .dying_relu_plots import make_all
         report["figures"] = make_all(report, out)
-    (out / "report.json").write_text(json.dumps(_jsonable(report), indent=1))
+    (out / "report.json").write_text(json.dumps(jsonable(report), indent=1))
     print("\n".join(report["summary"]))
     print(f"report: {out / 'report.json'}")
     return 1 if report["verdict"] == "disagree" else 0
@@ -404,5 +388,5 @@ def suite_run(out, seed: int = 0, plots: bool = True, quiet: bool = False) -> in
 
 
 if __name__ == "__main__":
-    from .cli import split_pairs
+    from .cliutil import split_pairs
     sys.exit(main(split_pairs(sys.argv[1:])))

@@ -38,7 +38,7 @@ class Checks:
         return "agree" if np.all(self.items[i][1] >= self.threshold()) else "disagree"
 
 
-def _dead_by(hist, depth):
+def dead_by(hist, depth):
     """Networks dead by depth l = 1..depth (death is monotone: the first dead layer decides)."""
     return np.cumsum(hist)[1: depth + 1]
 
@@ -57,7 +57,7 @@ def _mean_se(s, s2, n):
 def analyse_point(c, width, init, res, checks, pending):
     from .dying_relu_sim import A3_INITS
     E, depths = res["n"], np.arange(1, c.depth + 1)
-    k = _dead_by(res["hist_point"], c.depth)
+    k = dead_by(res["hist_point"], c.depth)
     lo, hi = st.wilson(k, E, ALPHA)
     sel = depths >= c.depth_lo
     theory_ = _predict("p_point_collapse", N=width, L=depths)

@@ -171,8 +171,8 @@ def rnn(r: dict, path: Path):
 
 def make_all(report: dict, out: Path) -> list:
     """Write every figure into ``out``; returns the file names.  Works on the JSON-safe report too."""
-    from .dying_relu import _jsonable
-    r = _jsonable(report)
+    from .jsonutil import jsonable
+    r = jsonable(report)
     names = []
     for name, fn in (("collapse_vs_depth.png", collapse_vs_depth), ("rai_vs_he.png", rai_vs_he),
                      ("crossover.png", crossover), ("rnn.png", rnn)):

@@ -46,6 +46,7 @@ from .estimators import late_window, window_average
 from .simulators.base import correlated_inputs, initial_pair
 from .simulators.gated_base import GatedSimulator
 from .stats import ALPHA, allowance, ensemble_estimate
+from .timescale import xi_from_lambda  # noqa: F401  (also served here)
 
 
 @dataclass
@@ -513,13 +514,6 @@ def _population_burn(cell: str, params: dict) -> int:
     except (RuntimeError, ArithmeticError):
         xq = 10.0
     return int(min(popmod.BURN_MAX, max(popmod.BURN_MIN, math.ceil(12 * xq if math.isfinite(xq) else popmod.BURN_MAX))))
-
-
-def xi_from_lambda(lam: float, se: float) -> tuple[float, float]:
-    """ξ = -1/ln λ and its delta-method SE, SE_λ / (λ ln²λ)."""
-    if not 0 < lam < 1:
-        return math.inf, math.nan
-    return -1.0 / math.log(lam), se / (lam * math.log(lam) ** 2)
 
 
 # ----------------------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 import sys
 
-from .cli import REGIMES, BadInput, _bool, _choice, _float, _int, _progress
+from .cliutil import REGIMES, BadInput, parse_bool, parse_choice, parse_float, parse_int, progress_printer
 
 CHAOTIC_LAMBDA = 1.2
 SUITE_BIASES = (-2.0, 0.0, 2.0, 4.0)
@@ -48,23 +48,23 @@ def parse(kv: dict) -> dict:
         raise BadInput(f"unknown key {unknown[0]!r} for {cell}; valid keys: cell, {', '.join(sorted(KEYS + tuple(params)))}")
     for k in list(kv):
         if k in params:
-            params[k] = _float(k, kv.pop(k))
+            params[k] = parse_float(k, kv.pop(k))
     try:
         theory.api.resolve_params(theory.cell(cell), params)
     except ValueError as exc:
         raise BadInput(str(exc)) from None
     s = {"cell": cell, "params": params,
-         "width": _int("width", kv.get("width", "128"), 2), "ensemble": _int("ensemble", kv.get("ensemble", "32"), 2),
-         "seed": _int("seed", kv.get("seed", "0"), 0), "probes": _int("probes", kv.get("probes", "2"), 1),
-         "Q0": _float("Q0", kv.get("Q0", "0.5")), "C0": _float("C0", kv.get("C0", "0")),
-         "window": _float("window", kv.get("window", "0.5")), "out": kv.get("out", f"out/verify-{cell}"),
-         "plots": _bool("plots", kv.get("plots", "true")), "quiet": _bool("quiet", kv.get("quiet", "false"))}
-    s["steps"] = _int("steps", kv["steps"], 4) if "steps" in kv else horizon(cell, params)
-    tied = _choice("tied", kv.get("tied", "both"), ("true", "false", "both"))
+         "width": parse_int("width", kv.get("width", "128"), 2), "ensemble": parse_int("ensemble", kv.get("ensemble", "32"), 2),
+         "seed": parse_int("seed", kv.get("seed", "0"), 0), "probes": parse_int("probes", kv.get("probes", "2"), 1),
+         "Q0": parse_float("Q0", kv.get("Q0", "0.5")), "C0": parse_float("C0", kv.get("C0", "0")),
+         "window": parse_float("window", kv.get("window", "0.5")), "out": kv.get("out", f"out/verify-{cell}"),
+         "plots": parse_bool("plots", kv.get("plots", "true")), "quiet": parse_bool("quiet", kv.get("quiet", "false"))}
+    s["steps"] = parse_int("steps", kv["steps"], 4) if "steps" in kv else horizon(cell, params)
+    tied = parse_choice("tied", kv.get("tied", "both"), ("true", "false", "both"))
     s["regimes"] = REGIMES[tied]
     if s["Q0"] < 0 or abs(s["C0"]) > s["Q0"]:
         raise BadInput(f"need Q0 >= 0 and |C0| <= Q0; got Q0={s['Q0']}, C0={s['C0']}")
-    s["bias"] = [_float("bias", b) for b in kv["bias"].split(",")] if "bias" in kv else []
+    s["bias"] = [parse_float("bias", b) for b in kv["bias"].split(",")] if "bias" in kv else []
     return s
 
 
@@ -72,7 +72,7 @@ def run_cell(kv: dict) -> int:
     from .gated import GatedPoint, bias_sweep, table, verify_point, write_report
 
     s = parse(dict(kv))
-    progress = _progress(s["quiet"])
+    progress = progress_printer(s["quiet"])
     cfg = GatedPoint(s["cell"], s["params"], width=s["width"], ensemble=s["ensemble"], steps=s["steps"],
                      regimes=s["regimes"], seed=s["seed"], probes=s["probes"], Q0=s["Q0"], C0=s["C0"],
                      window_fraction=s["window"], label="cli")
@@ -152,7 +152,7 @@ def run_suite(cells, *, width, ensemble, seed, out, plots, quiet) -> int:
     from .compare import assign_verdicts
     from .gated import bias_sweep, population_rejudge, table, verify_point, write_report
 
-    progress = _progress(quiet)
+    progress = progress_printer(quiet)
     reports, sweeps = [], []
     for cell in cells:
         points = suite_points(cell, width, ensemble, seed)

@@ -48,7 +48,7 @@ def plot_sweep(sweep, path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from .gated import xi_from_lambda
+    from .timescale import xi_from_lambda
 
     rows = sweep["rows"]
     mu = np.array([r["mu"] for r in rows])

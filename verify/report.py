@@ -66,14 +66,14 @@ def environment() -> dict:
     }
 
 
-def _clean(x):
+def clean_json(x):
     """JSON-safe: NaN/inf -> None, numpy -> python."""
     if isinstance(x, dict):
-        return {str(k): _clean(v) for k, v in x.items()}
+        return {str(k): clean_json(v) for k, v in x.items()}
     if isinstance(x, (list, tuple)):
-        return [_clean(v) for v in x]
+        return [clean_json(v) for v in x]
     if isinstance(x, np.ndarray):
-        return _clean(x.tolist())
+        return clean_json(x.tolist())
     if isinstance(x, (np.floating, float)):
         return float(x) if math.isfinite(x) else None
     if isinstance(x, np.integer):
@@ -249,5 +249,5 @@ def write(out_dir: str | os.PathLike, points: list[PointReport], *, meta: Option
         **(extra or {}),
     }
     path = out / "report.json"
-    path.write_text(dumps(_clean(doc)))
+    path.write_text(dumps(clean_json(doc)))
     return path

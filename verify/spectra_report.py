@@ -535,7 +535,7 @@ def rules() -> dict:
 
 
 def to_json(results: list, figures: list, meta: dict) -> dict:
-    from .report import _clean, environment
+    from .report import clean_json, environment
     pts = []
     for r in results:
         pt = r["point"]
@@ -546,7 +546,7 @@ def to_json(results: list, figures: list, meta: dict) -> dict:
                     "float_floor_fraction": r["float_floor_fraction"], "timings_s": r["timings"],
                     "sample_sources": r.get("sample_sources", {}),
                     "spectrum": r["spectrum_info"]})
-    return _clean({"environment": environment(), "precision": "float64 (jax_enable_x64), matmul HIGHEST",
+    return clean_json({"environment": environment(), "precision": "float64 (jax_enable_x64), matmul HIGHEST",
                    "meta": meta, "rules": rules(), "constants": {"MOMENT_WIDTH_COEF": MOMENT_WIDTH_COEF,
                    "CDF_WIDTH_COEF": CDF_WIDTH_COEF, "CDF_LEVELS": list(CDF_LEVELS), "SPECTRUM_GRID": SPECTRUM_GRID},
                    "counts": counts(results), "points": pts, "figures": figures})

@@ -57,9 +57,10 @@ def run_part(name: str, args: dict):
     """Run one part in this process; its exit status (0 agree, 1 disagree), or for ``points`` the
     list of point reports."""
     if name == "points":
-        from .cli import _progress, suite_points
+        from .cliutil import progress_printer
+        from .suite_runs import suite_points
 
-        return suite_points(**args, progress=_progress(args["quiet"]))
+        return suite_points(**args, progress=progress_printer(args["quiet"]))
     if name == "gated":
         from .gated_cli import run_suite
 
@@ -69,7 +70,7 @@ def run_part(name: str, args: dict):
 
         return suite_run(**args)
     if name == "spectra":
-        from .cli import run_spectra
+        from .suite_runs import run_spectra
 
         return run_spectra({**args, "cells": tuple(args["cells"]), "weights": tuple(args["weights"]),
                             "steps": tuple(args["steps"]), "ks_steps": tuple(args["ks_steps"]),

@@ -1,4 +1,8 @@
-"""The registry of declared cells: ``register`` adds one, ``get`` looks one up by name."""
+"""The registry of declared cells: ``register`` adds one, ``get`` looks one up by name.
+
+The built-in cell modules only declare (``CELLS``, pure data) and import nothing from here;
+``_load_builtin`` imports them on first use and registers their cells, so the registry and the
+cell modules form no import circle."""
 from __future__ import annotations
 
 from ..cell import Cell
@@ -48,4 +52,7 @@ def _load_builtin():
     if _loaded:
         return
     _loaded = True
-    from . import feedforward, gru, gru_reset_after, lstm, minimalrnn, vanilla  # noqa: F401  (registration side effect)
+    from . import feedforward, gru, gru_reset_after, lstm, minimalrnn, vanilla
+    for mod in (feedforward, gru, gru_reset_after, lstm, minimalrnn, vanilla):
+        for c in mod.CELLS:
+            register(c, builtin=True)

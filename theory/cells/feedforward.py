@@ -5,7 +5,6 @@ from __future__ import annotations
 from ..activations import ACTIVATIONS, activation
 from ..cell import E, Cell, Field
 from ..params import symbol
-from . import register
 
 DEFAULTS = {"sigma_w": 1.0, "sigma_b": 0.1}
 
@@ -24,5 +23,5 @@ def feedforward(act: str, phi=None, name: str | None = None) -> Cell:
     )
 
 
-for _act in ACTIVATIONS:
-    register(feedforward(_act), builtin=True)
+#: the built-in cells of this module (registered by theory.cells)
+CELLS = tuple(feedforward(_act) for _act in ACTIVATIONS)

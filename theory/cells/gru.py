@@ -20,11 +20,10 @@ import sympy as sp
 
 from ..activations import sigmoid
 from ..gated import Gate, GatedCell, field, old
-from . import register
 
 h = old("h")
 
-GRU = register(GatedCell(
+GRU = GatedCell(
     name="gru",
     gates=(Gate("r"), Gate("z"), Gate("n", activation="tanh", reads=sigmoid(field("r")) * h, bias_mean=False)),
     state=("h",),
@@ -37,4 +36,7 @@ GRU = register(GatedCell(
     assumptions=("gate fields independent of the unit's own stored state (untied / annealed weights, 06 §1, §8)",
                  "biases redrawn each step or sigma_b = 0 (a persistent bias with sigma_b > 0 breaks the closure, 02 §5)",
                  "inputs fresh each step, zero mean; candidate bias mean 0 (all state means vanish)"),
-), builtin=True)
+)
+
+#: the built-in cells of this module (registered by theory.cells)
+CELLS = (GRU,)

@@ -18,11 +18,10 @@ import sympy as sp
 
 from ..activations import sigmoid
 from ..gated import Gate, GatedCell, field, old
-from . import register
 
 h = old("h")
 
-GRU_RESET_AFTER = register(GatedCell(
+GRU_RESET_AFTER = GatedCell(
     name="gru-reset-after",
     gates=(Gate("r"), Gate("z"), Gate("n", activation="tanh", reads=h, bias_mean=False, scale=sigmoid(field("r")))),
     state=("h",),
@@ -36,4 +35,7 @@ GRU_RESET_AFTER = register(GatedCell(
                  "biases redrawn each step or sigma_b = 0 (a persistent bias with sigma_b > 0 breaks the closure, 02 §5)",
                  "inputs fresh each step, zero mean; candidate biases b_in, b_hn mean 0 (all state means vanish)",
                  "candidate field: Gaussian scale mixture a_n | a_r ~ N(0, v_u + r^2 v_m), exact for untied weights"),
-), builtin=True)
+)
+
+#: the built-in cells of this module (registered by theory.cells)
+CELLS = (GRU_RESET_AFTER,)

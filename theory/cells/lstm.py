@@ -19,11 +19,10 @@ import sympy as sp
 
 from ..activations import sigmoid
 from ..gated import Gate, GatedCell, field, new, old
-from . import register
 
 i, f, g, o = sigmoid(field("i")), sigmoid(field("f")), sp.tanh(field("g")), sigmoid(field("o"))
 
-LSTM = register(GatedCell(
+LSTM = GatedCell(
     name="lstm",
     gates=(Gate("i"), Gate("f"), Gate("g", activation="tanh", bias_mean=False), Gate("o")),
     state=("c", "h"),
@@ -37,4 +36,7 @@ LSTM = register(GatedCell(
                  "Gaussian closure for the cell state inside tanh (06 §3; exact alternative: theory.population)",
                  "biases redrawn each step or sigma_b = 0 (a persistent bias with sigma_b > 0 breaks the closure, 02 §5)",
                  "inputs fresh each step, zero mean; g bias mean 0 (all state means vanish)"),
-), builtin=True)
+)
+
+#: the built-in cells of this module (registered by theory.cells)
+CELLS = (LSTM,)

@@ -10,7 +10,6 @@ from __future__ import annotations
 from ..activations import sigmoid
 from ..cell import E, H, Z, Cell, Field
 from ..params import symbol
-from . import register
 
 NAMES = ("sigma_w", "sigma_v", "sigma_b", "mu_b", "R", "Sigma")
 DEFAULTS = {"sigma_w": 2.0, "sigma_v": 1.0, "sigma_b": 0.0, "mu_b": 1.0, "R": 1.0, "Sigma": 1.0}
@@ -18,7 +17,7 @@ DEFAULTS = {"sigma_w": 2.0, "sigma_v": 1.0, "sigma_b": 0.0, "mu_b": 1.0, "R": 1.
 _s = {n: symbol(n) for n in NAMES}
 u = sigmoid(E)
 
-MINIMALRNN = register(Cell(
+MINIMALRNN = Cell(
     name="minimalrnn",
     update=u * H + (1 - u) * Z,
     field=Field(recurrent=_s["sigma_w"], input=_s["sigma_v"], bias=_s["sigma_b"], mean=_s["mu_b"]),
@@ -29,4 +28,7 @@ MINIMALRNN = register(Cell(
     assumptions=("gate independent of the unit's own stored state (untied / annealed weights, 02 §5)",
                  "bias redrawn each step or sigma_b = 0 (a persistent bias with sigma_b > 0 breaks the closure)",
                  "inputs z_t fresh each step, zero mean"),
-), builtin=True)
+)
+
+#: the built-in cells of this module (registered by theory.cells)
+CELLS = (MINIMALRNN,)

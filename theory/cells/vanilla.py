@@ -8,7 +8,6 @@ from __future__ import annotations
 from ..activations import ACTIVATIONS, activation
 from ..cell import E, Cell, Field
 from ..params import symbol
-from . import register
 
 DEFAULTS = {"sigma_w": 1.0, "sigma_v": 1.0, "sigma_b": 0.1, "R": 1.0, "Sigma": 1.0}
 #: a linear RNN has a finite fixed point only for sigma_w < 1
@@ -34,5 +33,5 @@ def vanilla(act: str, phi=None, bias_mean: bool = False, name: str | None = None
     )
 
 
-for _act in ACTIVATIONS:
-    register(vanilla(_act), builtin=True)
+#: the built-in cells of this module (registered by theory.cells)
+CELLS = tuple(vanilla(_act) for _act in ACTIVATIONS)

@@ -19,7 +19,7 @@ import sympy as sp
 
 from ..cell import GENERATOR_VERSION
 from ..printers import jax_code, latex, numba_code
-from .dying_relu import BDP_ESTIMATE_DOC, KERNELS, STEP_KERNELS, Kernel
+from .dying_relu_decl import BDP_ESTIMATE_DOC, KERNELS, STEP_KERNELS, Kernel
 
 PACKAGE = "dying_relu"
 

@@ -1,0 +1,132 @@
+"""The packages ``theory`` and ``verify`` have no import circles, none hidden inside functions.
+
+Every ``import``/``from ... import`` statement counts, at module level and inside functions (a
+deferred import only hides a circle), relative imports resolved; ``from pkg import name`` counts as
+importing ``pkg.name`` when that is a module, else ``pkg``.  Declarations are data and behaviour is
+looked up by type in :mod:`theory.registry`, so the graph is a DAG (Tarjan's strongly connected
+components of size > 1 are the circles).  A second test: no module imports another project
+module's private (underscore) names.
+"""
+from __future__ import annotations
+
+import ast
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGES = ("theory", "verify")
+
+
+def _modules() -> dict:
+    """{dotted module name: path} of every .py file under the packages."""
+    mods = {}
+    for pkg in PACKAGES:
+        for p in sorted((ROOT / pkg).rglob("*.py")):
+            if "__pycache__" in p.parts:
+                continue
+            parts = list(p.relative_to(ROOT).with_suffix("").parts)
+            if parts[-1] == "__init__":
+                parts = parts[:-1]
+            mods[".".join(parts)] = p
+    return mods
+
+
+def _imports(mods: dict):
+    """Yield (module, node, [(target module or '', imported name or None), ...]) for every import."""
+    for m, p in mods.items():
+        tree = ast.parse(p.read_text(encoding="utf-8"), str(p))
+        pkg = m if p.name == "__init__.py" else m.rpartition(".")[0]
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                yield m, node, [(a.name, None) for a in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                base = node.module or ""
+                if node.level:
+                    parts = pkg.split(".")
+                    parts = parts[: len(parts) - node.level + 1]
+                    base = ".".join(parts + ([node.module] if node.module else []))
+                yield m, node, [(base + "." + a.name if base + "." + a.name in mods else base, a.name)
+                                for a in node.names]
+
+
+def _owner(name: str, mods: dict) -> str:
+    """The project module ``name`` lies in ('' for a third-party or standard module)."""
+    while name and name not in mods:
+        name = name.rpartition(".")[0]
+    return name
+
+
+def import_graph() -> dict:
+    mods = _modules()
+    graph = {m: set() for m in mods}
+    for m, _, targets in _imports(mods):
+        for t, _ in targets:
+            t = _owner(t, mods)
+            if t and t != m:
+                graph[m].add(t)
+    return graph
+
+
+def circles(graph: dict) -> list:
+    """Strongly connected components with more than one module (Tarjan), sorted."""
+    index, low, stack, on, out, counter = {}, {}, [], set(), [], [0]
+
+    def visit(v):
+        index[v] = low[v] = counter[0]
+        counter[0] += 1
+        stack.append(v)
+        on.add(v)
+        for w in sorted(graph[v]):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            comp = []
+            while True:
+                w = stack.pop()
+                on.discard(w)
+                comp.append(w)
+                if w == v:
+                    break
+            if len(comp) > 1:
+                out.append(sorted(comp))
+
+    old = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(old, 10000))
+    try:
+        for v in sorted(graph):
+            if v not in index:
+                visit(v)
+    finally:
+        sys.setrecursionlimit(old)
+    return sorted(out)
+
+
+def test_the_circle_finder_finds_a_circle():
+    graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}, "e": set()}
+    assert circles(graph) == [["a", "b", "c"]]
+
+
+def test_theory_and_verify_have_no_import_circles():
+    graph = import_graph()
+    assert "theory.gated" in graph and "verify.cli" in graph  # the walk found the packages
+    found = circles(graph)
+    assert not found, "import circles (imports inside functions count):\n" + "\n".join(
+        f"  circle of {len(c)}: " + " -> ".join(c) for c in found)
+
+
+def test_no_module_imports_another_modules_private_names():
+    mods = _modules()
+    bad = []
+    for m, node, targets in _imports(mods):
+        if not isinstance(node, ast.ImportFrom) or node.module == "__future__":
+            continue
+        for t, name in targets:
+            if t.endswith("." + name) and t in mods:  # ``from pkg import module``: not a name of pkg
+                continue
+            owner = _owner(t, mods)
+            if owner and owner != m and name.startswith("_") and not name.startswith("__"):
+                bad.append(f"{m}:{node.lineno}: from {owner} import {name}")
+    assert not bad, "private names imported from other project modules:\n  " + "\n  ".join(bad)

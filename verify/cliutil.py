@@ -1,0 +1,76 @@
+"""What the ``verify`` command lines share: strict ``key=value`` parsing (:func:`split_pairs`,
+:func:`parse_int`, :func:`parse_float`, :func:`parse_bool`, :func:`parse_choice`, raising
+:class:`BadInput`), ``tied=`` -> :data:`REGIMES`, and the stderr progress printer
+(:func:`progress_printer`).  Used by :mod:`verify.cli`, :mod:`verify.gated_cli`,
+:mod:`verify.dying_relu`, :mod:`verify.suite_runs`; imports nothing from the package."""
+from __future__ import annotations
+
+import sys
+import time
+from typing import Callable, Optional
+
+BOOL = {"true": True, "false": False, "1": True, "0": False, "yes": True, "no": False}
+
+#: ``tied=`` value -> weight regimes simulated
+REGIMES = {"true": ("tied",), "false": ("untied",), "both": ("untied", "tied")}
+
+
+class BadInput(ValueError):
+    """A one-line message for the user; exit status 2."""
+
+
+def parse_int(key: str, v: str, lo: int) -> int:
+    try:
+        x = int(v)
+    except ValueError:
+        raise BadInput(f"{key} must be an integer, got {v!r}") from None
+    if x < lo:
+        raise BadInput(f"{key} must be >= {lo}, got {x}")
+    return x
+
+
+def parse_float(key: str, v: str) -> float:
+    try:
+        x = float(v)
+    except ValueError:
+        raise BadInput(f"{key} must be a number, got {v!r}") from None
+    if x != x or x in (float("inf"), float("-inf")):
+        raise BadInput(f"{key} must be finite, got {v!r}")
+    return x
+
+
+def parse_bool(key: str, v: str) -> bool:
+    if v.lower() not in BOOL:
+        raise BadInput(f"{key} must be true or false, got {v!r}")
+    return BOOL[v.lower()]
+
+
+def parse_choice(key: str, v: str, choices) -> str:
+    if v not in choices:
+        raise BadInput(f"{key} must be one of {', '.join(choices)}; got {v!r}")
+    return v
+
+
+def split_pairs(args: list[str]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for a in args:
+        if "=" not in a or a.startswith("="):
+            raise BadInput(f"expected key=value, got {a!r} (see verify --help)")
+        k, v = a.split("=", 1)
+        if k in out:
+            raise BadInput(f"key {k!r} given twice")
+        if v == "":
+            raise BadInput(f"{k} has an empty value")
+        out[k] = v
+    return out
+
+
+def progress_printer(quiet: bool) -> Optional[Callable[[str], None]]:
+    if quiet:
+        return None
+    t0 = time.perf_counter()
+    return lambda msg: print(f"[{time.perf_counter() - t0:7.1f}s] {msg}", file=sys.stderr, flush=True)
+
+
+__all__ = ["BOOL", "REGIMES", "BadInput", "parse_int", "parse_float", "parse_bool", "parse_choice",
+           "split_pairs", "progress_printer"]
