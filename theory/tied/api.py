@@ -54,7 +54,7 @@ RTOL = 1e-3
 LAMBDA_ATOL = 1e-3
 #: largest adaptive budget, and the rounds of adding groups
 MAX_PATHS = 1 << 17
-ADAPT_ROUNDS = 3
+ADAPT_ROUNDS = 4
 #: steps of one run (the window is the second half); doubled while the window drifts
 STEPS = 100
 #: longest run the automatic extension goes to (steps double while a second moment drifts)
@@ -149,7 +149,7 @@ def solve(name, *, paths: int | None = None, steps: int = STEPS, burn: int | Non
         family = np.random.SeedSequence(int(seed))
         runs = []
         want = n_groups
-        for _ in range(ADAPT_ROUNDS if adaptive else 1):
+        for round_ in range(ADAPT_ROUNDS if adaptive else 1):
             with np.errstate(over="ignore", invalid="ignore"):
                 runs += [engine.forward(mod, p, steps=steps, burn=b, paths=size, seed=sq,
                                         replicas=2 if pairs else 1, Q0=start, C0=0.5)
@@ -160,11 +160,11 @@ def solve(name, *, paths: int | None = None, steps: int = STEPS, burn: int | Non
             if need <= len(runs):
                 break
             cap = max_paths // size
-            if len(runs) >= cap:
-                notes.append(f"error targets (rtol {rtol:g}, lambda_atol {lambda_atol:g}) not reached at "
-                             f"max_paths = {max_paths}")
+            if len(runs) >= cap or round_ == ADAPT_ROUNDS - 1:
+                notes.append(f"error targets (rtol {rtol:g}, lambda_atol {lambda_atol:g}) not reached with "
+                             f"{len(runs) * size} paths (max_paths = {max_paths})")
                 break
-            want = min(cap, int(math.ceil(1.1 * need)))
+            want = min(cap, int(math.ceil(1.2 * need)))
         drift = _drift(runs)
         final = not drift or burn is not None or 2 * steps > max_steps
         _check_bounded(c, runs, final)

@@ -95,7 +95,7 @@ class Run:
     C: dict = field(default_factory=dict)          # component -> E[s^a s^b](t) (two replicas)
     q_ab: dict = field(default_factory=dict)       # field -> E[(a^a - mu)(a^b - mu)](t)
     log_growth: np.ndarray | None = None           # ln(|ds_t|^2 / |ds_(t-1)|^2) of the carried tangent
-    chi: np.ndarray | None = None                  # fresh-probe mean squared singular value per step
+    chi: np.ndarray | None = None                  # fresh-probe mean squared singular value per window step
     window: dict = field(default_factory=dict)     # name -> per-path window average
 
 
@@ -169,7 +169,8 @@ def forward(mod, params: dict, *, steps: int, burn: int, paths: int, seed, repli
             for r in reps:
                 env[r]["z"] = math.sqrt(R) * (za, zb)[r]
         denv = dict({"d_" + c: v for c, v in dstate.items()}) if tangent else None
-        penv = {"d_" + c: rng.standard_normal(M) for c in comps} if probe else None
+        probing = probe and t >= burn  # chi is a window average: no probe during the burn-in
+        penv = {"d_" + c: rng.standard_normal(M) for c in comps} if probing else None
         drawn = {}
         for f in fields:
             sw, sv, sb, mu, sbh = laws[f]
@@ -192,7 +193,7 @@ def forward(mod, params: dict, *, steps: int, burn: int, paths: int, seed, repli
                     drawn[("d", f)] = dgram[f].add(_call(mod, "dread_" + f, {**env[0], **denv}))
                 dg = sw * drawn[("d", head)][slot[f]]
                 denv["d_" + sym[f]] = _tangent_field(mod, f, scaled_by[f], sym, env[0], denv, dg)
-            if probe:
+            if probing:
                 pr = _call(mod, "dread_" + f, {**env[0], **penv})
                 pg = sw * math.sqrt(float(pr @ pr) / M) * rng.standard_normal(M)
                 penv["d_" + sym[f]] = _tangent_field(mod, f, scaled_by[f], sym, env[0], penv, pg)
@@ -212,7 +213,7 @@ def forward(mod, params: dict, *, steps: int, burn: int, paths: int, seed, repli
                 new[r][c] = env[r][c + "_t"] = _call(mod, "update_" + c, env[r])
             if tangent:
                 dnew[c] = denv["d_" + c + "_t"] = _call(mod, "dupdate_" + c, {**env[0], **denv})
-            if probe:
+            if probing:
                 pnew[c] = penv["d_" + c + "_t"] = _call(mod, "dupdate_" + c, {**env[0], **penv})
         state = new
         for c in comps:
@@ -230,11 +231,10 @@ def forward(mod, params: dict, *, steps: int, burn: int, paths: int, seed, repli
             run.log_growth[t] = math.log(grow) if grow > 0.0 else -math.inf
             scale = 1.0 / math.sqrt(grow) if 0.0 < grow < math.inf else 1.0
             dstate = {c: v * scale for c, v in dnew.items()}
-        if probe:
+        if probing:
             per_path = sum(v * v for v in pnew.values()) / len(comps)
             run.chi[t] = float(np.mean(per_path))
-            if t >= burn:
-                accumulate("chi", per_path)
+            accumulate("chi", per_path)
     run.window = {k: v / (T - half if k.startswith("late:") else T - burn) for k, v in acc.items()}
     return run
 
