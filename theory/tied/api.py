@@ -16,8 +16,12 @@ estimate of the exact large-width single-site process (08) with its standard err
 ``chi``                   mean squared singular value of the one-step state Jacobian (fresh probe each step);
                           for a one-field, one-component cell with untied-equivalent statistics
                           (vanilla) it equals ``lambda_max``
-``xi``                    :math:`-1/\ln\lambda_{\max}` where the correlation fixed point is ``C* = Q*``
-                          (identical inputs, ordered phase); elsewhere an error says why
+``xi``                    correlation timescale: :math:`-1/\ln\lambda_{\max}` where the correlation fixed
+                          point is ``C* = Q*`` (identical inputs, ordered phase); elsewhere (chaotic, or
+                          ``Sigma < 1``) the late-time rate of the two-input overlap's linear response
+                          (:mod:`theory.tied.relaxation`)
+``xi_q``                  late-time relaxation time of the second moment (linear response, common random
+                          numbers; the tied relaxation is not one exponential, 08 §6)
 ========================= ============================================================================
 
 Options: ``paths`` (default None: adaptive, groups of :data:`GROUP_PATHS` paths are added until the
@@ -39,7 +43,7 @@ import numpy as np
 
 from .. import api
 from ..render import EXTENSIONS
-from . import engine
+from . import engine, relaxation
 from .render import render_extension
 
 #: paths per independent group (sub-population); the standard error is the spread of the groups.
@@ -54,6 +58,8 @@ RTOL = 1e-3
 LAMBDA_ATOL = 1e-3
 #: largest adaptive budget, and the rounds of adding groups
 MAX_PATHS = 1 << 17
+#: paths of the stationary solve and of the relaxation runs behind a tied xi_q / xi (fixed budget)
+RELAX_PATHS = 32768
 ADAPT_ROUNDS = 4
 #: steps of one run (the window is the second half); doubled while the window drifts
 STEPS = 100
@@ -272,27 +278,44 @@ def _positive_int(name, v, least):
 
 def _served(mod) -> set:
     """Names ``predict(..., tied=True)`` serves for a cell's generated site module."""
-    out = {"Q_star", "q_star", "c_star", "c_h_star", "chi", "lambda_max", "xi"}
+    out = {"Q_star", "q_star", "c_star", "c_h_star", "chi", "lambda_max", "xi", "xi_q"}
     out |= {f"Q_{k}_star" for k in mod.COMPONENTS} | {f"c_{k}_star" for k in mod.COMPONENTS}
     return out | {f"q_star_{f}" for f, _ in mod.FIELDS}
 
 
-def _value(sol: TiedSolution, quantity: str):
-    if quantity == "xi":
-        lam, lse = sol.mean["lambda_max"], sol.se["lambda_max"]
-        if sol.params.get("Sigma", 1.0) != 1.0:
-            raise ValueError(f"{sol.cell}: tied xi is served for identical inputs (Sigma = 1), where C* = Q* in "
-                             f"the ordered phase and xi = -1/ln lambda_max; got Sigma = {sol.params['Sigma']}")
-        if not lam < 1.0:
+def _value(sol: TiedSolution, quantity: str, relax=None):
+    """(value, SE) of ``quantity`` from a stationary solution; ``relax(which)``: the relaxation
+    measurement (:mod:`theory.tied.relaxation`) for ``xi_q`` and for ``xi`` off the ordered, identical-
+    input case."""
+    if quantity == "xi" and sol.params.get("Sigma", 1.0) == 1.0 and sol.mean["lambda_max"] < 1.0:
+        lam, lse = sol.mean["lambda_max"], sol.se["lambda_max"]  # ordered, C* = Q*: xi = -1/ln lambda_max
+        return -1.0 / math.log(lam), lse / (lam * math.log(lam) ** 2)
+    if quantity in ("xi", "xi_q"):
+        r = relax(quantity)
+        if "unresolved" in r:
             raise api.FixedPointError(
-                f"{sol.cell}: tied lambda_max = {lam:.4f} +- {lse:.4f} >= 1 (chaotic or critical): the correlation "
-                f"fixed point lies below Q* and its relaxation time is not served for tied weights; use lambda_max")
-        xi = -1.0 / math.log(lam)
-        return xi, lse / (lam * math.log(lam) ** 2)
+                f"{sol.cell}: tied {quantity}: the linear response is not resolved above the noise for 2 steps "
+                f"(steps {r['unresolved']}): the relaxation is too fast or the error too large at this budget")
+        return r["xi"], r["xi_se"]
     if quantity not in sol.mean:
         raise ValueError(f"{sol.cell}: tied quantity {quantity!r} is not served; choose one of "
-                         f"{sorted(sol.mean) + ['xi']}")
+                         f"{sorted(sol.mean) + ['xi', 'xi_q']}")
     return sol.mean[quantity], sol.se[quantity]
+
+
+def _point(c, mod, quantity: str, opts: dict, p: dict):
+    """(value, SE) of one tied quantity at scalar parameters ``p``."""
+    relaxing = quantity == "xi_q" or quantity == "xi"
+    if relaxing and opts.get("paths") is None:
+        opts = {**opts, "paths": RELAX_PATHS}  # the relaxation fit needs a fixed set of groups
+    sol = solve(c, **opts, **p)
+
+    def relax(which):
+        paths = int(sol.paths)
+        groups = max(MIN_GROUPS, paths // GROUP_PATHS)
+        return relaxation.relaxation_time(mod, sol.params, sol, which, groups=groups, size=paths // groups,
+                                          seed=int(opts.get("seed", SEED)))
+    return _value(sol, quantity, relax if relaxing else None)
 
 
 def predict_tied(c, quantity: str, backend: str, params: dict):
@@ -302,9 +325,6 @@ def predict_tied(c, quantity: str, backend: str, params: dict):
     return_error = bool(opts.pop("return_error", False))
     if backend not in api.BACKENDS:
         raise ValueError(f"unknown backend {backend!r}; choose one of {list(api.BACKENDS)}")
-    if quantity in ("xi_q",):
-        raise ValueError(f"{c.name}: tied xi_q is not served (tied relaxation is not a single exponential, 08 §6); "
-                         f"use theory.trajectory({c.name!r}, tied=True, ...) for the path")
     mod = api.generated_module(c, "tied_numba")
     served = _served(mod)
     if quantity not in served:
@@ -312,9 +332,9 @@ def predict_tied(c, quantity: str, backend: str, params: dict):
     p = api.resolve_params(c, params)
     arrays = {k: np.asarray(v, dtype=float) for k, v in p.items()}
     shape = np.broadcast_shapes(*(a.shape for a in arrays.values()))
-    opts["pairs"] = quantity in ("c_star", "c_h_star") or (quantity.startswith("c_") and quantity.endswith("_star"))
+    opts["pairs"] = quantity in ("c_star", "c_h_star", "xi") or (quantity.startswith("c_") and quantity.endswith("_star"))
     if shape == ():
-        v, e = _value(solve(c, **opts, **p), quantity)
+        v, e = _point(c, mod, quantity, opts, p)
         return (v, e) if return_error else v
     flat = {k: np.broadcast_to(a, shape).reshape(-1) for k, a in arrays.items()}
     n = int(np.prod(shape))
@@ -322,7 +342,7 @@ def predict_tied(c, quantity: str, backend: str, params: dict):
     t0, failed = time.time(), 0
     for i in range(n):
         try:
-            vals[i], errs[i] = _value(solve(c, **opts, **{k: float(a[i]) for k, a in flat.items()}), quantity)
+            vals[i], errs[i] = _point(c, mod, quantity, opts, {k: float(a[i]) for k, a in flat.items()})
         except api.FixedPointError:
             failed += 1
         if n > 1 and time.time() - t0 > 5.0:
