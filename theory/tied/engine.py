@@ -15,10 +15,10 @@ log of that factor averaged over the late window gives :math:`\ln\lambda_{\max}`
 random perturbation every step, fields drawn with equal-time variance only) gives
 :math:`\chi=\operatorname{Tr}J_t^\top J_t/(nN)`, the mean squared singular value of one step.
 
-Errors: every stationary value is a late-window time average; per path, the window average of each
-observable is one sample, and the standard error is the spread over paths / √M (it includes the
-temporal correlation of each path; the coupling of paths through the estimated covariance is
-:math:`O(1/M)`).  For λ the window is cut into :data:`BLOCKS` blocks (batch means).
+Output: per-step population means and, per path, the late-window averages of each observable.  A
+run is one population; its paths share the estimated covariance and the sample of quenched biases, so
+their spread misses collective fluctuations: :mod:`theory.tied.api` runs independent groups and takes
+the standard error from their spread.
 
 The site functions are the generated ``tied_numba`` ufuncs of the cell (:mod:`theory.tied.render`):
 nothing here knows any cell.
@@ -33,8 +33,6 @@ from numba import njit
 
 #: relative conditional variance below which a new read is taken as in the span of earlier ones
 PIVOT_RTOL = 1e-10
-#: batch-means blocks of the late window for the growth rate
-BLOCKS = 10
 
 
 @njit(cache=True)
