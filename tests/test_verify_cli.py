@@ -39,7 +39,27 @@ def test_bad_input_exits_2_with_one_line_error_naming_valid_choices(argv, messag
 def test_memory_refusal_exits_2_naming_the_bytes_needed(capsys):
     assert main(["cell=minimalrnn", "width=400000", "ensemble=2", "steps=4", "quiet=true"]) == 2
     err = capsys.readouterr().err
-    assert "GiB per network" in err
+    assert "GiB" in err and "XLA memory analysis" in err
+
+
+def test_a_width_ladder_too_large_at_its_top_is_refused_before_anything_runs(capsys, monkeypatch):
+    from verify import compare
+
+    def never(*a, **k):
+        raise AssertionError("a simulation ran before the memory check")
+    monkeypatch.setattr(compare, "verify_point", never)
+    assert main(["cell=minimalrnn", "widths=32,64,400000", "ensemble=2", "steps=4", "quiet=true"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "400000" in err[0] and "XLA memory analysis" in err[0]
+
+
+@pytest.mark.parametrize("where,reason", [("file", "not a folder"), ("file/sub", "cannot write")])
+def test_a_bad_out_folder_is_refused_before_anything_runs(tmp_path, capsys, where, reason):
+    (tmp_path / "file").write_text("x")
+    assert main(["cell=vanilla-tanh", "width=16", "ensemble=2", "steps=4", "quiet=true",
+                 f"out={tmp_path / where}"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and reason in err[0]
 
 
 def test_help_exits_0_and_lists_keys_and_exit_codes(capsys):
@@ -71,7 +91,8 @@ def test_small_run_writes_report_and_exits_by_verdict(tmp_path, capsys):
 
 def test_run_against_a_wrong_theory_disagrees_and_exits_1(tmp_path, monkeypatch, capsys):
     """The exit-1 path: the same run as above (same shape: no extra compile), but the theory verify reads is
-    made wrong for one quantity only (q* and the q_t trajectory scaled by 1.5, consistently, so the
+    made wrong for one quantity only (q* and the q_t trajectory scaled by 1.5, annealed and tied
+    theory alike, consistently, so the
     convergence gate still opens the fixed-point check).  A 50 % error is far outside k SE + B_N at
     N = 128, E = 32, so the run must exit 1 with verdict "disagree", and only the perturbed quantity may
     disagree."""
@@ -85,12 +106,31 @@ def test_run_against_a_wrong_theory_disagrees_and_exits_1(tmp_path, monkeypatch,
         return v * factor if quantity == "q_star" else v
 
     def wrong_trajectory(*a, **kw):
-        out = dict(trajectory(*a, **kw))
+        out = trajectory(*a, **kw)
+        if kw.get("return_error"):  # the tied trajectory: (means, SEs)
+            mean, se = dict(out[0]), out[1]
+            mean["q"] = mean["q"] * factor
+            return mean, se
+        out = dict(out)
         out["q"] = out["q"] * factor
         return out
 
+    # tied runs are judged against the tied theory (theory.tied.api.solve): make it wrong the same way
+    import dataclasses
+    import theory.tied.api as tied_api
+
+    solve = tied_api.solve
+
+    def wrong_solve(*a, **kw):
+        sol = solve(*a, **kw)
+        return dataclasses.replace(sol, mean={**sol.mean, "q_star": sol.mean["q_star"] * factor})
+
     monkeypatch.setattr(theory, "predict", wrong_predict)
     monkeypatch.setattr(theory, "trajectory", wrong_trajectory)
+    monkeypatch.setattr(tied_api, "solve", wrong_solve)
+    import verify.compare as compare  # the run above cached the right tied theory for this point
+    monkeypatch.setattr(compare, "_TIED_CACHE", {})
+    monkeypatch.setattr(compare, "_TIED_TRAJ_CACHE", {})
     out = tmp_path / "r"
     code = main(["cell=vanilla-tanh", "width=128", "ensemble=32", "steps=40", "tied=true",
                  "sigma_w=1.2", f"out={out}", "quiet=true"])

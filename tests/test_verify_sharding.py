@@ -19,6 +19,7 @@ from verify.sharding import (
     WEIGHT_COPIES,
     MemoryPlanError,
     bytes_per_network,
+    check_memory,
     plan_memory,
     run_ensemble,
 )
@@ -93,6 +94,21 @@ def test_memory_plan_refuses_with_the_bytes_needed():
     shape = RunShape(65536, 10, tied=False, dtype="float32")
     with pytest.raises(MemoryPlanError, match=r"needs about .* GiB per network"):
         plan_memory(sim, shape, 8, jax.devices(), free_bytes=2**30)
+
+
+def test_measured_plan_refuses_the_request_the_formula_let_through():
+    """Issue 18.2: ``width=4000 ensemble=32 steps=4 tied=false`` (vanilla-tanh, float64) passed the
+    formula (0.77 GB per network) and XLA then asked for 19.2 GB in one buffer.  The measured plan
+    (XLA's memory analysis of the compiled chunk program; nothing runs) fits the chunk to the memory:
+    with 16 GiB free, at most 8 GiB for the chunk, so fewer than 32 networks per call."""
+    free = 16 * 2**30
+    _, plan = check_memory("vanilla-tanh", RunShape(4000, 4, tied=False), 32, free_bytes=free)
+    assert 0 < plan.measured_bytes <= HEADROOM * free
+    assert plan.chunk < 32 and plan.chunks * plan.chunk >= 32
+    # the measured need per network is well above the formula's guess at this width
+    assert plan.measured_bytes / plan.chunk > 1.3 * plan.bytes_per_network
+    with pytest.raises(MemoryPlanError, match=r"XLA memory analysis"):
+        check_memory("vanilla-tanh", RunShape(4000, 4, tied=False), 32, free_bytes=2**30)
 
 
 SHARDED_SCRIPT = textwrap.dedent(

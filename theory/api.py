@@ -324,7 +324,8 @@ def trajectory(name, steps: int, Q0: float, C0: float | None = None, backend: st
     q_ab(C_{t-1})/q_t) and ``c_h`` (C_t/Q_t).  Both sequences share Q_t (same input statistics).
 
     ``tied=True``: the real network's transient by the tied-weight site process (any recurrent cell;
-    options ``paths``, ``seed``; see :func:`theory.tied.api.trajectory_tied` for the returned keys)."""
+    ``C0`` is the same covariance, ``None`` for one sequence; options ``paths``, ``groups``, ``seed``,
+    ``return_error`` (per-step standard errors); see :func:`theory.tied.api.trajectory_tied`)."""
     c = cell(name)
     if not isinstance(tied, bool):
         raise ValueError(f"tied must be True or False, got {tied!r}")

@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 from typing import Optional
 
-from .cliutil import (BOOL, REGIMES, BadInput, parse_bool, parse_choice, parse_float,  # noqa: F401  (re-exported)
+from .cliutil import (BOOL, REGIMES, BadInput, check_out, parse_bool, parse_choice, parse_float,  # noqa: F401  (re-exported)
                       parse_int, progress_printer, split_pairs)
 from .suite_runs import family_horizons, run_spectra, suite_points
 
@@ -262,8 +262,12 @@ def parse_spectra_args(kv: dict[str, str]) -> dict:
 
 def run_cell(s: dict) -> int:
     from .compare import PointConfig, verify_point
-    from .sweep import width_sweep
+    from .sweep import check_widths, width_sweep
 
+    check_out(s["out"])
+    if s["widths"]:  # refused before the point runs, not after
+        check_widths(s["cell"], s["widths"], ensemble=s["ensemble"], steps=s["steps"], probes=s["probes"],
+                     dtype=s["dtype"])
     progress = progress_printer(s["quiet"])
     cfg = PointConfig(cell=s["cell"], params=s["params"], width=s["width"], ensemble=s["ensemble"],
                       steps=s["steps"], regimes=s["regimes"], seed=s["seed"], probes=s["probes"],
@@ -345,21 +349,24 @@ def suite_side_parts(s: dict, point_cells=()) -> list:
 def run_suite(s: dict) -> int:
     """``verify all``: the points of the simulated cells and the width sweep (this process), the
     gated, dying-ReLU and spectral parts (in ``jobs`` worker processes, or here after the points)."""
-    from .suite_parts import Workers, run_part
+    from .suite_parts import Workers, run_part, terminate_as_exit
+
+    check_out(s["out"])
 
     remote = [c for c in s["simulated"] if c.startswith(WORKER_POINT_CELLS)] if s.get("jobs", 0) > 0 else []
     side = suite_side_parts(s, remote)
     jobs = min(s.get("jobs", 0), len(side))
-    workers = Workers(side, jobs) if jobs > 0 else None
-    try:
-        rc = run_points_suite(s, [c for c in s["simulated"] if c not in remote],
-                              (lambda: workers.result("points")) if remote else None)
-        if workers is not None:
-            return max(rc, workers.finish())
-    except BaseException:
-        if workers is not None:
-            workers.kill()
-        raise
+    with terminate_as_exit():  # SIGTERM/SIGHUP: kill the workers and remove their folder, as on Ctrl-C
+        workers = Workers(side, jobs) if jobs > 0 else None
+        try:
+            rc = run_points_suite(s, [c for c in s["simulated"] if c not in remote],
+                                  (lambda: workers.result("points")) if remote else None)
+            if workers is not None:
+                return max(rc, workers.finish())
+        except BaseException:
+            if workers is not None:
+                workers.kill()
+            raise
     for name, args in side:
         rc = max(rc, run_part(name, args))
     return rc

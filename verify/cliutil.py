@@ -5,8 +5,11 @@
 :mod:`verify.dying_relu`, :mod:`verify.suite_runs`; imports nothing from the package."""
 from __future__ import annotations
 
+import os
 import sys
+import tempfile
 import time
+from pathlib import Path
 from typing import Callable, Optional
 
 BOOL = {"true": True, "false": False, "1": True, "0": False, "yes": True, "no": False}
@@ -17,6 +20,23 @@ REGIMES = {"true": ("tied",), "false": ("untied",), "both": ("untied", "tied")}
 
 class BadInput(ValueError):
     """A one-line message for the user; exit status 2."""
+
+
+def check_out(path: str) -> Path:
+    """``out=`` checked before any simulation (issue 18): the folder is created if missing and must take a
+    file (a probe written and removed).  A path at an existing file, under a file, unwritable or too long
+    -> :class:`BadInput` with the path and the reason (exit 2), instead of an ``OSError`` after the run."""
+    p = Path(path)
+    if p.exists() and not p.is_dir():
+        raise BadInput(f"out={path}: exists and is not a folder")
+    try:
+        p.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".verify-probe-", dir=p)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise BadInput(f"out={path}: cannot write there ({exc.strerror or exc})") from None
+    return p
 
 
 def parse_int(key: str, v: str, lo: int) -> int:

@@ -13,9 +13,11 @@ For one cell and parameter point, :func:`verify_point`
      ``Q``-direction does not contaminate the ``C``-rate);
 
 3. applies ``|pred - est| <= k SE + B_N`` to every check, Bonferroni over the whole report
-   (two families, trajectory steps and point checks, with half the budget each); tied fixed-point
-   checks of :data:`TIED_FIXED_POINTS` are judged against the tied theory instead
-   (:func:`judge_tied`: ``|pred - est| <= k sqrt(SE^2 + SE_theory^2) + B_N``); labels tied
+   (two families, trajectory steps and point checks, with half the budget each); tied runs are
+   judged against the tied theory instead -- fixed points of :data:`TIED_FIXED_POINTS`
+   (:func:`judge_tied`: ``|pred - est| <= k sqrt(SE^2 + SE_theory^2) + B_N``), per-step checks
+   against the tied trajectory (:func:`judge_tied_trajectories`), timescales against the tied
+   ``xi`` / ``xi_q`` (:func:`judge_tied_timescales`); labels tied
    failures of gated cells judged against the annealed theory (no tied prediction) whose untied
    twin agrees "closure-limited" (02 §5), tied failures whose
    untied twin agrees in a run where some tied networks never became stationary "finite-width"
@@ -366,17 +368,20 @@ T_w = 20..30) that is ~0.5-1.5 %, i.e. 3-10x the tied theory's SE, so the quadra
 dominated by the simulation (e.g. 1 % and 0.25 % combine to 1.03 %).  At GPU widths (N >= 2048,
 E = 32) the two become comparable; both are stated in every check (``se``, ``theory_se``)."""
 
-TIED_FIXED_POINTS = ("Q_star", "chi", "lambda_max", "c_h_star")
-"""Point checks of tied runs judged against the tied theory (with ``Q_<component>_star``); every
-other tied check (per-step trajectories, timescales, field variances) stays annealed-judged and
-says so (``theory = "annealed"``)."""
+TIED_FIXED_POINTS = ("Q_star", "q_star", "c_star", "chi", "lambda_max", "c_h_star")
+"""Point checks of tied runs judged against the tied theory (with ``Q_<component>_star`` and the
+gate field variances ``q_star_<gate>``).  Per-step trajectories of tied runs are judged against the
+tied trajectory (:func:`judge_tied_trajectories`) and their timescales against the tied ``xi`` /
+``xi_q`` (:func:`judge_tied_timescales`); a check stays annealed-judged only where the tied theory
+gives no value, and says why in its note."""
 
 
 def tied_quantity(quantity: str) -> Optional[str]:
     """The tied-theory quantity a check compares with, or ``None`` if tied runs of it are not
     judged against the tied theory (``"chi (exact |J|_F)"`` -> ``chi``)."""
     base = quantity.split(" ")[0]
-    if base in TIED_FIXED_POINTS or (base.startswith("Q_") and base.endswith("_star")):
+    if (base in TIED_FIXED_POINTS or (base.startswith("Q_") and base.endswith("_star"))
+            or base.startswith("q_star_")):
         return base
     return None
 
@@ -430,6 +435,97 @@ def judge_tied(checks: list, cell: str, params: dict, width: int, paths: int = 0
             f"annealed {c.annealed:.6g}")
         if sol.notes:
             c.note += "; " + "; ".join(sol.notes)
+        n += 1
+    return n
+
+
+TIED_TRAJECTORY_GROUPS = 8
+"""Independent groups of the tied theory's trajectory: its per-step SE is their spread."""
+
+TIED_TRAJECTORY_PATHS_FACTOR = 4
+"""The tied trajectory uses this multiple of the solve's paths (:data:`TIED_PATHS`, or the config's
+``tied_paths``): a per-step value has no window to average over, so it needs more paths than a fixed
+point for a comparable SE (32768 paths: ~1 % relative per step on Q, below a CPU-sized simulation's
+per-step SE of ~2-4 %)."""
+
+_TIED_TRAJ_CACHE: dict = {}
+
+
+def tied_trajectory(cell: str, steps: int, Q0, C0, params: dict, paths: int = 0):
+    """``(means, SEs, None)`` of the tied theory's trajectory (``theory.trajectory(..., tied=True)``)
+    from ``(Q0, C0)`` (``C0`` a covariance, as in the annealed one), or ``(None, None, reason)``;
+    cached per cell, start, parameters and ``paths`` (the solve's; times
+    :data:`TIED_TRAJECTORY_PATHS_FACTOR`)."""
+    import theory
+
+    paths = TIED_TRAJECTORY_PATHS_FACTOR * int(paths or TIED_PATHS)
+    key = (cell, int(steps), repr(Q0), repr(C0), tuple(sorted((k, float(v)) for k, v in params.items())), paths)
+    if key not in _TIED_TRAJ_CACHE:
+        try:
+            mean, se = theory.trajectory(cell, int(steps), Q0, C0, tied=True, return_error=True, paths=paths,
+                                         groups=TIED_TRAJECTORY_GROUPS, **params)
+            _TIED_TRAJ_CACHE[key] = ({k: np.asarray(v, dtype=np.float64) for k, v in mean.items()},
+                                     {k: np.asarray(v, dtype=np.float64) for k, v in se.items()}, None)
+        except (RuntimeError, ArithmeticError, ValueError) as exc:
+            _TIED_TRAJ_CACHE[key] = (None, None, f"{type(exc).__name__}: {exc}")
+    return _TIED_TRAJ_CACHE[key]
+
+
+def judge_tied_trajectories(checks: list, run: str, mean: Optional[dict], se: Optional[dict], width: int,
+                            why: str = "") -> int:
+    """Point the open per-step checks of the tied run ``run`` at the tied trajectory: ``prediction``
+    and ``theory_se`` become its mean and SE at that step, ``annealed`` keeps the annealed value,
+    ``allowance`` and ``scale`` are recomputed from the tied values (as :func:`trajectory_checks`
+    does), ``theory = "tied"``.  A step where the tied trajectory is non-finite (or missing, with
+    ``why``) stays annealed-judged and says so.  Returns the number re-pointed."""
+    n = 0
+    for c in checks:
+        if not (c.regime == "tied" and c.kind == "trajectory" and c.run == run and c.verdict == ""):
+            continue
+        i = c.t - 1
+        if mean is None or c.quantity not in mean or not (np.isfinite(mean[c.quantity][i])
+                                                         and np.isfinite(se[c.quantity][i])):
+            reason = why or f"tied trajectory gives no finite {c.quantity} at this step"
+            c.note = (c.note + "; " if c.note else "") + f"judged against the annealed theory: {reason}"
+            continue
+        pred = float(mean[c.quantity][i])
+        scale_name = ALLOWANCE_SCALE.get(c.quantity, c.quantity)
+        ref = max(abs(pred), abs(float(mean[scale_name][i]))) if scale_name in mean else abs(pred)
+        c.annealed, c.prediction, c.theory_se = c.prediction, pred, float(se[c.quantity][i])
+        c.allowance = float(allowance(scale_name, ref, width))
+        c.scale = 1.0 if scale_name in CORRELATIONS else ref
+        c.theory = "tied"
+        n += 1
+    return n
+
+
+def judge_tied_timescales(checks: list, cell: str, params: dict, width: int, paths: int = 0) -> int:
+    """Point the open tied timescale checks (``1/xi``, ``1/xi_q``) at the tied theory
+    (``theory.predict(cell, "xi" | "xi_q", tied=True, return_error=True)``): ``prediction = 1/xi``,
+    ``theory_se = SE_xi / xi^2``, allowance ``TIMESCALE_WINDOW_TOL / xi + FINITE_WIDTH_COEF / N`` as for
+    the annealed check.  The fit window was chosen on the annealed trajectory's exponential regime; the
+    tied relaxation is not one exponential for cells with memory (08 §6), so the tied ``xi_q`` (a
+    late-time linear-response rate) is compared with the late-window fit.  Returns the number re-pointed."""
+    import theory
+
+    n = 0
+    for c in checks:
+        if not (c.regime == "tied" and c.kind == "timescale" and c.verdict == ""):
+            continue
+        q = c.quantity[2:]  # "1/xi" -> "xi"
+        try:
+            xi, xi_se = theory.predict(cell, q, tied=True, return_error=True,
+                                       **({"paths": int(paths)} if paths else {}), **params)
+        except (RuntimeError, ArithmeticError, ValueError) as exc:
+            c.note = (c.note + "; " if c.note else "") + f"judged against the annealed theory: tied {q}: {exc}"
+            continue
+        if not (np.isfinite(xi) and xi > 0 and np.isfinite(xi_se)):
+            c.note = (c.note + "; " if c.note else "") + f"judged against the annealed theory: tied {q} = {xi!r}"
+            continue
+        c.annealed, c.prediction, c.theory_se = c.prediction, 1.0 / xi, xi_se / xi ** 2
+        c.allowance = TIMESCALE_WINDOW_TOL * c.prediction + FINITE_WIDTH_COEF / width
+        c.theory = "tied"
+        c.note = (c.note + "; " if c.note else "") + f"tied {q} {xi:.5g} ± {xi_se:.2g}"
         n += 1
     return n
 
@@ -572,6 +668,15 @@ def evaluate_point(config: PointConfig, runs: list[RunResult], predict_params: d
     if any(r.regime == "tied" for r in runs):
         judge_tied(checks, config.cell, predict_params, config.width, config.tied_paths,
                    config.tied_steps)
+        judge_tied_timescales(checks, config.cell, predict_params, config.width)
+        for i, r in enumerate(evaluated):
+            if r.regime != "tied":
+                continue
+            mean, se, why = tied_trajectory(config.cell, config.steps, r.Q0, r.C0, predict_params,
+                                            config.tied_paths)
+            judge_tied_trajectories(checks, r.run, mean, se, config.width, why or "")
+            if mean is not None:  # the run's theory curves: the tied theory it was judged against
+                evaluated[i] = RunResult(r.regime, r.run, r.Q0, r.C0, r.stats, mean, r.plan, r.seconds)
     for q, why in perrs.items():
         checks.append(Check(q, "fixed point", "-", "-", math.nan, math.nan, math.nan, 0, 0.0,
                             note=f"theory gave no value: {why}"))

@@ -149,6 +149,9 @@ def parse(kv: dict) -> Config:
                 raise BadInput(f"{key} must be true or false, got {kv[key]!r}")
             setattr(c, key, v == "true")
     c.out = kv.get("out", c.out)
+    from .cliutil import check_out
+
+    check_out(c.out)
     return c
 
 

@@ -23,8 +23,9 @@ Checks (:class:`verify.compare.Check`) use the package's pass rule
 (trajectory and point families, ``verify.compare.assign_verdicts``), ``B_N = 5 scale / N``
 (``verify.stats.allowance``; scale 1 for correlations, ``|pred|`` otherwise).  A tied failure
 whose untied twin agrees is **closure-limited** (06 §8), never folded into ``B_N`` -- only for tied checks
-with no tied prediction: tied ``Q*``, ``Q_<c>*``, ``chi``, ``lambda_max``, ``c_h*`` are judged against the tied
-theory (``verify.compare.judge_tied``, one cached solve per point, theory SE in quadrature).
+with no tied prediction: tied ``Q*``, ``Q_<c>*``, ``q*_<g>``, ``chi``, ``lambda_max``, ``c_h*`` are judged against
+the tied theory (``verify.compare.judge_tied``, one cached solve per point, theory SE in quadrature), and
+tied per-step checks against the tied trajectory (``verify.compare.judge_tied_trajectories``).
 """
 
 from __future__ import annotations
@@ -41,7 +42,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import COMPILER_OPTIONS
-from .compare import CONVERGED_FRACTION, Check, assign_verdicts, judge_tied
+from .compare import (CONVERGED_FRACTION, Check, assign_verdicts, judge_tied, judge_tied_trajectories,
+                      tied_trajectory)
 from .estimators import late_window, window_average
 from .simulators.base import correlated_inputs, initial_pair
 from .simulators.gated_base import GatedSimulator
@@ -180,10 +182,11 @@ def per_component(comps, x) -> list:
 
 
 def networks_per_chunk(sim: GatedSimulator, width: int, free_bytes: int | None = None) -> int:
-    """How many networks of width ``N`` fit in one call: each holds ``2 * #gates`` float64
-    ``N x N`` matrices (``W, U`` per gate), drawn at once, so ``WEIGHT_COPIES`` live copies
+    """First guess of how many networks of width ``N`` fit in one call: each holds ``2 * #gates``
+    float64 ``N x N`` matrices (``W, U`` per gate), drawn at once, so ``WEIGHT_COPIES`` live copies
     (raw bits, conversion, result); at most ``HEADROOM`` of the device's free memory is used.
-    Raises :class:`MemoryPlanError` naming the bytes needed when one network does not fit."""
+    Raises :class:`MemoryPlanError` naming the bytes needed when one network does not fit.  The
+    compiled program's measured need decides in the end (:func:`compiled_chunk`)."""
     from .sharding import HEADROOM, WEIGHT_COPIES, MemoryPlanError, free_bytes_per_device
 
     per_net = WEIGHT_COPIES * 2 * len(sim.gates) * width * width * 8
@@ -195,10 +198,49 @@ def networks_per_chunk(sim: GatedSimulator, width: int, free_bytes: int | None =
     return n
 
 
+@lru_cache(maxsize=64)
+def _compiled(sim, width: int, steps: int, probes: int, points, chunk: int, names: tuple):
+    """:func:`_ensemble_fn` lowered and compiled for ``chunk`` networks (called directly, measured)."""
+    k = () if points is None else (points,)
+    comps = len(sim.components)
+    p = {n: jax.ShapeDtypeStruct(k, jnp.float64) for n in names}
+    q = jax.ShapeDtypeStruct(k + (comps,), jnp.float64)
+    return _ensemble_fn(sim, width, steps, probes, points).lower(
+        jax.random.PRNGKey(0), jax.ShapeDtypeStruct((chunk,), jnp.int32), p, q, q, np.bool_(False)).compile()
+
+
+def compiled_chunk(sim: GatedSimulator, width: int, steps: int, probes: int, ensemble: int, chunk: int,
+                   points=None, names: tuple = ()):
+    """``(compiled, chunk)``: the chunk program measured by XLA's memory analysis before anything runs
+    (:func:`verify.sharding.fit_chunk`: shrinks the chunk until it fits, or raises
+    :class:`MemoryPlanError` with the measured bytes of one network)."""
+    from .sharding import MemoryPlanError, fit_chunk, free_bytes_per_device
+
+    try:
+        first = min(int(chunk), ensemble, networks_per_chunk(sim, width) // (points or 1))
+    except MemoryPlanError:  # the formula is only the first guess
+        first = 1
+    free = free_bytes_per_device(jax.devices()[:1])
+    compiled, chunk, _ = fit_chunk(lambda ch: _compiled(sim, width, steps, probes, points, ch, names),
+                                   max(1, first), 1, free, f"{sim.cell} at width {width} (float64, {steps} steps)")
+    return compiled, chunk
+
+
+def _run_chunks(compiled, chunk: int, ensemble: int, args: tuple) -> list:
+    """Every chunk of ``chunk`` networks (the last padded to the compiled size, its extra rows dropped)."""
+    parts = []
+    for start in range(0, ensemble, chunk):
+        idx = jnp.arange(start, start + chunk, dtype=jnp.int32)
+        out = jax.device_get(compiled(args[0], idx, *args[1:]))
+        parts.append({k: np.asarray(v)[: min(chunk, ensemble - start)] for k, v in out.items()})
+    return parts
+
+
 def simulate(sim: GatedSimulator, params: dict, *, width: int, ensemble: int, steps: int, tied: bool,
              seed: int = 0, probes: int = 2, Q0=0.5, C0=0.0, chunk: int = 16,
              program_steps: Optional[int] = None) -> dict:
-    """``{stat: array (E, T)}`` for ``ensemble`` networks (chunks of ``chunk`` networks per call).
+    """``{stat: array (E, T)}`` for ``ensemble`` networks (chunks of at most ``chunk`` networks per
+    call, fewer where XLA's memory analysis of the compiled program says they do not fit).
     ``Q0``/``C0``: initial second moment / overlap, one number or {component: number}; the pair of
     initial states has them exactly (:func:`verify.simulators.base.initial_pair`).
     ``program_steps`` (>= ``steps``): run the program compiled for that many steps and keep the
@@ -206,16 +248,14 @@ def simulate(sim: GatedSimulator, params: dict, *, width: int, ensemble: int, st
     same statistics, one compiled program for runs of different lengths)."""
     sim.check_params(params)
     run_steps = max(int(steps), int(program_steps or 0))
-    chunk = min(int(chunk), networks_per_chunk(sim, int(width)))
-    fn = _ensemble_fn(sim, int(width), run_steps, int(probes))
-    master = jax.random.PRNGKey(seed)
-    p = {k: float(v) for k, v in params.items()}
+    names = tuple(params)
+    compiled, chunk = compiled_chunk(sim, int(width), run_steps, int(probes), int(ensemble), int(chunk), None, names)
+    p = {k: jnp.asarray(float(params[k]), dtype=jnp.float64) for k in names}
     q0, c0 = per_component(sim.components, Q0), per_component(sim.components, C0)
-    parts = []
-    for start in range(0, ensemble, chunk):
-        idx = jnp.arange(start, min(ensemble, start + chunk))
-        parts.append(jax.device_get(fn(master, idx, p, jnp.asarray(q0), jnp.asarray(c0), np.bool_(tied))))
-    return {k: np.concatenate([np.asarray(d[k]) for d in parts], axis=0)[:, :steps] for k in parts[0]}
+    args = (jax.random.PRNGKey(seed), p, jnp.asarray(q0, dtype=jnp.float64), jnp.asarray(c0, dtype=jnp.float64),
+            np.bool_(tied))
+    parts = _run_chunks(compiled, chunk, int(ensemble), args)
+    return {k: np.concatenate([d[k] for d in parts], axis=0)[:, :steps] for k in parts[0]}
 
 
 def simulate_points(sim: GatedSimulator, points: list, *, width: int, ensemble: int, steps: int, tied: bool,
@@ -227,19 +267,15 @@ def simulate_points(sim: GatedSimulator, points: list, *, width: int, ensemble: 
     for params, _, _ in points:
         sim.check_params(params)
     run_steps = max(int(steps), int(program_steps or 0))
+    names = tuple(points[0][0])
     # the K points' weights scale with their parameters, so each network holds K copies
-    chunk = min(int(chunk), max(1, networks_per_chunk(sim, int(width)) // len(points)))
-    fn = _ensemble_fn(sim, int(width), run_steps, int(probes), len(points))
-    master = jax.random.PRNGKey(seed)
-    names = list(points[0][0])
-    p = {k: jnp.asarray([float(pt[0][k]) for pt in points]) for k in names}
-    q0 = jnp.asarray([per_component(sim.components, pt[1]) for pt in points])
-    c0 = jnp.asarray([per_component(sim.components, pt[2]) for pt in points])
-    parts = []
-    for start in range(0, ensemble, chunk):
-        idx = jnp.arange(start, min(ensemble, start + chunk))
-        parts.append(jax.device_get(fn(master, idx, p, q0, c0, np.bool_(tied))))
-    stats = {k: np.concatenate([np.asarray(d[k]) for d in parts], axis=0) for k in parts[0]}  # (E, K, T)
+    compiled, chunk = compiled_chunk(sim, int(width), run_steps, int(probes), int(ensemble), int(chunk),
+                                     len(points), names)
+    p = {k: jnp.asarray([float(pt[0][k]) for pt in points], dtype=jnp.float64) for k in names}
+    q0 = jnp.asarray([per_component(sim.components, pt[1]) for pt in points], dtype=jnp.float64)
+    c0 = jnp.asarray([per_component(sim.components, pt[2]) for pt in points], dtype=jnp.float64)
+    parts = _run_chunks(compiled, chunk, int(ensemble), (jax.random.PRNGKey(seed), p, q0, c0, np.bool_(tied)))
+    stats = {k: np.concatenate([d[k] for d in parts], axis=0) for k in parts[0]}  # (E, K, T)
     return [{k: np.ascontiguousarray(v[:, i, :steps]) for k, v in stats.items()} for i in range(len(points))]
 
 
@@ -353,6 +389,9 @@ def verify_point(cfg: GatedPoint, predict_params: Optional[dict] = None, finaliz
                         for k in ("rec_lag1", "gate_state_cov")}
     if "tied" in cfg.regimes:  # tied fixed points against the tied theory (one cached solve per point)
         judge_tied(checks, cfg.cell, pp, cfg.width, cfg.tied_paths, cfg.tied_steps)
+        if not fixed_points_only:  # per-step checks against the tied trajectory (with its SE)
+            tmean, tse, why = tied_trajectory(cfg.cell, cfg.steps, cfg.Q0, cfg.C0, pp, cfg.tied_paths)
+            judge_tied_trajectories(checks, "approach", tmean, tse, cfg.width, why or "")
     rep = GatedReport(cfg, preds, checks, stats, traj, mech)
     if finalize:
         assign_verdicts(rep.checks, True, alpha=alpha)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 import sys
 
-from .cliutil import REGIMES, BadInput, parse_bool, parse_choice, parse_float, parse_int, progress_printer
+from .cliutil import REGIMES, BadInput, check_out, parse_bool, parse_choice, parse_float, parse_int, progress_printer
 
 CHAOTIC_LAMBDA = 1.2
 SUITE_BIASES = (-2.0, 0.0, 2.0, 4.0)
@@ -72,6 +72,7 @@ def run_cell(kv: dict) -> int:
     from .gated import GatedPoint, bias_sweep, table, verify_point, write_report
 
     s = parse(dict(kv))
+    check_out(s["out"])
     progress = progress_printer(s["quiet"])
     cfg = GatedPoint(s["cell"], s["params"], width=s["width"], ensemble=s["ensemble"], steps=s["steps"],
                      regimes=s["regimes"], seed=s["seed"], probes=s["probes"], Q0=s["Q0"], C0=s["C0"],

@@ -14,6 +14,11 @@ claim the device's memory) runs the parts one after the other in the parent.
 
 A worker is ``python -m verify.suite_parts SPEC.json``; it imports this package from the same
 folders as the parent (``PYTHONPATH`` is set to them) and uses the parent's compilation cache.
+
+Every exit path cleans up: SIGTERM/SIGHUP in the parent become ``SystemExit`` while workers run
+(:func:`terminate_as_exit`), so the parent kills its workers and removes the temporary folder as on
+Ctrl-C; a parent killed outright (SIGKILL) is noticed by each worker's watchdog thread
+(:func:`watch_parent`: the parent's pid is gone), which removes the folder and ends the worker.
 """
 
 from __future__ import annotations
@@ -23,9 +28,12 @@ import json
 import os
 import pickle
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
+import threading
+import time
 from pathlib import Path
 
 #: canonical order of the parts (their output is printed in this order) and a rough relative cost
@@ -91,6 +99,45 @@ def groups(parts: list, jobs: int) -> list:
     return [sorted(g, key=lambda p: ORDER.index(p[0])) for g in out if g]
 
 
+#: seconds between a worker's checks that its parent is still alive
+WATCH_INTERVAL = 0.5
+
+
+def watch_parent(parent: int, folder: str, interval: float = WATCH_INTERVAL) -> threading.Thread:
+    """Start a daemon thread that ends this process (exit status 1) and removes ``folder`` once the
+    process ``parent`` is no longer this process's parent (it died, even by SIGKILL, and this one was
+    re-parented).  XLA releases the GIL while it computes, so the thread runs during long programs."""
+    def watch():
+        while os.getppid() == parent:
+            time.sleep(interval)
+        shutil.rmtree(folder, ignore_errors=True)
+        os._exit(1)
+
+    t = threading.Thread(target=watch, name="verify-parent-watch", daemon=True)
+    t.start()
+    return t
+
+
+@contextlib.contextmanager
+def terminate_as_exit(signals=(signal.SIGTERM, signal.SIGHUP)):
+    """Within the block, SIGTERM/SIGHUP raise ``SystemExit(128 + signum)`` (so ``finally``/``except``
+    cleanup runs, as for Ctrl-C) instead of ending the process on the spot; the previous handlers are
+    restored after.  Outside the main thread (where handlers cannot be set) it does nothing."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, frame):
+        raise SystemExit(128 + signum)
+
+    old = {sig: signal.signal(sig, handler) for sig in signals}
+    try:
+        yield
+    finally:
+        for sig, h in old.items():
+            signal.signal(sig, h)
+
+
 class Workers:
     """Worker processes running ``parts``; :meth:`finish` waits, prints their stdout in canonical
     order and returns the worst exit status."""
@@ -112,7 +159,7 @@ class Workers:
         env["PYTHONPATH"] = os.pathsep.join(sorted(roots) + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
         cache = jax.config.jax_compilation_cache_dir
         for i, group in enumerate(groups(parts, jobs)):
-            spec = {"parts": group, "dir": str(self.dir), "argv": sys.argv,
+            spec = {"parts": group, "dir": str(self.dir), "argv": sys.argv, "parent": os.getpid(),
                     "cache": cache, "cache_min_secs": jax.config.jax_persistent_cache_min_compile_time_secs}
             path = self.dir / f"worker{i}.json"
             path.write_text(json.dumps(spec))
@@ -166,6 +213,8 @@ class Workers:
 
 def worker(spec_path: str) -> int:
     spec = json.loads(Path(spec_path).read_text())
+    if spec.get("parent"):  # end with the parent, however it ends, and leave no folder behind
+        watch_parent(int(spec["parent"]), spec["dir"])
     sys.argv = list(spec["argv"])  # the reports record the parent's command line
     import jax
 

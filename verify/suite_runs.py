@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import sys
 
-from .cliutil import BadInput, progress_printer
+from .cliutil import BadInput, check_out, progress_printer
 
 
 def run_spectra(s: dict, progress=None) -> int:
     from .spectra_report import run_points, standard_points
 
+    check_out(s["out"])
     progress = progress if progress is not None else progress_printer(s["quiet"])
     try:
         points = standard_points(s["width"], s["ensemble"], s["seed"], cells=s["cells"], steps=s["steps"],

@@ -27,7 +27,7 @@ import numpy as np
 
 from . import estimators as est
 from .compare import FIXED_POINTS, predictions, tied_solution
-from .sharding import run_ensemble
+from .sharding import check_memory, run_ensemble
 from .simulate import RunShape
 from .simulators import get as get_simulator
 from .stats import (
@@ -94,6 +94,15 @@ class SweepReport:
         return "not checked"
 
 
+def check_widths(cell: str, widths: Sequence[int], *, ensemble: int, steps: int, probes: int = 4,
+                 dtype: str = "float64", devices=None, starts: int = 1) -> None:
+    """Measure every width's memory before anything runs (:func:`verify.sharding.check_memory`): a
+    ladder too large at its top is refused up front, not after its small widths ran.  The compiled
+    programs are kept and reused by the runs."""
+    for n in widths:
+        check_memory(cell, RunShape(int(n), int(steps), False, probes, dtype), ensemble, devices, starts=starts)
+
+
 def width_sweep(
     cell: str,
     params: dict,
@@ -123,6 +132,8 @@ def width_sweep(
     window = est.late_window(steps)
     rep = SweepReport(cell, dict(params), list(widths), ensemble, steps, window, seed,
                       prediction_errors=perrs)
+    check_widths(cell, widths, ensemble=ensemble, steps=max(steps, program_steps or 0), probes=probes,
+                 dtype=dtype, devices=devices, starts=max(1, program_starts or 1))
     per = {}  # (regime, quantity) -> list of per-network arrays
     for regime in regimes:
         for n in widths:

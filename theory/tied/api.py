@@ -356,38 +356,82 @@ def predict_tied(c, quantity: str, backend: str, params: dict):
     return (vals, errs) if return_error else vals
 
 
-def trajectory_tied(c, steps, Q0, C0=None, *, paths: int = 8192, seed: int = SEED, **params) -> dict:
-    """``theory.trajectory(..., tied=True)``: population means per step of the tied site process from
-    i.i.d. Gaussian states with second moment ``Q0`` (number or {component: number}).
+#: independent groups of a tied trajectory (its per-step standard error is their spread)
+TRAJECTORY_GROUPS = 8
 
-    Returns arrays of length ``steps`` (entry t-1 is after step t): ``Q_<c>`` per state component,
-    ``Q`` (the hidden one), ``q_<field>`` and ``q`` (field variances about their means), ``lambda``
-    (per-step growth factor of the carried tangent); with ``C0`` (initial correlation of two states,
-    inputs correlated ``Sigma``) also ``C_<c>``, ``C``, ``c_h`` (= C/Q).  The ``paths`` sample paths set
-    the Monte-Carlo error (~1/sqrt(paths) relative)."""
+
+def trajectory_tied(c, steps, Q0, C0=None, *, paths: int = 8192, groups: int = TRAJECTORY_GROUPS, seed: int = SEED,
+                    return_error: bool = False, **params):
+    """``theory.trajectory(..., tied=True)``: population means per step of the tied site process from
+    i.i.d. Gaussian states with second moment ``Q0`` (a number, or {component: number}).
+
+    ``C0`` has the meaning it has in the annealed ``trajectory``: the initial **covariance** of the two
+    states (inputs correlated ``Sigma``), ``|C0| <= Q0`` (with per-component ``Q0``, a number ``C0`` is the
+    hidden state's covariance and every component starts at the same correlation ``C0 / Q0_h``; a dict
+    gives each component's).  ``None``: one sequence only (no ``C``).
+
+    Returns arrays of length ``steps`` (entry t-1 is after step t): ``Q_<c>`` per state component, ``Q``
+    (the hidden one), ``q_<field>`` and ``q`` (field variances about their means), ``lambda`` (per-step
+    growth factor of the carried tangent); with ``C0`` also ``C_<c>``, ``C``, ``c_<c>`` (= C/Q), ``c_h``
+    and ``c`` (the read field's correlation ``q_ab / q``).  The ``paths`` are split into ``groups``
+    independent populations (seeds spawned from ``seed``); each entry is the mean of the group means.
+    ``return_error=True``: ``(means, standard_errors)``, two dicts of arrays; the standard error is the
+    spread of the groups / sqrt(groups) (a ratio such as ``c_h`` is formed per group).  A group of
+    ``paths / groups`` paths carries an O(groups / paths) self-consistency bias (see GROUP_PATHS)."""
     mod = api.generated_module(c, "tied_numba")
     steps = _positive_int("steps", steps, 1)
     paths = _positive_int("paths", paths, 16)
+    groups = _positive_int("groups", groups, 1)
+    if paths < 16 * groups:
+        raise ValueError(f"paths must be >= 16 per group ({groups} groups), got {paths}")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+        raise ValueError(f"seed must be an integer, got {seed!r}")
     p = api.resolve_params(c, params)
+    for k, v in p.items():
+        if np.ndim(v) != 0:
+            raise ValueError(f"trajectory takes scalar parameters; {k} has shape {np.shape(v)}")
+    q0 = {}
     for k in mod.COMPONENTS:
-        q0 = Q0[k] if isinstance(Q0, dict) else Q0
-        if isinstance(q0, bool) or not np.isfinite(q0) or q0 < 0:
+        v = Q0[k] if isinstance(Q0, dict) else Q0
+        if isinstance(v, bool) or not isinstance(v, (int, float, np.number)) or not np.isfinite(v) or v < 0:
             raise ValueError(f"Q0 must be a finite second moment >= 0, got {Q0!r}")
-    c0 = 0.5 if C0 is None else float(C0)
-    if not -1.0 <= c0 <= 1.0:
-        raise ValueError(f"C0 is a correlation of the two initial states, in [-1, 1]; got {C0!r}")
-    with np.errstate(over="ignore", invalid="ignore"):
-        run = engine.forward(mod, p, steps=steps, burn=0, paths=paths, seed=int(seed),
-                             replicas=2 if C0 is not None else 1, Q0=Q0, C0=c0, probe=False)
-    out = {f"Q_{k}": v for k, v in run.Q.items()}
-    out.update({f"q_{f}": v for f, v in run.q.items()})
-    out["Q"], out["q"] = run.Q[mod.HIDDEN], run.q[mod.READ_FIELD]
-    out["lambda"] = np.exp(run.log_growth)
+        q0[k] = float(v)
+    rho0 = None
     if C0 is not None:
-        out.update({f"C_{k}": v for k, v in run.C.items()})
-        out["C"] = run.C[mod.HIDDEN]
-        out["c_h"] = out["C"] / out["Q"]
-    return out
+        ch = C0[mod.HIDDEN] if isinstance(C0, dict) else C0
+        if isinstance(ch, bool) or not isinstance(ch, (int, float, np.number)) or not np.isfinite(ch):
+            raise ValueError(f"C0 must be a finite covariance, got {C0!r}")
+        if abs(ch) > q0[mod.HIDDEN] * (1 + 1e-12) + 1e-300:
+            raise ValueError(f"C0 must satisfy |C0| <= Q0 (Cauchy-Schwarz), got C0={C0!r}, Q0={Q0!r}")
+        rho0 = float(ch) / q0[mod.HIDDEN] if q0[mod.HIDDEN] > 0 else 1.0
+        if isinstance(C0, dict) and any(k in C0 and q0[k] > 0 and abs(C0[k] / q0[k] - rho0) > 1e-12
+                                        for k in mod.COMPONENTS):
+            raise ValueError("the tied site process starts every component at one correlation; "
+                             f"C0 / Q0 must be equal across components, got C0={C0!r}, Q0={Q0!r}")
+    size = paths // groups
+    per = []
+    for sq in np.random.SeedSequence(int(seed)).spawn(groups):
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            run = engine.forward(mod, p, steps=steps, burn=0, paths=size, seed=sq,
+                                 replicas=1 if rho0 is None else 2, Q0=q0, C0=0.0 if rho0 is None else rho0,
+                                 probe=False)
+            one = {f"Q_{k}": v for k, v in run.Q.items()}
+            one.update({f"q_{f}": v for f, v in run.q.items()})
+            one["Q"], one["q"] = run.Q[mod.HIDDEN], run.q[mod.READ_FIELD]
+            one["lambda"] = np.exp(run.log_growth)
+            if rho0 is not None:
+                for k in mod.COMPONENTS:
+                    one[f"C_{k}"] = run.C[k]
+                    one[f"c_{k}"] = run.C[k] / run.Q[k]
+                one["C"], one["c_h"] = run.C[mod.HIDDEN], one[f"c_{mod.HIDDEN}"]
+                one["c"] = run.q_ab[mod.READ_FIELD] / run.q[mod.READ_FIELD]
+        per.append(one)
+    mean = {k: np.mean([g[k] for g in per], axis=0) for k in per[0]}
+    if not return_error:
+        return mean
+    se = {k: (np.std([g[k] for g in per], axis=0, ddof=1) / math.sqrt(groups) if groups > 1
+              else np.full(steps, np.nan)) for k in per[0]}
+    return mean, se
 
 
 def _register():
@@ -398,4 +442,5 @@ def _register():
 
 _register()
 
-__all__ = ["solve", "TiedSolution", "predict_tied", "trajectory_tied", "GROUP_PATHS", "STEPS", "RTOL"]
+__all__ = ["solve", "TiedSolution", "predict_tied", "trajectory_tied", "GROUP_PATHS", "STEPS", "RTOL",
+           "TRAJECTORY_GROUPS"]
