@@ -172,3 +172,19 @@ def test_work_is_bounded_and_biases_are_refused():
         predict("domain_bdp", N=3, L=3, sigma_b=0.1)
     with pytest.raises(ValueError):
         dom.domain_bdp(2.5, 3)
+
+
+def test_verify_interval_test_accepts_inside_the_numerical_error_and_rejects_outside():
+    from verify.dying_relu_checks import DOMAIN_ERR, _interval_p
+    assert DOMAIN_ERR == ERR
+    n = 40000
+    centre = np.array([0.1, 0.5, 0.0005])
+    inside = np.round(n * (centre + 0.9 * ERR)).astype(int)          # within the stated error: p = 1
+    np.testing.assert_array_equal(_interval_p(inside, n, centre, ERR), 1.0)
+    # 0.02 off (the size of bdp_estimate's error) is rejected; the p-value is the binomial test at the
+    # nearest end of [centre - err, centre + err], computed here with scipy
+    k = np.round(n * (centre[:2] + 0.02)).astype(int)
+    p = _interval_p(k, n, centre[:2], ERR)
+    assert np.all(p < 1e-10)
+    ref = [stats.binomtest(int(a), n, c + ERR).pvalue for a, c in zip(k, centre[:2])]
+    np.testing.assert_allclose(p, ref, rtol=1e-10)
