@@ -14,7 +14,9 @@ devices) measured against :mod:`theory.studies.dying_relu`:
    variance; survivors' medians beside mean field.
 4. **Domain, d = 1** (interval [-1, 1]): bias-free nets are dead on it iff dead at +1 and -1 (exact);
    RAI (biases) by exact breakpoint tracking.  Compared with ``bdp_upper``, ``bdp_lower`` (one-sided
-   tests: the bounds must hold) and ``bdp_estimate`` (reported, an estimate).
+   tests: the bounds must hold), ``domain_bdp`` (He, N <= 64: the exact law computed to +-1e-3;
+   two-sided exact binomial test against the nearest end of that interval, a verdict) and
+   ``bdp_estimate`` (reported, an approximation).
 5. **Domain, d >= 2**: a regular grid of ``g^d`` points on [-1, 1]^d (resolution ``2/(g-1)``) and its
    every-other-point sub-grid; a finite sample can only over-estimate the born-dead probability.
 6. **RAI vs He**: born-dead frequency on the d = 1 domain at depth ``L* = min(depth, round(2^N ln 2))``
@@ -299,7 +301,7 @@ def run_study(c: Config, progress=None) -> dict:
             "rejected": rejected, "min_p": float(np.min(pv))}
     for group in (point, domain, sampled):
         for e in group.values():
-            for key in ("check", "upper_check", "lower_check"):
+            for key in ("check", "upper_check", "lower_check", "exact_check"):
                 if key in e:
                     e[key.replace("check", "verdict")] = checks.verdict(e.pop(key))
             for sub_ in ("dead_fraction", "norms"):
@@ -340,6 +342,13 @@ def summary_lines(r: dict) -> list:
         out.append(f"  point {key}: P(dead by {len(e['freq'])}) = {e['freq'][-1]:.4f} vs 1-(1-2^-N)^L = "
                    f"{e['theory'][-1]:.4f}; max |sim - theory| = {dev:.4f}; hazard {e['hazard']['estimate']:.5f} vs "
                    f"{e['hazard']['theory']:.5f}; {tag}")
+    for key, e in r["domain_d1"].items():
+        if "domain_bdp" in e:
+            x = e["domain_bdp"]
+            out.append(f"  domain [-1,1] {key}: P(dead by {len(e['freq'])}) = {e['freq'][-1]:.4f} vs domain_bdp "
+                       f"{x['theory'][-1]:.4f} (+-{x['numerical_error']:g}); max |sim - theory| = "
+                       f"{x['max_abs_error']:.4f} (bdp_estimate: {e['estimate_max_abs_error']:.4f}); "
+                       f"{e.get('exact_verdict', '')}")
     for row in r["rai_vs_he"]:
         d = row["domain"]
         out.append(f"  RAI vs He N={row['width']} at L={row['depth']} (domain [-1,1]): He {d['he_freq']:.4f}, "

@@ -11,6 +11,9 @@ import math
 
 import numpy as np
 
+from theory.studies.dying_relu_domain import N_MAX as DOMAIN_N_MAX          # widest net domain_bdp computes
+from theory.studies.dying_relu_domain import NUMERICAL_ERROR as DOMAIN_ERR  # its stated absolute error
+
 from . import dying_relu_stats as st
 
 ALPHA = 0.01
@@ -134,6 +137,17 @@ def _bound_p(k, n, bound, side):
     return sps.binom.cdf(k, n, bound)
 
 
+def _interval_p(k, n, centre, err):
+    """Two-sided exact binomial p-values of ``k`` of ``n`` against the composite null "the probability
+    lies in [centre - err, centre + err]": 1 when ``k / n`` is inside, else the test against the
+    nearest end (the largest p-value over the null, up to the discreteness of the binomial)."""
+    k, centre = np.asarray(k), np.asarray(centre, dtype=float)
+    freq = k / n
+    near = np.clip(freq, np.clip(centre - err, 0, 1), np.clip(centre + err, 0, 1))
+    inside = np.abs(freq - near) == 0
+    return np.where(inside, 1.0, st.binom_p(k, n, near))
+
+
 def analyse_domain(c, width, init, k, n, checks, method, extra=None):
     depths = np.arange(1, c.depth + 1)
     sel = depths >= c.depth_lo
@@ -146,6 +160,15 @@ def analyse_domain(c, width, init, k, n, checks, method, extra=None):
     if init == "he":
         out["estimate"] = _predict("bdp_estimate", N=width, L=depths)
         out["estimate_max_abs_error"] = float(np.max(np.abs(k / n - out["estimate"])))
+        if method.startswith("two points") and width <= DOMAIN_N_MAX:
+            # the exact d = 1 law (Gaussian W, zero biases), computed to +-DOMAIN_ERR: a verdict
+            exact = _predict("domain_bdp", N=width, L=depths)
+            p = _interval_p(k[sel], n, exact[sel], DOMAIN_ERR)
+            out["domain_bdp"] = {"theory": exact, "numerical_error": DOMAIN_ERR, "p_values": p,
+                                 "max_abs_error": float(np.max(np.abs(k / n - exact))),
+                                 "test": "two-sided exact binomial against the nearest end of "
+                                         "[domain_bdp - err, domain_bdp + err] (p = 1 inside)"}
+            out["exact_check"] = checks.add(f"BDP = domain_bdp N={width} {init} {method}", p)
     if init in ("he", "orthogonal"):
         out["upper_check"] = checks.add(f"BDP <= point law N={width} {init} {method}",
                                         _bound_p(k[sel], n, out["upper"][sel], "upper"))

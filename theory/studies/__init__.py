@@ -6,5 +6,7 @@ with :func:`theory.api.register_quantity`.  A study is loaded by listing it in
 :mod:`theory.extensions`.
 
 * :mod:`theory.studies.dying_relu` — born-dead probabilities of fixed-width ReLU nets
-  (05-dying-relu.md), generated into ``derivations/dying_relu``.
+  (05-dying-relu.md), generated into ``derivations/dying_relu``;
+  :mod:`theory.studies.dying_relu_domain` computes its one numerical quantity, ``domain_bdp`` (the
+  exact d = 1 domain law: a Markov chain, not a closed form, so not generated).
 """

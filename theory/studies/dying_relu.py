@@ -6,7 +6,7 @@ hidden widths :math:`N_\ell` (default ``N``).  **L counts hidden layers**; Lu, S
 pre-activation is ``<= 0`` there (decided from signs, never from float zeros); the net is *born dead on
 D* when its output is constant on ``D``.
 
-Every formula is declared once below (:data:`KERNELS`, readable SymPy form), rewritten into a
+Every closed-form formula is declared once below (:data:`KERNELS`, readable SymPy form), rewritten into a
 cancellation-free form (``expm1``/``log1p``), printed by :mod:`theory.printers` into
 ``derivations/dying_relu`` (:mod:`theory.studies.dying_relu_codegen`) and served by::
 
@@ -27,8 +27,13 @@ What each quantity is:
 ``bdp_upper``                    **upper bound** on the domain born-dead probability (= point law)
 ``bdp_lower``                    **lower bound** (orthant argument), any domain, for i.i.d. symmetric
                                  weights and biases (not orthogonal ``W``, not RAI)
-``bdp_estimate``                 **numerical estimate** (d = 1, interval containing 0, Gaussian
-                                 weights): three-state chain with mean-field angles; exact for L <= 2
+``domain_bdp``                   **exact law, computed numerically** (d = 1, interval containing 0,
+                                 Gaussian weights): the three-state chain with the random angle
+                                 kernel (:mod:`theory.studies.dying_relu_domain`), absolute error
+                                 <= 1e-3; N <= 64, L <= 10000
+``bdp_estimate``                 **approximation** (same setting): the chain with the mean-field
+                                 arccos angle instead of the random one; exact for L <= 2, off by up
+                                 to ~0.1 beyond (2x at N = 8); use ``domain_bdp`` for the law
 ``collapse_hazard``              **exact** per-layer death probability at a point, :math:`2^{-N}`;
                                  the *conjectured* large-depth hazard on a domain
 ``width_for_survival``           **exact** inverse of the point law: least N with P <= delta
@@ -165,6 +170,22 @@ def _bdp_estimate(cell, backend, params, extra):
     return _out(backend, _call(backend, "bdp_estimate", n, l_))
 
 
+def _domain_bdp(cell, backend, params, extra):
+    """The exact d = 1 domain law, computed numerically (numpy; not generated code: a Markov chain
+    with a quasi-Monte-Carlo angle kernel, :mod:`theory.studies.dying_relu_domain`)."""
+    _zero_bias("domain_bdp", extra["sigma_b"])
+    if _is_tracer(extra["N"]) or _is_tracer(extra["L"]):
+        raise ValueError("domain_bdp is a numerical (numpy) computation and cannot be traced by jax; "
+                         "pass concrete N and L")
+    n, l_ = positive_integers("N", extra["N"]), positive_integers("L", extra["L"])
+    from .dying_relu_domain import domain_bdp
+    out = domain_bdp(n, l_)
+    if backend == "jax":
+        import jax.numpy as jnp
+        return jnp.asarray(out)
+    return out
+
+
 def _hazard(cell, backend, params, extra):
     _zero_bias("collapse_hazard", extra["sigma_b"])
     return _out(backend, _call(backend, "collapse_hazard", positive_integers("N", extra["N"])))
@@ -210,7 +231,11 @@ def register() -> None:
     register_quantity("bdp_lower", _bdp_lower, {**nl, "d": None, "domain": "symmetric"},
                       doc="orthant lower bound on the born-dead probability (biases allowed)")
     register_quantity("bdp_estimate", _bdp_estimate, nl,
-                      doc="numerical estimate, d = 1 interval around 0 (mean-field angle chain)")
+                      doc="approximate mean-field-angle estimate, d = 1 interval around 0 (exact for L <= 2); "
+                          "the exact law is domain_bdp")
+    register_quantity("domain_bdp", _domain_bdp, nl,
+                      doc="exact born-dead probability on an interval around 0 (d = 1, Gaussian W, zero biases), "
+                          "computed numerically to 1e-3 absolute; N <= 64, L <= 10000")
     register_quantity("collapse_hazard", _hazard, {"N": None, "sigma_b": 0.0}, doc="2^-N per layer")
     register_quantity("dead_fraction_point", _dead_fraction, nl,
                       doc="expected fraction of inactive units of layer L at one input")

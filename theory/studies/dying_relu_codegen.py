@@ -127,7 +127,8 @@ def render_markdown() -> str:
     for k in KERNELS + STEP_KERNELS:
         lines += [f"## `{k.name}({', '.join(k.args)})` — {k.status}", "", k.doc + ".", "",
                   f"$${latex(k.readable)}$$", ""]
-    lines += ["## `bdp_estimate(N, L)` — numerical estimate", "", BDP_ESTIMATE_DOC, ""]
+    lines += ["## `bdp_estimate(N, L)` — approximate estimate (mean-field angle; the exact law is `domain_bdp`)",
+              "", BDP_ESTIMATE_DOC, ""]
     return "\n".join(lines)
 
 

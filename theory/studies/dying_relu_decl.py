@@ -89,13 +89,16 @@ STEP_KERNELS = (
 )
 
 BDP_ESTIMATE_DOC = (
-    "Born-dead probability on an interval containing 0 (d = 1), bias-free Gaussian weights. "
+    "Approximate mean-field-angle estimate of the born-dead probability on an interval containing 0 "
+    "(d = 1), bias-free Gaussian weights. "
     "Bias-free nets are positively homogeneous, so the net is dead on D iff it is dead at x = +1 and at "
     "x = -1. States: both alive (A), one dead (S), both dead (D). Layer 1 kills +1 or -1 (never both) "
     "with probability 2^-N each; the layer-2 inputs are orthogonal (rho = 0). Layer l >= 2 moves "
     "A -> D with both_die(N, rho), A -> S with 2(2^-N - both_die), S -> D with 2^-N. The only "
     "approximation: for l >= 3 the cosine rho follows the mean-field arccos_map instead of its random, "
-    "survival-conditioned value. Exact for L <= 2; a numerical estimate beyond.")
+    "survival-conditioned value. Exact for L <= 2; an approximate mean-field-angle estimate beyond "
+    "(off by up to ~0.1, 2x at N = 8). The exact law, with the random angle kernel, is domain_bdp "
+    "(theory/studies/dying_relu_domain.py).")
 
 
 __all__ = ["N", "L", "d", "beta", "first", "rho", "delta", "stable", "Kernel", "KERNELS", "STEP_KERNELS", "BDP_ESTIMATE_DOC"]
