@@ -18,13 +18,13 @@ from . import cells as _registry
 from .cell import Cell
 from .params import spec
 from .registry import CORE_PREDICTORS, lookup
-from .render import STATUS, STATUS_DOC
+from .render import STATUS_DOC, STATUS_TEXT
 
 QUANTITIES = ("q_star", "Q_star", "c_star", "c_h_star", "chi", "xi", "xi_q")
 BACKENDS = ("numba", "jax")
 #: keyword options of predict for core quantities (closure of gated cells, see theory.gated_api)
 CORE_OPTIONS = ("closure", "size", "seed")
-_STATUS_TEXT = {v: k.replace("_", " ") for k, v in STATUS.items()}
+_STATUS_TEXT = STATUS_TEXT
 #: quantities that need the correlation fixed point C* (their failures come from that solve)
 _CORRELATION_QUANTITIES = ("c_star", "c_h_star", "xi")
 
@@ -249,11 +249,11 @@ def predict(name, quantity: str, backend: str = "numba", *, tied: bool = False, 
             out = _jitted(fn, True)(*arrs)
         else:
             out = _chunked(_jitted(fn, False), arrs)
-        _check(c, quantity, np.asarray(out), p)
+        check_defined(c, quantity, np.asarray(out), p)
         return out
     arrs = [np.asarray(a, dtype=np.float64) for a in args]
     out = fn(*arrs)
-    _check(c, quantity, np.asarray(out), p)
+    check_defined(c, quantity, np.asarray(out), p)
     return float(out) if np.ndim(out) == 0 else out
 
 
@@ -297,7 +297,9 @@ def status(name, correlation: bool = False, **params):
     return fn(*[np.asarray(p[n], dtype=np.float64) for n in c.param_names])
 
 
-def _check(c: Cell, quantity: str, out: np.ndarray, p: dict):
+def check_defined(c: Cell, quantity: str, out: np.ndarray, p: dict):
+    """Raise :class:`FixedPointError` (scalar) or warn (array) where ``out`` is NaN, with the solver's
+    status in words (:data:`theory.render.STATUS_TEXT`): the one place a kernel's NaN becomes an error."""
     bad = ~np.isfinite(out) & ~np.isposinf(out)
     if not np.any(bad):
         return

@@ -212,7 +212,9 @@ def _jax_function(c, kernel):
 
         def f(*a):
             lead, params = a[:n_lead], a[n_lead:]
-            return fn(*lead, core.Q_star(*params), *params)
+            Q = core.Q_served(*params)  # Q*, or Q = 1 at a marginal point
+            # NaN where the fixed point fails: closed forms (ReLU) would otherwise not see it
+            return jnp.where(jnp.isnan(Q), jnp.nan, fn(*lead, Q, *params))
         _JAX_FN[key] = (f, jax.jit(jnp.vectorize(f)))
     return _JAX_FN[key]
 
@@ -235,11 +237,13 @@ def _evaluator(kernel: str):
             f, vf = _jax_function(c, kernel)
             if any(api._is_tracer(a) for a in args):
                 return f(*lead, *args) if all(np.ndim(a) == 0 for a in args) else jnp.vectorize(f)(*lead, *args)
-            return vf(*[jnp.asarray(x, dtype=jnp.float64) for x in lead + args])
+            out = vf(*[jnp.asarray(x, dtype=jnp.float64) for x in lead + args])
+            api.check_defined(c, kernel, np.asarray(out), params)
+            return out
         core, iso = api.kernels(c, "numba"), isometry_kernels(c, "numba")
         arrs = [np.asarray(a, dtype=np.float64) for a in args]
-        qs = core.Q_star(*arrs)
-        api._check(c, "Q_star", np.asarray(qs), params)
+        qs = core.Q_served(*arrs)  # Q*, or Q = 1 at a marginal point (the moments do not depend on Q)
+        api.check_defined(c, "Q_star", np.asarray(qs), params)
         out = getattr(iso, kernel)(*lead, qs, *arrs)
         return float(out) if np.ndim(out) == 0 else out
     return evaluate
@@ -253,8 +257,8 @@ def isometry_moments(name, weights: str = "orthogonal", **params) -> dict:
     p = api.resolve_params(c, params)
     core, iso = api.kernels(c, "numba"), isometry_kernels(c, "numba")
     args = [float(p[n]) for n in c.param_names]
-    qs = float(core.Q_star(*args))
-    api._check(c, "Q_star", __import__("numpy").asarray(qs), p)
+    qs = float(core.Q_served(*args))  # Q*, or Q = 1 at a marginal point (the moments do not depend on Q)
+    api.check_defined(c, "Q_star", __import__("numpy").asarray(qs), p)
     vw = weights_variance(weights)
     out = {k: float(getattr(iso, f"factor_{k}")(qs, *args)) for k in MOMENTS}
     out.update(Q_star=qs, Q4=float(iso.fourth_moment(qs, *args)) if hasattr(iso, "fourth_moment") else None,

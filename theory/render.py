@@ -20,10 +20,28 @@ from .printers import jax_code, latex, numba_code
 from .registry import RENDERERS, lookup
 
 STATUS = {"ok": 0, "invalid": 1, "diverges": 2, "not_converged": 3, "correlation_not_converged": 4,
-          "degenerate": 5}
+          "degenerate": 5, "marginal": 6, "marginal_correlation": 7}
 STATUS_DOC = ("0 ok; 1 invalid parameters (NaN/inf in the map); 2 no finite fixed point (the variance "
               "map diverges); 3 the Q* solver did not converge; 4 the C* solver did not converge; "
-              "5 degenerate (Q* = 0: correlations undefined)")
+              "5 degenerate (Q* = 0: correlations undefined); 6 marginal (the variance map is the "
+              "identity: every Q is a fixed point, Q* is the input's; chi, c*, xi, xi_q are served); "
+              "7 marginal correlation (the covariance map is the identity too: c* is the inputs' "
+              "correlation)")
+#: why a status makes a quantity undefined, in words (FixedPointError messages)
+STATUS_TEXT = {
+    0: "ok", 1: "invalid parameters (NaN/inf in the map)", 2: "diverges (no finite fixed point)",
+    3: "the Q* solver did not converge", 4: "the C* solver did not converge",
+    5: "degenerate (Q* = 0: correlations undefined)",
+    6: ("marginal: the variance map is the identity (a positively homogeneous activation at "
+        "sigma_w^2 E[phi'^2] = 1 with no bias or input, e.g. ReLU at sigma_w^2 = 2), so every Q is a fixed "
+        "point and Q_t keeps the input's second moment (use theory.trajectory from it); the Q-independent "
+        "quantities chi, c_star, c_h_star, xi, xi_q are served"),
+    7: ("marginal: the covariance map is the identity too (linear activation at sigma_w = 1, no bias or "
+        "input), so c_t keeps the inputs' correlation; xi = xi_q = inf and chi are served"),
+}
+#: relative tolerance of the marginal test |V(Q) - Q| <= MARGIN Q (rounding of sigma_w^2 = 2 is 2e-16;
+#: a map this close to the identity moves Q by < 1e-12 per step: no fixed point a network can resolve)
+MARGIN = 1e-12
 
 Q_MAX = 1e15
 RTOL = 1e-14
@@ -190,17 +208,37 @@ def _regular(Q, {args}):
 
 
 @njit(cache=True)
+def _marginal({args}):
+    """0: not marginal; 6: V is the identity (no bias or input, and V(Q) = Q to _MARGIN at Q = 1e-6, 1
+    and 4: a positively homogeneous activation at sigma_w^2 E[phi'^2] = 1); 7: the covariance map is the
+    identity as well (C(Q/2; Q) = Q/2: linear activation)."""
+    if _field_variance(0.0, {args}) > 0.0:
+        return 0
+    for Q in (1e-6, 1.0, 4.0):
+        if not (abs(_variance_map(Q, {args}) - Q) <= _MARGIN * Q):
+            return 0
+    return 7 if abs(_covariance_map(0.5, 1.0, {args}) - 0.5) <= _MARGIN else 6
+
+
+@njit(cache=True)
 def _solve_Q({args}):
-    """(Q*, status): smallest stable root of V(Q) = Q, bracketed then safeguarded Newton."""
+    """(Q*, status): smallest stable root of V(Q) = Q, bracketed then safeguarded Newton.  At a marginal
+    point (status 6/7: V is the identity) Q* is undetermined; Q = 1 is returned as the representative
+    at which the Q-independent quantities are evaluated."""
+    m = _marginal({args})
+    if m != 0:
+        return 1.0, m
     Z = _regular(0.0, {args})
     g0 = _variance_map(Z, {args}) - Z
     if not math.isfinite(g0):
         return math.nan, 1
-    if g0 <= 0.0:
+    if g0 <= _RTOL * Z:
+        # V(Q) <= Q at Q -> 0 to rounding (V(_TINY_Q) - _TINY_Q is quadrature rounding ~1e-16 relative)
         s0 = _variance_map_slope(Z, {args})
         if not math.isfinite(s0):
             return math.nan, 1
-        if s0 <= 1.0:
+        if s0 <= 1.0 + _RTOL:
+            # slope 1 to rounding (e.g. tanh at sigma_w = 1): a root it would give lies below _RTOL
             return 0.0, 0
     lo = 0.0
     hi = 1.0
@@ -259,6 +297,8 @@ def _solve_C(Qs, chi_s, {args}):
         return (math.nan, 4) if same else (Qs, 0)
     lo = 0.0
     glo = _covariance_map(lo, Qs, {args}) - lo
+    if glo < 0.0 and glo >= -_RTOL * Qs:
+        glo = 0.0  # rounding at a root C* = 0 (odd activation, no bias): keep the bracket [0, hi]
     if glo < 0.0:
         lo = -Qs
         glo = _covariance_map(lo, Qs, {args}) - lo
@@ -319,22 +359,27 @@ def q_star({args}):
 def chi({args}):
     """chi = (1/N) tr J J^T at the fixed point, J = dh_t/dh_(t-1): E[(dF/dh)^2] + sigma_w^2 E[(dF/de)^2]."""
     Qs, st = _solve_Q({args})
-    return _jacobian_msv(_regular(Qs, {args}), {args}) if st == 0 else math.nan
+    return _jacobian_msv(_regular(Qs, {args}), {args}) if st == 0 or st >= 6 else math.nan
 
 
 @vectorize([{sig}], cache=True)
 def xi_q({args}):
     """xi_q = -1 / ln|dV/dQ| at Q*: time (depth) scale of the approach of Q_t to Q*."""
     Qs, st = _solve_Q({args})
+    if st >= 6:
+        return math.inf
     if st != 0:
         return math.nan
     s = abs(_variance_map_slope(_regular(Qs, {args}), {args}))
-    return math.inf if s >= 1.0 else (-1.0 / math.log(s) if s > 0.0 else 0.0)
+    return math.inf if s >= 1.0 else (-1.0 / math.log(s) if s > 0.0 else (0.0 if s == 0.0 else math.nan))
 
 
 @njit(cache=True)
 def _correlation_fixed_point({args}):
     Qs, st = _solve_Q({args})
+    if st == 6:
+        # marginal, nonlinear homogeneous activation: the correlation map fixes c = 1 with slope chi = 1
+        return Qs, Qs, _jacobian_msv(Qs, {args}), 6
     if st != 0:
         return math.nan, math.nan, math.nan, st
     chi_s = _jacobian_msv(_regular(Qs, {args}), {args})
@@ -346,7 +391,7 @@ def _correlation_fixed_point({args}):
 def c_star({args}):
     """c* = q_ab* / q*: correlation of the two sequences' fields at the fixed point of the covariance map."""
     Qs, Cs, chi_s, st = _correlation_fixed_point({args})
-    if st != 0:
+    if st != 0 and st != 6:
         return math.nan
     return _field_covariance(Cs, {args}) / _field_variance(Qs, {args})
 
@@ -355,17 +400,27 @@ def c_star({args}):
 def c_h_star({args}):
     """c_h* = C* / Q*: correlation of the two sequences' hidden states at the fixed point."""
     Qs, Cs, chi_s, st = _correlation_fixed_point({args})
-    return Cs / Qs if st == 0 else math.nan
+    return Cs / Qs if st == 0 or st == 6 else math.nan
 
 
 @vectorize([{sig}], cache=True)
 def xi({args}):
     """xi = -1 / ln(dC/dC at C*): correlation time (depth) scale; equals -1/ln(chi) when C* = Q*."""
     Qs, Cs, chi_s, st = _correlation_fixed_point({args})
+    if st >= 6:
+        return math.inf
     if st != 0:
         return math.nan
     s = chi_s if Cs == Qs else _covariance_map_slope(Cs, Qs, {args})
-    return math.inf if s >= 1.0 else (-1.0 / math.log(s) if s > 0.0 else 0.0)
+    return math.inf if s >= 1.0 else (-1.0 / math.log(s) if s > 0.0 else (0.0 if s == 0.0 else math.nan))
+
+
+@vectorize([{sig}], cache=True)
+def Q_served({args}):
+    """Q at which Q-independent quantities are evaluated: Q* where it exists, 1.0 at a marginal point
+    (status 6/7: V is the identity and the Jacobian's law does not depend on Q), NaN otherwise."""
+    Qs, st = _solve_Q({args})
+    return Qs if st == 0 or st >= 6 else math.nan
 
 
 @vectorize([{sig_int}], cache=True)
@@ -404,7 +459,7 @@ def render_numba(d: Derivation) -> str:
            f"_GL_T, _GL_W = np.polynomial.legendre.leggauss({quadrature.NODES})",
            f"_NODES = {quadrature.NODES}\n_PANELS = {quadrature.PANELS}\n_L = {quadrature.L!r}",
            "_INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)\n_SQRT_2PI = math.sqrt(2.0 * math.pi)",
-           f"_Q_MAX = {Q_MAX!r}\n_RTOL = {RTOL!r}\n_C_GAP = {C_GAP!r}\n_TINY_Q = {TINY_Q!r}\n_MAX_IT = {MAX_IT!r}\n"]
+           f"_Q_MAX = {Q_MAX!r}\n_RTOL = {RTOL!r}\n_C_GAP = {C_GAP!r}\n_TINY_Q = {TINY_Q!r}\n_MAX_IT = {MAX_IT!r}\n_MARGIN = {MARGIN!r}\n"]
     for name, kind, lam in helpers.specs:
         body_expr = canonical_lambda(lam)
         if kind == "E1":
@@ -568,8 +623,20 @@ def {name}(mua, mub, qa, qb, qab):
 
 _JX_SOLVERS = '''
 def _regular(Q, params):
-    """Q, or _TINY_Q where the field variance vanishes (limit from above of the closed forms)."""
-    return jnp.where(_field_variance(Q, *params) > 0.0, Q, _TINY_Q)
+    """Q, or _TINY_Q where the field variance vanishes (limit from above of the closed forms); NaN stays
+    NaN (a failed solve must not be evaluated at _TINY_Q)."""
+    return jnp.where(jnp.isnan(Q) | (_field_variance(Q, *params) > 0.0), Q, _TINY_Q)
+
+
+def _marginal(params):
+    """0: not marginal; 6: V is the identity (no bias or input, V(Q) = Q to _MARGIN at Q = 1e-6, 1, 4);
+    7: the covariance map is the identity too (linear activation).  Same test as the numba kernels."""
+    one = jnp.ones((), jnp.float64)
+    ident = _field_variance(0.0 * one, *params) <= 0.0
+    for Q in (1e-6, 1.0, 4.0):
+        ident = ident & (jnp.abs(_variance_map(Q * one, *params) - Q) <= _MARGIN * Q)
+    corr = jnp.abs(_covariance_map(0.5 * one, one, *params) - 0.5) <= _MARGIN
+    return jnp.where(ident, jnp.where(corr, 7, 6), 0)
 
 
 def _solve_Q(params):
@@ -579,7 +646,7 @@ def _solve_Q(params):
     zero = jnp.zeros((), jnp.float64)
     z = _regular(zero, params)
     g0 = g(z)
-    zero_fp = (g0 <= 0.0) & (dg(z) <= 0.0)
+    zero_fp = (g0 <= _RTOL * z) & (dg(z) <= _RTOL)
 
     def expand_cond(s):
         lo, hi, ghi = s
@@ -614,7 +681,7 @@ def _solve_Q(params):
 
     lo, hi, x, done, _ = lax.while_loop(newton_cond, newton, (lo, hi, 0.5 * (lo + hi), jnp.array(False), 0))
     ok = bracketed & done & jnp.isfinite(g0)
-    return jnp.where(zero_fp, 0.0, jnp.where(ok, x, jnp.nan))
+    return jnp.where((_marginal(params) != 0) | ~jnp.isfinite(g0), jnp.nan, jnp.where(zero_fp, 0.0, jnp.where(ok, x, jnp.nan)))
 
 
 def _Q_star(*params):
@@ -633,8 +700,9 @@ def _solve_C(Qs, chi_s, params):
     ghi = h(hi)
     top_root = ghi >= 0.0
     glo0 = h(jnp.zeros_like(Qs))
+    glo0 = jnp.where((glo0 < 0.0) & (glo0 >= -_RTOL * Qs), 0.0, glo0)  # rounding at a root C* = 0 (as numba)
     lo = jnp.where(glo0 < 0.0, -Qs, 0.0)
-    glo = h(lo)
+    glo = jnp.where(glo0 < 0.0, h(-Qs), glo0)
     grid = lo + (hi - lo) * _SCAN
     gg = jax.vmap(h)(grid)
     k = jnp.argmax(gg < 0.0)
@@ -685,26 +753,48 @@ def q_star({args}):
     return _field_variance(_Q_star({args}), {args})
 
 
+def Q_served({args}):
+    """Q at which Q-independent quantities are evaluated: Q* where it exists, 1.0 at a marginal point
+    (V the identity: the Jacobian's law does not depend on Q), NaN otherwise."""
+    return jnp.where(_marginal(({args},)) != 0, 1.0, _Q_star({args}))
+
+
+def _Q_served({args}):
+    return _regular(Q_served({args}), ({args},))
+
+
+def _at(Q, value):
+    """value, or NaN where Q is (closed forms such as ReLU's chi = sigma_w^2/2 do not depend on Q and
+    would otherwise return a number where the fixed point failed)."""
+    return jnp.where(jnp.isnan(Q), jnp.nan, value)
+
+
 def chi({args}):
     """chi = (1/N) tr J J^T at the fixed point, J = dh_t/dh_(t-1): E[(dF/dh)^2] + sigma_w^2 E[(dF/de)^2]."""
-    return _jacobian_msv(_regular(_Q_star({args}), ({args},)), {args})
+    Q = _Q_served({args})
+    return _at(Q, _jacobian_msv(Q, {args}))
 
 
 def _timescale(s):
     s = jnp.abs(s)
     safe = jnp.where((s > 0.0) & (s < 1.0), s, 0.5)
-    return jnp.where(s >= 1.0, jnp.inf, jnp.where(s > 0.0, -1.0 / jnp.log(safe), 0.0))
+    return jnp.where(jnp.isnan(s), jnp.nan, jnp.where(s >= 1.0, jnp.inf, jnp.where(s > 0.0, -1.0 / jnp.log(safe), 0.0)))
 
 
 def xi_q({args}):
-    """xi_q = -1 / ln|dV/dQ| at Q*."""
-    return _timescale(_variance_map_slope(_regular(_Q_star({args}), ({args},)), {args}))
+    """xi_q = -1 / ln|dV/dQ| at Q* (inf at a marginal point)."""
+    Q = _regular(_Q_star({args}), ({args},))
+    return jnp.where(_marginal(({args},)) != 0, jnp.inf, _at(Q, _timescale(_variance_map_slope(Q, {args}))))
 
 
 def _correlation_fixed_point({args}):
-    Qs = _Q_star({args})
+    m = _marginal(({args},))
+    Qs = jnp.where(m != 0, 1.0, _Q_star({args}))
     chi_s = _jacobian_msv(_regular(Qs, ({args},)), {args})
-    return Qs, _C_star(Qs, chi_s, {args}), chi_s
+    # marginal: c = 1 is the fixed point (slope chi = 1) of a nonlinear homogeneous activation; for a
+    # linear one every c is (NaN: c* is the inputs' correlation)
+    Cs = jnp.where(m == 6, Qs, jnp.where(m == 7, jnp.nan, _C_star(Qs, chi_s, {args})))
+    return Qs, Cs, chi_s
 
 
 def c_star({args}):
@@ -722,7 +812,8 @@ def c_h_star({args}):
 def xi({args}):
     """xi = -1 / ln(dC/dC at C*): correlation time (depth) scale; equals -1/ln(chi) when C* = Q*."""
     Qs, Cs, chi_s = _correlation_fixed_point({args})
-    return _timescale(jnp.where(Cs == Qs, chi_s, _covariance_map_slope(Cs, Qs, {args})))
+    s = _at(Cs, _timescale(jnp.where(Cs == Qs, chi_s, _covariance_map_slope(Cs, Qs, {args}))))
+    return jnp.where(_marginal(({args},)) != 0, jnp.inf, s)
 '''
 
 
@@ -751,7 +842,7 @@ def render_jax(d: Derivation) -> str:
            "_GL_T = jnp.asarray(_T)\n_GL_W = jnp.asarray(_W)",
            f"_PANELS = {quadrature.PANELS}\n_PANEL_IDX = jnp.arange(_PANELS, dtype=jnp.float64)\n_L = {quadrature.L!r}",
            "_INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)",
-           f"_Q_MAX = {Q_MAX!r}\n_RTOL = {RTOL!r}\n_C_GAP = {C_GAP!r}\n_TINY_Q = {TINY_Q!r}\n_MAX_IT = {MAX_IT!r}\n_SCAN = jnp.arange(1, 9, dtype=jnp.float64) / 8.0\n"]
+           f"_Q_MAX = {Q_MAX!r}\n_RTOL = {RTOL!r}\n_C_GAP = {C_GAP!r}\n_TINY_Q = {TINY_Q!r}\n_MAX_IT = {MAX_IT!r}\n_MARGIN = {MARGIN!r}\n_SCAN = jnp.arange(1, 9, dtype=jnp.float64) / 8.0\n"]
     for name, kind, lam in helpers.specs:
         body_expr = canonical_lambda(lam)
         body = jax_code(body_expr)

@@ -797,6 +797,10 @@ slower (seconds to tens of seconds a call).  ``"auto"`` (default): the exact law
 operator-valued for a cell with a gate diagonal at ``T >= 2``, free steps otherwise."""
 
 
+#: m1 = chi^T must lie in this range: the variance scales like m1^2 and must stay a normal float64
+SCALE_RANGE = (1e-150, 1e150)
+
+
 def spectrum(cell, T: int = 1, weights: str = "orthogonal", n: int = 800, eps_rel: float | None = None,
              panels: int = 64, slow: bool = False, method: str = "auto", **params) -> Spectrum:
     """Predicted eigenvalue density of :math:`JJ^\\top` over ``T`` steps at the fixed point.
@@ -834,12 +838,27 @@ def spectrum(cell, T: int = 1, weights: str = "orthogonal", n: int = 800, eps_re
             return spectrum_ov(c.name, T=T, weights=weights, **params)  # self-checked there
     p = theory.api.resolve_params(c, params)
     pf = {k: float(v) for k, v in p.items()}
-    q_star = theory.predict(c.name, "q_star", **pf)
-    Q_star = theory.predict(c.name, "Q_star", **pf)
+    # Q*, or Q = 1 at a marginal point (He-initialised ReLU: every Q is a fixed point and the Jacobian's
+    # law does not depend on Q); failures raise FixedPointError with the solver's reason
+    core = theory.api.kernels(c, "numba")
+    args = [pf[k] for k in c.param_names]
+    Q_star = float(core.Q_served(*args))
+    theory.api.check_defined(c, "Q_star", np.asarray(Q_star), pf)
+    q_star = float(core.field_variance(Q_star, *args))
     law = unit_law(c, pf, q_star, Q_star, panels=panels)
     m1 = float(theory.predict(c.name, "isometry_mean", T=T, weights=weights, **pf))
     var = float(theory.predict(c.name, "isometry_variance_free", T=T, weights=weights, **pf))
     atom = float(np.sum(law.w[(law.a == 0) & (law.s == 0)]))
+    if not (SCALE_RANGE[0] < m1 < SCALE_RANGE[1] and math.isfinite(var)):
+        if law.sigma_w == 0.0 and not np.any(law.a):
+            # sigma_w = 0 (and no gate diagonal): J = 0 exactly, every eigenvalue of JJ^T is 0
+            return Spectrum(cell=c.name, T=T, weights=weights, params=pf, lam=np.zeros(1), density=np.zeros(1),
+                            atom=1.0, eps=np.zeros(1), converged=np.ones(1, bool), m1=0.0, variance=0.0,
+                            notes=("J = 0 exactly (sigma_w = 0): all eigenvalues of JJ^T are 0",))
+        chi1 = float(theory.predict(c.name, "isometry_mean", T=1, weights=weights, **pf))
+        raise ValueError(f"{c.name}: m1 = chi^T = 10^{T * math.log10(chi1) if chi1 > 0 else -math.inf:.1f} at T = {T} "
+                         f"(chi = {chi1:.6g}) is outside {SCALE_RANGE[0]:g}..{SCALE_RANGE[1]:g}, where the density "
+                         "and its variance (~ m1^2) are representable in float64; use a smaller T")
     sd = math.sqrt(max(var, 0.0))
     top = max(m1 * math.e * (T + 1) * (1 + var / m1 ** 2), m1 + 12 * sd) * 1.5
     if eps_rel is None:

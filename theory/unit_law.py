@@ -29,6 +29,7 @@ import sympy as sp
 
 from .cell import E, H, Z, Cell
 from .gaussian import breakpoints
+from .render import TINY_Q
 
 HALF_WIDTH = 9.0      #: |z_e| window (mass outside ~ 2e-19)
 H_POINTS = 6          #: Gauss points for the stored state's law
@@ -105,7 +106,9 @@ def unit_law(cell: Cell, params: dict, q_star: float, Q_star: float, panels: int
             kinks |= {float(k) for k in breakpoints(ex, E)}
         except ValueError:
             pass
-    sq = math.sqrt(q_star)
+    # q* = 0 (ordered, no bias or input): the law of e is the limit q -> 0+ (exact for positively
+    # homogeneous activations, whose derivative law does not depend on the scale; continuous otherwise)
+    sq = math.sqrt(q_star) if q_star > 0 else math.sqrt(TINY_Q)
     ze, we = _e_nodes([(k - mu) / sq for k in kinks], panels)
     e = mu + sq * ze
     ev = lambda ex: np.broadcast_to(np.asarray(_numeric(ex)(e), dtype=float), e.shape)

@@ -30,6 +30,7 @@ _RTOL = 1e-14
 _C_GAP = 1e-05
 _TINY_Q = 1e-200
 _MAX_IT = 2500
+_MARGIN = 1e-12
 _SCAN = jnp.arange(1, 9, dtype=jnp.float64) / 8.0
 
 def _E2_0(mua, mub, qa, qb, qab):
@@ -164,8 +165,20 @@ def _critical_sigma_w_sq(q_star, sigma_w, sigma_b):
     return jax.scipy.special.erf(((1/2))*jax.numpy.sqrt(2)/jax.numpy.sqrt(q_star))**(-1.0)
 
 def _regular(Q, params):
-    """Q, or _TINY_Q where the field variance vanishes (limit from above of the closed forms)."""
-    return jnp.where(_field_variance(Q, *params) > 0.0, Q, _TINY_Q)
+    """Q, or _TINY_Q where the field variance vanishes (limit from above of the closed forms); NaN stays
+    NaN (a failed solve must not be evaluated at _TINY_Q)."""
+    return jnp.where(jnp.isnan(Q) | (_field_variance(Q, *params) > 0.0), Q, _TINY_Q)
+
+
+def _marginal(params):
+    """0: not marginal; 6: V is the identity (no bias or input, V(Q) = Q to _MARGIN at Q = 1e-6, 1, 4);
+    7: the covariance map is the identity too (linear activation).  Same test as the numba kernels."""
+    one = jnp.ones((), jnp.float64)
+    ident = _field_variance(0.0 * one, *params) <= 0.0
+    for Q in (1e-6, 1.0, 4.0):
+        ident = ident & (jnp.abs(_variance_map(Q * one, *params) - Q) <= _MARGIN * Q)
+    corr = jnp.abs(_covariance_map(0.5 * one, one, *params) - 0.5) <= _MARGIN
+    return jnp.where(ident, jnp.where(corr, 7, 6), 0)
 
 
 def _solve_Q(params):
@@ -175,7 +188,7 @@ def _solve_Q(params):
     zero = jnp.zeros((), jnp.float64)
     z = _regular(zero, params)
     g0 = g(z)
-    zero_fp = (g0 <= 0.0) & (dg(z) <= 0.0)
+    zero_fp = (g0 <= _RTOL * z) & (dg(z) <= _RTOL)
 
     def expand_cond(s):
         lo, hi, ghi = s
@@ -210,7 +223,7 @@ def _solve_Q(params):
 
     lo, hi, x, done, _ = lax.while_loop(newton_cond, newton, (lo, hi, 0.5 * (lo + hi), jnp.array(False), 0))
     ok = bracketed & done & jnp.isfinite(g0)
-    return jnp.where(zero_fp, 0.0, jnp.where(ok, x, jnp.nan))
+    return jnp.where((_marginal(params) != 0) | ~jnp.isfinite(g0), jnp.nan, jnp.where(zero_fp, 0.0, jnp.where(ok, x, jnp.nan)))
 
 
 def _Q_star(*params):
@@ -229,8 +242,9 @@ def _solve_C(Qs, chi_s, params):
     ghi = h(hi)
     top_root = ghi >= 0.0
     glo0 = h(jnp.zeros_like(Qs))
+    glo0 = jnp.where((glo0 < 0.0) & (glo0 >= -_RTOL * Qs), 0.0, glo0)  # rounding at a root C* = 0 (as numba)
     lo = jnp.where(glo0 < 0.0, -Qs, 0.0)
-    glo = h(lo)
+    glo = jnp.where(glo0 < 0.0, h(-Qs), glo0)
     grid = lo + (hi - lo) * _SCAN
     gg = jax.vmap(h)(grid)
     k = jnp.argmax(gg < 0.0)
@@ -279,26 +293,48 @@ def q_star(sigma_w, sigma_b):
     return _field_variance(_Q_star(sigma_w, sigma_b), sigma_w, sigma_b)
 
 
+def Q_served(sigma_w, sigma_b):
+    """Q at which Q-independent quantities are evaluated: Q* where it exists, 1.0 at a marginal point
+    (V the identity: the Jacobian's law does not depend on Q), NaN otherwise."""
+    return jnp.where(_marginal((sigma_w, sigma_b,)) != 0, 1.0, _Q_star(sigma_w, sigma_b))
+
+
+def _Q_served(sigma_w, sigma_b):
+    return _regular(Q_served(sigma_w, sigma_b), (sigma_w, sigma_b,))
+
+
+def _at(Q, value):
+    """value, or NaN where Q is (closed forms such as ReLU's chi = sigma_w^2/2 do not depend on Q and
+    would otherwise return a number where the fixed point failed)."""
+    return jnp.where(jnp.isnan(Q), jnp.nan, value)
+
+
 def chi(sigma_w, sigma_b):
     """chi = (1/N) tr J J^T at the fixed point, J = dh_t/dh_(t-1): E[(dF/dh)^2] + sigma_w^2 E[(dF/de)^2]."""
-    return _jacobian_msv(_regular(_Q_star(sigma_w, sigma_b), (sigma_w, sigma_b,)), sigma_w, sigma_b)
+    Q = _Q_served(sigma_w, sigma_b)
+    return _at(Q, _jacobian_msv(Q, sigma_w, sigma_b))
 
 
 def _timescale(s):
     s = jnp.abs(s)
     safe = jnp.where((s > 0.0) & (s < 1.0), s, 0.5)
-    return jnp.where(s >= 1.0, jnp.inf, jnp.where(s > 0.0, -1.0 / jnp.log(safe), 0.0))
+    return jnp.where(jnp.isnan(s), jnp.nan, jnp.where(s >= 1.0, jnp.inf, jnp.where(s > 0.0, -1.0 / jnp.log(safe), 0.0)))
 
 
 def xi_q(sigma_w, sigma_b):
-    """xi_q = -1 / ln|dV/dQ| at Q*."""
-    return _timescale(_variance_map_slope(_regular(_Q_star(sigma_w, sigma_b), (sigma_w, sigma_b,)), sigma_w, sigma_b))
+    """xi_q = -1 / ln|dV/dQ| at Q* (inf at a marginal point)."""
+    Q = _regular(_Q_star(sigma_w, sigma_b), (sigma_w, sigma_b,))
+    return jnp.where(_marginal((sigma_w, sigma_b,)) != 0, jnp.inf, _at(Q, _timescale(_variance_map_slope(Q, sigma_w, sigma_b))))
 
 
 def _correlation_fixed_point(sigma_w, sigma_b):
-    Qs = _Q_star(sigma_w, sigma_b)
+    m = _marginal((sigma_w, sigma_b,))
+    Qs = jnp.where(m != 0, 1.0, _Q_star(sigma_w, sigma_b))
     chi_s = _jacobian_msv(_regular(Qs, (sigma_w, sigma_b,)), sigma_w, sigma_b)
-    return Qs, _C_star(Qs, chi_s, sigma_w, sigma_b), chi_s
+    # marginal: c = 1 is the fixed point (slope chi = 1) of a nonlinear homogeneous activation; for a
+    # linear one every c is (NaN: c* is the inputs' correlation)
+    Cs = jnp.where(m == 6, Qs, jnp.where(m == 7, jnp.nan, _C_star(Qs, chi_s, sigma_w, sigma_b)))
+    return Qs, Cs, chi_s
 
 
 def c_star(sigma_w, sigma_b):
@@ -316,7 +352,8 @@ def c_h_star(sigma_w, sigma_b):
 def xi(sigma_w, sigma_b):
     """xi = -1 / ln(dC/dC at C*): correlation time (depth) scale; equals -1/ln(chi) when C* = Q*."""
     Qs, Cs, chi_s = _correlation_fixed_point(sigma_w, sigma_b)
-    return _timescale(jnp.where(Cs == Qs, chi_s, _covariance_map_slope(Cs, Qs, sigma_w, sigma_b)))
+    s = _at(Cs, _timescale(jnp.where(Cs == Qs, chi_s, _covariance_map_slope(Cs, Qs, sigma_w, sigma_b))))
+    return jnp.where(_marginal((sigma_w, sigma_b,)) != 0, jnp.inf, s)
 
 def field_variance(Q, sigma_w, sigma_b):
     """q(Q) = sigma_w^2 Q + sigma_v^2 R + sigma_b^2."""

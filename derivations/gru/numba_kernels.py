@@ -7,7 +7,7 @@
 Public functions of the parameters (ufuncs, broadcasting):
 Q_star, q_star, chi, lambda_max, xi, xi_q, c_star, c_h_star, q_star_r, q_star_z, q_star_n, fixed_point_status, correlation_status;
 maps: variance_map_<k>, covariance_map_<k>, gate_variance_<g>, gate_covariance_<g>, perturbation_map_<ij>.
-Failures give NaN (the status ufuncs say why: 0 ok; 1 invalid parameters (NaN/inf in the map); 2 no finite fixed point (the variance map diverges); 3 the Q* solver did not converge; 4 the C* solver did not converge; 5 degenerate (Q* = 0: correlations undefined)).
+Failures give NaN (the status ufuncs say why: 0 ok; 1 invalid parameters (NaN/inf in the map); 2 no finite fixed point (the variance map diverges); 3 the Q* solver did not converge; 4 the C* solver did not converge; 5 degenerate (Q* = 0: correlations undefined); 6 marginal (the variance map is the identity: every Q is a fixed point, Q* is the input's; chi, c*, xi, xi_q are served); 7 marginal correlation (the covariance map is the identity too: c* is the inputs' correlation)).
 """
 import math
 
@@ -1030,7 +1030,7 @@ def c_h_star(sigma_w_r, sigma_v_r, sigma_b_r, mu_b_r, sigma_w_z, sigma_v_z, sigm
 
 @vectorize(['int64(float64, float64, float64, float64, float64, float64, float64, float64, float64, float64, float64, float64, float64)'], cache=True)
 def fixed_point_status(sigma_w_r, sigma_v_r, sigma_b_r, mu_b_r, sigma_w_z, sigma_v_z, sigma_b_z, mu_b_z, sigma_w_n, sigma_v_n, sigma_b_n, R, Sigma):
-    """Status of the Q* solve: 0 ok; 1 invalid parameters (NaN/inf in the map); 2 no finite fixed point (the variance map diverges); 3 the Q* solver did not converge; 4 the C* solver did not converge; 5 degenerate (Q* = 0: correlations undefined)."""
+    """Status of the Q* solve: 0 ok; 1 invalid parameters (NaN/inf in the map); 2 no finite fixed point (the variance map diverges); 3 the Q* solver did not converge; 4 the C* solver did not converge; 5 degenerate (Q* = 0: correlations undefined); 6 marginal (the variance map is the identity: every Q is a fixed point, Q* is the input's; chi, c*, xi, xi_q are served); 7 marginal correlation (the covariance map is the identity too: c* is the inputs' correlation)."""
     return _fixed_point(sigma_w_r, sigma_v_r, sigma_b_r, mu_b_r, sigma_w_z, sigma_v_z, sigma_b_z, mu_b_z, sigma_w_n, sigma_v_n, sigma_b_n, R, Sigma)[2]
 
 

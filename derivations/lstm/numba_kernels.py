@@ -7,7 +7,7 @@
 Public functions of the parameters (ufuncs, broadcasting):
 Q_star, q_star, chi, lambda_max, xi, xi_q, c_star, c_h_star, Q_c_star, c_c_star, q_star_i, q_star_f, q_star_g, q_star_o, kurtosis_c, lambda_2, xi_2, xi_q_2, fixed_point_status, correlation_status;
 maps: variance_map_<k>, covariance_map_<k>, gate_variance_<g>, gate_covariance_<g>, perturbation_map_<ij>.
-Failures give NaN (the status ufuncs say why: 0 ok; 1 invalid parameters (NaN/inf in the map); 2 no finite fixed point (the variance map diverges); 3 the Q* solver did not converge; 4 the C* solver did not converge; 5 degenerate (Q* = 0: correlations undefined)).
+Failures give NaN (the status ufuncs say why: 0 ok; 1 invalid parameters (NaN/inf in the map); 2 no finite fixed point (the variance map diverges); 3 the Q* solver did not converge; 4 the C* solver did not converge; 5 degenerate (Q* = 0: correlations undefined); 6 marginal (the variance map is the identity: every Q is a fixed point, Q* is the input's; chi, c*, xi, xi_q are served); 7 marginal correlation (the covariance map is the identity too: c* is the inputs' correlation)).
 """
 import math
 
@@ -1192,7 +1192,7 @@ def kurtosis_c(sigma_w_i, sigma_v_i, sigma_b_i, mu_b_i, sigma_w_f, sigma_v_f, si
 
 @vectorize(['int64(float64, float64, float64, float64, float64, float64, float64, float64, float64, float64, float64, float64, float64, float64, float64, float64, float64)'], cache=True)
 def fixed_point_status(sigma_w_i, sigma_v_i, sigma_b_i, mu_b_i, sigma_w_f, sigma_v_f, sigma_b_f, mu_b_f, sigma_w_g, sigma_v_g, sigma_b_g, sigma_w_o, sigma_v_o, sigma_b_o, mu_b_o, R, Sigma):
-    """Status of the Q* solve: 0 ok; 1 invalid parameters (NaN/inf in the map); 2 no finite fixed point (the variance map diverges); 3 the Q* solver did not converge; 4 the C* solver did not converge; 5 degenerate (Q* = 0: correlations undefined)."""
+    """Status of the Q* solve: 0 ok; 1 invalid parameters (NaN/inf in the map); 2 no finite fixed point (the variance map diverges); 3 the Q* solver did not converge; 4 the C* solver did not converge; 5 degenerate (Q* = 0: correlations undefined); 6 marginal (the variance map is the identity: every Q is a fixed point, Q* is the input's; chi, c*, xi, xi_q are served); 7 marginal correlation (the covariance map is the identity too: c* is the inputs' correlation)."""
     return _fixed_point(sigma_w_i, sigma_v_i, sigma_b_i, mu_b_i, sigma_w_f, sigma_v_f, sigma_b_f, mu_b_f, sigma_w_g, sigma_v_g, sigma_b_g, sigma_w_o, sigma_v_o, sigma_b_o, mu_b_o, R, Sigma)[2]
 
 

@@ -6,7 +6,7 @@
 
 Public ufuncs broadcast over parameter arrays: Q_star, q_star, c_star, c_h_star, chi, xi, xi_q,
 fixed_point_status, correlation_status, and the maps.  Invalid or non-convergent points give NaN;
-the status ufuncs say why (0 ok; 1 invalid parameters (NaN/inf in the map); 2 no finite fixed point (the variance map diverges); 3 the Q* solver did not converge; 4 the C* solver did not converge; 5 degenerate (Q* = 0: correlations undefined)).
+the status ufuncs say why (0 ok; 1 invalid parameters (NaN/inf in the map); 2 no finite fixed point (the variance map diverges); 3 the Q* solver did not converge; 4 the C* solver did not converge; 5 degenerate (Q* = 0: correlations undefined); 6 marginal (the variance map is the identity: every Q is a fixed point, Q* is the input's; chi, c*, xi, xi_q are served); 7 marginal correlation (the covariance map is the identity too: c* is the inputs' correlation)).
 """
 import math
 
@@ -24,6 +24,7 @@ _RTOL = 1e-14
 _C_GAP = 1e-05
 _TINY_Q = 1e-200
 _MAX_IT = 2500
+_MARGIN = 1e-12
 
 @njit(cache=True)
 def _field_variance(Q, sigma_w, sigma_v, sigma_b, R, Sigma):
@@ -73,17 +74,37 @@ def _regular(Q, sigma_w, sigma_v, sigma_b, R, Sigma):
 
 
 @njit(cache=True)
+def _marginal(sigma_w, sigma_v, sigma_b, R, Sigma):
+    """0: not marginal; 6: V is the identity (no bias or input, and V(Q) = Q to _MARGIN at Q = 1e-6, 1
+    and 4: a positively homogeneous activation at sigma_w^2 E[phi'^2] = 1); 7: the covariance map is the
+    identity as well (C(Q/2; Q) = Q/2: linear activation)."""
+    if _field_variance(0.0, sigma_w, sigma_v, sigma_b, R, Sigma) > 0.0:
+        return 0
+    for Q in (1e-6, 1.0, 4.0):
+        if not (abs(_variance_map(Q, sigma_w, sigma_v, sigma_b, R, Sigma) - Q) <= _MARGIN * Q):
+            return 0
+    return 7 if abs(_covariance_map(0.5, 1.0, sigma_w, sigma_v, sigma_b, R, Sigma) - 0.5) <= _MARGIN else 6
+
+
+@njit(cache=True)
 def _solve_Q(sigma_w, sigma_v, sigma_b, R, Sigma):
-    """(Q*, status): smallest stable root of V(Q) = Q, bracketed then safeguarded Newton."""
+    """(Q*, status): smallest stable root of V(Q) = Q, bracketed then safeguarded Newton.  At a marginal
+    point (status 6/7: V is the identity) Q* is undetermined; Q = 1 is returned as the representative
+    at which the Q-independent quantities are evaluated."""
+    m = _marginal(sigma_w, sigma_v, sigma_b, R, Sigma)
+    if m != 0:
+        return 1.0, m
     Z = _regular(0.0, sigma_w, sigma_v, sigma_b, R, Sigma)
     g0 = _variance_map(Z, sigma_w, sigma_v, sigma_b, R, Sigma) - Z
     if not math.isfinite(g0):
         return math.nan, 1
-    if g0 <= 0.0:
+    if g0 <= _RTOL * Z:
+        # V(Q) <= Q at Q -> 0 to rounding (V(_TINY_Q) - _TINY_Q is quadrature rounding ~1e-16 relative)
         s0 = _variance_map_slope(Z, sigma_w, sigma_v, sigma_b, R, Sigma)
         if not math.isfinite(s0):
             return math.nan, 1
-        if s0 <= 1.0:
+        if s0 <= 1.0 + _RTOL:
+            # slope 1 to rounding (e.g. tanh at sigma_w = 1): a root it would give lies below _RTOL
             return 0.0, 0
     lo = 0.0
     hi = 1.0
@@ -142,6 +163,8 @@ def _solve_C(Qs, chi_s, sigma_w, sigma_v, sigma_b, R, Sigma):
         return (math.nan, 4) if same else (Qs, 0)
     lo = 0.0
     glo = _covariance_map(lo, Qs, sigma_w, sigma_v, sigma_b, R, Sigma) - lo
+    if glo < 0.0 and glo >= -_RTOL * Qs:
+        glo = 0.0  # rounding at a root C* = 0 (odd activation, no bias): keep the bracket [0, hi]
     if glo < 0.0:
         lo = -Qs
         glo = _covariance_map(lo, Qs, sigma_w, sigma_v, sigma_b, R, Sigma) - lo
@@ -200,22 +223,27 @@ def q_star(sigma_w, sigma_v, sigma_b, R, Sigma):
 def chi(sigma_w, sigma_v, sigma_b, R, Sigma):
     """chi = (1/N) tr J J^T at the fixed point, J = dh_t/dh_(t-1): E[(dF/dh)^2] + sigma_w^2 E[(dF/de)^2]."""
     Qs, st = _solve_Q(sigma_w, sigma_v, sigma_b, R, Sigma)
-    return _jacobian_msv(_regular(Qs, sigma_w, sigma_v, sigma_b, R, Sigma), sigma_w, sigma_v, sigma_b, R, Sigma) if st == 0 else math.nan
+    return _jacobian_msv(_regular(Qs, sigma_w, sigma_v, sigma_b, R, Sigma), sigma_w, sigma_v, sigma_b, R, Sigma) if st == 0 or st >= 6 else math.nan
 
 
 @vectorize(['float64(float64, float64, float64, float64, float64)'], cache=True)
 def xi_q(sigma_w, sigma_v, sigma_b, R, Sigma):
     """xi_q = -1 / ln|dV/dQ| at Q*: time (depth) scale of the approach of Q_t to Q*."""
     Qs, st = _solve_Q(sigma_w, sigma_v, sigma_b, R, Sigma)
+    if st >= 6:
+        return math.inf
     if st != 0:
         return math.nan
     s = abs(_variance_map_slope(_regular(Qs, sigma_w, sigma_v, sigma_b, R, Sigma), sigma_w, sigma_v, sigma_b, R, Sigma))
-    return math.inf if s >= 1.0 else (-1.0 / math.log(s) if s > 0.0 else 0.0)
+    return math.inf if s >= 1.0 else (-1.0 / math.log(s) if s > 0.0 else (0.0 if s == 0.0 else math.nan))
 
 
 @njit(cache=True)
 def _correlation_fixed_point(sigma_w, sigma_v, sigma_b, R, Sigma):
     Qs, st = _solve_Q(sigma_w, sigma_v, sigma_b, R, Sigma)
+    if st == 6:
+        # marginal, nonlinear homogeneous activation: the correlation map fixes c = 1 with slope chi = 1
+        return Qs, Qs, _jacobian_msv(Qs, sigma_w, sigma_v, sigma_b, R, Sigma), 6
     if st != 0:
         return math.nan, math.nan, math.nan, st
     chi_s = _jacobian_msv(_regular(Qs, sigma_w, sigma_v, sigma_b, R, Sigma), sigma_w, sigma_v, sigma_b, R, Sigma)
@@ -227,7 +255,7 @@ def _correlation_fixed_point(sigma_w, sigma_v, sigma_b, R, Sigma):
 def c_star(sigma_w, sigma_v, sigma_b, R, Sigma):
     """c* = q_ab* / q*: correlation of the two sequences' fields at the fixed point of the covariance map."""
     Qs, Cs, chi_s, st = _correlation_fixed_point(sigma_w, sigma_v, sigma_b, R, Sigma)
-    if st != 0:
+    if st != 0 and st != 6:
         return math.nan
     return _field_covariance(Cs, sigma_w, sigma_v, sigma_b, R, Sigma) / _field_variance(Qs, sigma_w, sigma_v, sigma_b, R, Sigma)
 
@@ -236,22 +264,32 @@ def c_star(sigma_w, sigma_v, sigma_b, R, Sigma):
 def c_h_star(sigma_w, sigma_v, sigma_b, R, Sigma):
     """c_h* = C* / Q*: correlation of the two sequences' hidden states at the fixed point."""
     Qs, Cs, chi_s, st = _correlation_fixed_point(sigma_w, sigma_v, sigma_b, R, Sigma)
-    return Cs / Qs if st == 0 else math.nan
+    return Cs / Qs if st == 0 or st == 6 else math.nan
 
 
 @vectorize(['float64(float64, float64, float64, float64, float64)'], cache=True)
 def xi(sigma_w, sigma_v, sigma_b, R, Sigma):
     """xi = -1 / ln(dC/dC at C*): correlation time (depth) scale; equals -1/ln(chi) when C* = Q*."""
     Qs, Cs, chi_s, st = _correlation_fixed_point(sigma_w, sigma_v, sigma_b, R, Sigma)
+    if st >= 6:
+        return math.inf
     if st != 0:
         return math.nan
     s = chi_s if Cs == Qs else _covariance_map_slope(Cs, Qs, sigma_w, sigma_v, sigma_b, R, Sigma)
-    return math.inf if s >= 1.0 else (-1.0 / math.log(s) if s > 0.0 else 0.0)
+    return math.inf if s >= 1.0 else (-1.0 / math.log(s) if s > 0.0 else (0.0 if s == 0.0 else math.nan))
+
+
+@vectorize(['float64(float64, float64, float64, float64, float64)'], cache=True)
+def Q_served(sigma_w, sigma_v, sigma_b, R, Sigma):
+    """Q at which Q-independent quantities are evaluated: Q* where it exists, 1.0 at a marginal point
+    (status 6/7: V is the identity and the Jacobian's law does not depend on Q), NaN otherwise."""
+    Qs, st = _solve_Q(sigma_w, sigma_v, sigma_b, R, Sigma)
+    return Qs if st == 0 or st >= 6 else math.nan
 
 
 @vectorize(['int64(float64, float64, float64, float64, float64)'], cache=True)
 def fixed_point_status(sigma_w, sigma_v, sigma_b, R, Sigma):
-    """Status of the Q* solve: 0 ok; 1 invalid parameters (NaN/inf in the map); 2 no finite fixed point (the variance map diverges); 3 the Q* solver did not converge; 4 the C* solver did not converge; 5 degenerate (Q* = 0: correlations undefined)."""
+    """Status of the Q* solve: 0 ok; 1 invalid parameters (NaN/inf in the map); 2 no finite fixed point (the variance map diverges); 3 the Q* solver did not converge; 4 the C* solver did not converge; 5 degenerate (Q* = 0: correlations undefined); 6 marginal (the variance map is the identity: every Q is a fixed point, Q* is the input's; chi, c*, xi, xi_q are served); 7 marginal correlation (the covariance map is the identity too: c* is the inputs' correlation)."""
     Qs, st = _solve_Q(sigma_w, sigma_v, sigma_b, R, Sigma)
     return st
 
