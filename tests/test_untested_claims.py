@@ -1,0 +1,163 @@
+"""Claims that had no test (issue 17, item 5), each checked against an independent value.
+
+Already covered elsewhere, not repeated here: jax.grad of c_star, c_h_star, xi, xi_q with respect to mu_b,
+sigma_v, R, Sigma at a chaotic point (tests/test_jax_gradients.py); the generated isometry jax modules under
+jit/vmap against the numba modules and their sigma_w/sigma_v derivatives (tests/test_isometry_jax.py, called
+directly, not through theory.predict); ``derive list`` in-process and ``derive all`` (tests/test_derive_cli.py);
+``derive cell=... out=`` for five of the package's files (tests/test_regeneration.py).
+
+New here:
+  * jax.grad through theory.predict(backend="jax") of c_star, c_h_star, xi, xi_q with respect to EVERY
+    parameter at an ordered point with differing inputs (Sigma = 0.7: c* < 1, xi finite), and with respect to
+    sigma_w, sigma_b (the two not covered) at the chaotic point of test_jax_gradients;
+  * the isometry quantities through theory.predict(..., backend="jax"): under jax.jit, jax.vmap and the
+    array (broadcast) call equal to a python loop of scalar calls, and jax.grad / jax.jacfwd equal to central
+    finite differences of the numba route;
+  * ``python -m theory.cli list`` and ``python -m theory.cli cell=vanilla-tanh out=DIR`` as processes (the
+    module entry point), the latter writing the complete file set of derivations/vanilla_tanh byte for byte.
+
+Finite-difference tolerance, derived (as in test_jax_gradients): the central difference D(h) with relative
+step h = 1e-5 |x| has truncation error ~ f''' h^2 / 6; |D(h) - D(2h)| equals 3x that to leading order and
+bounds it; the kernels' evaluation noise adds EPS_F |f| / h (fixed-point solves converge to ~1e-14 relative;
+EPS_F = 1e-12 allows 100x that).  Each tolerance is also asserted to be below 1e-6 of the derivative's scale,
+so the comparison keeps its power.  The FD values come from the numba kernels (a separately generated module
+evaluated as numpy ufuncs), not from jax.
+"""
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import theory
+
+ROOT = Path(__file__).resolve().parents[1]
+REL_H = 1e-5
+EPS_F = 1e-12
+POWER = 1e-6
+
+
+def _fd(f, x):
+    """(D(h), derived tolerance) for df/dx at x, h = REL_H |x|."""
+    h = REL_H * abs(x)
+    d = lambda s: (f(x + s) - f(x - s)) / (2 * s)  # noqa: E731
+    dh = d(h)
+    return dh, abs(dh - d(2 * h)) + EPS_F * abs(f(x)) / h, abs(f(x)) / abs(x)
+
+
+def _assert_grad(got, f, x, label):
+    want, tol, scale = _fd(f, x)
+    assert tol <= POWER * max(abs(want), scale), (label, "FD tolerance lost its power", want, tol)
+    assert abs(float(got) - want) <= tol, (label, float(got), want, tol)
+
+
+# ------------------------------------------------------------------ core quantities: jax.grad vs FD(numba)
+ORDERED = {
+    "vanilla-tanh": dict(sigma_w=0.8, sigma_v=0.7, sigma_b=0.3, R=1.0, Sigma=0.7),
+    "minimalrnn": dict(sigma_w=2.0, sigma_v=1.0, sigma_b=0.1, mu_b=1.0, R=1.0, Sigma=0.7),
+}
+CHAOTIC = {  # test_jax_gradients' points; there mu_b, sigma_v, R, Sigma are covered
+    "vanilla-tanh": dict(sigma_w=2.5, sigma_v=0.5, sigma_b=0.2, R=1.0, Sigma=0.7),
+    "minimalrnn": dict(sigma_w=6.0, sigma_v=0.5, sigma_b=0.1, mu_b=0.3, R=1.0, Sigma=0.7),
+}
+QUANTITIES = ("c_star", "c_h_star", "xi", "xi_q")
+
+
+@pytest.mark.parametrize("cell", list(ORDERED))
+@pytest.mark.parametrize("phase", ["ordered", "chaotic"])
+@pytest.mark.parametrize("quantity", QUANTITIES)
+def test_jax_grad_through_predict_wrt_every_parameter_matches_fd_of_numba(cell, phase, quantity):
+    p = (ORDERED if phase == "ordered" else CHAOTIC)[cell]
+    chi = theory.predict(cell, "chi", backend="numba", **p)
+    assert (chi < 1.0) if phase == "ordered" else (chi > 1.0), chi
+    # an ordinary point: differing inputs keep c* strictly inside (0, 1)
+    assert 0.0 < theory.predict(cell, "c_star", backend="numba", **p) < 1.0
+    wrt = list(theory.cell(cell).param_names) if phase == "ordered" else ["sigma_w", "sigma_b"]
+    assert set(wrt) <= set(theory.parameters(cell))
+
+    def F(d):
+        return theory.predict(cell, quantity, backend="jax", **{**p, **d})
+
+    g = jax.grad(F)({k: jnp.float64(p[k]) for k in wrt})
+    for k in wrt:
+        _assert_grad(g[k], lambda x: theory.predict(cell, quantity, backend="numba", **{**p, k: x}), p[k],
+                     (cell, phase, quantity, k))
+
+
+# ------------------------------------------------------------------ isometry through theory.predict(jax)
+ISO_POINTS = {  # ordered points (chi < 1): the isometry moments are finite and smooth
+    "vanilla-tanh": dict(sigma_w=0.8, sigma_v=0.7, sigma_b=0.3, R=1.0, Sigma=1.0),
+    "minimalrnn": dict(sigma_w=2.0, sigma_v=1.0, sigma_b=0.1, mu_b=1.0, R=1.0, Sigma=1.0),
+}
+ISO_CASES = [("isometry_mean", "gaussian"), ("isometry_variance", "gaussian"), ("isometry_variance", "orthogonal")]
+T = 4
+LOOP_REL = 1e-12
+
+
+def _iso(cell, kernel, weights, backend, **kw):
+    return theory.predict(cell, kernel, backend=backend, T=T, weights=weights, **{**ISO_POINTS[cell], **kw})
+
+
+@pytest.mark.parametrize("cell", list(ISO_POINTS))
+@pytest.mark.parametrize("kernel,weights", ISO_CASES)
+def test_isometry_predict_jax_under_jit_vmap_and_broadcast_equals_a_loop_of_scalar_calls(cell, kernel, weights):
+    sws = ISO_POINTS[cell]["sigma_w"] * np.array([0.7, 0.85, 1.0])
+    loop = np.array([float(_iso(cell, kernel, weights, "jax", sigma_w=float(s))) for s in sws])
+    assert np.all(np.isfinite(loop)) and len(set(loop)) == len(loop)  # the parameter matters
+    jitted = jax.jit(lambda s: _iso(cell, kernel, weights, "jax", sigma_w=s))
+    np.testing.assert_allclose([float(jitted(jnp.float64(s))) for s in sws], loop, rtol=LOOP_REL, atol=0)
+    vm = jax.jit(jax.vmap(lambda s: _iso(cell, kernel, weights, "jax", sigma_w=s)))(jnp.asarray(sws))
+    assert vm.dtype == jnp.float64 and vm.shape == sws.shape
+    np.testing.assert_allclose(np.asarray(vm), loop, rtol=LOOP_REL, atol=0)
+    arr = _iso(cell, kernel, weights, "jax", sigma_w=sws)  # the documented broadcast over array parameters
+    np.testing.assert_allclose(np.asarray(arr), loop, rtol=LOOP_REL, atol=0)
+    # and the numba route (independently generated module) gives the same values to its documented 1e-10
+    nb = np.array([_iso(cell, kernel, weights, "numba", sigma_w=float(s)) for s in sws])
+    np.testing.assert_allclose(loop, nb, rtol=1e-10, atol=0)
+
+
+@pytest.mark.parametrize("cell", list(ISO_POINTS))
+@pytest.mark.parametrize("kernel,weights", ISO_CASES)
+def test_isometry_predict_jax_derivative_matches_fd_of_numba(cell, kernel, weights):
+    """d/dk for every parameter k but Sigma (the isometry moments are single-sequence quantities: Sigma does
+    not enter).  The minimalRNN's exact variance recursion documents forward mode only (T-loop), so jacfwd."""
+    p = ISO_POINTS[cell]
+    wrt = [k for k in theory.cell(cell).param_names if k != "Sigma"]
+    diff = jax.jacfwd if (cell == "minimalrnn" and kernel == "isometry_variance") else jax.grad
+    g = diff(lambda d: _iso(cell, kernel, weights, "jax", **d))({k: jnp.float64(p[k]) for k in wrt})
+    for k in wrt:
+        _assert_grad(g[k], lambda x: _iso(cell, kernel, weights, "numba", **{k: x}), p[k], (cell, kernel, weights, k))
+
+
+# ------------------------------------------------------------------ the command line as a process
+def _cli(*argv):
+    env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    return subprocess.run([sys.executable, "-m", "theory.cli", *argv], capture_output=True, text=True, cwd=ROOT,
+                          env=env, timeout=120)
+
+
+def test_cli_list_as_a_process_prints_the_registered_cells_and_exits_0():
+    r = _cli("list")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines() == list(theory.cells())
+    assert len(r.stdout.splitlines()) >= 14
+
+
+def test_cli_cell_out_as_a_process_writes_the_complete_checked_in_package(tmp_path):
+    """Every file of derivations/vanilla_tanh (kernels, isometry, tied site, docs, the hidden marker), no
+    more and no fewer, byte for byte (test_regeneration compares five of them)."""
+    out = tmp_path / "vt"
+    r = _cli("cell=vanilla-tanh", f"out={out}")
+    assert r.returncode == 0, r.stderr
+    pkg = ROOT / "derivations" / theory.cell("vanilla-tanh").package
+    want = sorted(f.name for f in pkg.iterdir() if f.is_file())
+    got = sorted(f.name for f in out.iterdir() if f.is_file())
+    assert got == want and len(want) >= 10
+    assert not [f for f in out.iterdir() if f.is_dir()]
+    for name in want:
+        assert (out / name).read_bytes() == (pkg / name).read_bytes(), name
+    assert f"wrote {len(want)} files in {out}" in r.stdout
