@@ -11,8 +11,8 @@ New here:
     parameter (sigma_w and sigma_b had no gradient test at all) at an ordered point with differing inputs
     (Sigma = 0.7: c* < 1, xi finite; test_jax_gradients has only a chaotic point);
   * the isometry quantities through theory.predict(..., backend="jax"): under jax.jit(jax.vmap(...)) equal to
-    a python loop of scalar calls, and jax.grad / jax.jacfwd with respect to every parameter equal to central
-    finite differences of the numba route;
+    a python loop of scalar calls, and jax.grad / jax.jacfwd with respect to sigma_b, mu_b, R (the parameters
+    test_isometry_jax does not differentiate) equal to central finite differences of the numba route;
   * ``python -m theory.cli list`` and ``python -m theory.cli cell=vanilla-tanh out=DIR`` as processes (the
     module entry point), the latter writing the complete file set of derivations/vanilla_tanh byte for byte.
 
@@ -117,10 +117,12 @@ def test_isometry_predict_jax_under_jit_of_vmap_equals_a_loop_of_scalar_calls(ce
 @pytest.mark.parametrize("cell", list(ISO_POINTS))
 @pytest.mark.parametrize("kernel,weights", ISO_CASES)
 def test_isometry_predict_jax_derivative_matches_fd_of_numba(cell, kernel, weights):
-    """d/dk for every parameter k but Sigma (the isometry moments are single-sequence quantities: Sigma does
-    not enter).  The minimalRNN's exact variance recursion documents forward mode only (T-loop), so jacfwd."""
+    """d/dk for the parameters test_isometry_jax does not differentiate (it covers sigma_w, sigma_v; Sigma does
+    not enter the single-sequence isometry moments): sigma_b, R and, for the minimalRNN, mu_b.  The
+    minimalRNN's exact variance recursion documents forward mode only (T-loop), so jacfwd."""
     p = ISO_POINTS[cell]
-    wrt = [k for k in theory.cell(cell).param_names if k != "Sigma"]
+    wrt = [k for k in theory.cell(cell).param_names if k not in ("Sigma", "sigma_w", "sigma_v")]
+    assert wrt == (["sigma_b", "mu_b", "R"] if cell == "minimalrnn" else ["sigma_b", "R"])
     diff = jax.jacfwd if (cell == "minimalrnn" and kernel == "isometry_variance") else jax.grad
     g = diff(lambda d: _iso(cell, kernel, weights, "jax", **d))({k: jnp.float64(p[k]) for k in wrt})
     for k in wrt:
