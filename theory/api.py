@@ -24,7 +24,6 @@ QUANTITIES = ("q_star", "Q_star", "c_star", "c_h_star", "chi", "xi", "xi_q")
 BACKENDS = ("numba", "jax")
 #: keyword options of predict for core quantities (closure of gated cells, see theory.gated_api)
 CORE_OPTIONS = ("closure", "size", "seed")
-_STATUS_TEXT = STATUS_TEXT
 #: quantities that need the correlation fixed point C* (their failures come from that solve)
 _CORRELATION_QUANTITIES = ("c_star", "c_h_star", "xi")
 
@@ -305,7 +304,7 @@ def check_defined(c: Cell, quantity: str, out: np.ndarray, p: dict):
         return
     st = np.broadcast_to(status(c, correlation=quantity in _CORRELATION_QUANTITIES, **p), out.shape)
     codes = sorted({int(s) for s in np.ravel(st[bad]) if s != 0})
-    why = ", ".join(_STATUS_TEXT.get(k, str(k)) for k in codes) or "NaN from the kernel"
+    why = ", ".join(STATUS_TEXT.get(k, str(k)) for k in codes) or "NaN from the kernel"
     if out.ndim == 0:
         shown = ", ".join(f"{k}={float(np.asarray(v))!r}" for k, v in p.items())
         raise FixedPointError(f"{c.name}: {quantity} undefined at {shown}: {why}")

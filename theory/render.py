@@ -19,8 +19,6 @@ from .gaussian import E1, E2, breakpoints
 from .printers import jax_code, latex, numba_code
 from .registry import RENDERERS, lookup
 
-STATUS = {"ok": 0, "invalid": 1, "diverges": 2, "not_converged": 3, "correlation_not_converged": 4,
-          "degenerate": 5, "marginal": 6, "marginal_correlation": 7}
 STATUS_DOC = ("0 ok; 1 invalid parameters (NaN/inf in the map); 2 no finite fixed point (the variance "
               "map diverges); 3 the Q* solver did not converge; 4 the C* solver did not converge; "
               "5 degenerate (Q* = 0: correlations undefined); 6 marginal (the variance map is the "
@@ -629,14 +627,14 @@ def _regular(Q, params):
 
 
 def _marginal(params):
-    """0: not marginal; 6: V is the identity (no bias or input, V(Q) = Q to _MARGIN at Q = 1e-6, 1, 4);
-    7: the covariance map is the identity too (linear activation).  Same test as the numba kernels."""
+    """True where V is the identity (no bias or input, V(Q) = Q to _MARGIN at Q = 1e-6, 1, 4): the
+    numba kernels' status 6/7.  Whether the covariance map is the identity too (status 7) is decided in
+    _correlation_fixed_point, the only place that needs it (it costs a bivariate quadrature)."""
     one = jnp.ones((), jnp.float64)
     ident = _field_variance(0.0 * one, *params) <= 0.0
     for Q in (1e-6, 1.0, 4.0):
         ident = ident & (jnp.abs(_variance_map(Q * one, *params) - Q) <= _MARGIN * Q)
-    corr = jnp.abs(_covariance_map(0.5 * one, one, *params) - 0.5) <= _MARGIN
-    return jnp.where(ident, jnp.where(corr, 7, 6), 0)
+    return ident
 
 
 def _solve_Q(params):
@@ -681,7 +679,7 @@ def _solve_Q(params):
 
     lo, hi, x, done, _ = lax.while_loop(newton_cond, newton, (lo, hi, 0.5 * (lo + hi), jnp.array(False), 0))
     ok = bracketed & done & jnp.isfinite(g0)
-    return jnp.where((_marginal(params) != 0) | ~jnp.isfinite(g0), jnp.nan, jnp.where(zero_fp, 0.0, jnp.where(ok, x, jnp.nan)))
+    return jnp.where(_marginal(params) | ~jnp.isfinite(g0), jnp.nan, jnp.where(zero_fp, 0.0, jnp.where(ok, x, jnp.nan)))
 
 
 def _Q_star(*params):
@@ -756,7 +754,7 @@ def q_star({args}):
 def Q_served({args}):
     """Q at which Q-independent quantities are evaluated: Q* where it exists, 1.0 at a marginal point
     (V the identity: the Jacobian's law does not depend on Q), NaN otherwise."""
-    return jnp.where(_marginal(({args},)) != 0, 1.0, _Q_star({args}))
+    return jnp.where(_marginal(({args},)), 1.0, _Q_star({args}))
 
 
 def _Q_served({args}):
@@ -784,36 +782,38 @@ def _timescale(s):
 def xi_q({args}):
     """xi_q = -1 / ln|dV/dQ| at Q* (inf at a marginal point)."""
     Q = _regular(_Q_star({args}), ({args},))
-    return jnp.where(_marginal(({args},)) != 0, jnp.inf, _at(Q, _timescale(_variance_map_slope(Q, {args}))))
+    return jnp.where(_marginal(({args},)), jnp.inf, _at(Q, _timescale(_variance_map_slope(Q, {args}))))
 
 
 def _correlation_fixed_point({args}):
+    """(Q*, C*, chi at Q*, marginal): at a marginal point Q = 1 stands for every Q."""
     m = _marginal(({args},))
-    Qs = jnp.where(m != 0, 1.0, _Q_star({args}))
+    Qs = jnp.where(m, 1.0, _Q_star({args}))
     chi_s = _jacobian_msv(_regular(Qs, ({args},)), {args})
     # marginal: c = 1 is the fixed point (slope chi = 1) of a nonlinear homogeneous activation; for a
-    # linear one every c is (NaN: c* is the inputs' correlation)
-    Cs = jnp.where(m == 6, Qs, jnp.where(m == 7, jnp.nan, _C_star(Qs, chi_s, {args})))
-    return Qs, Cs, chi_s
+    # linear one the covariance map is the identity too and every c is (NaN: c* is the inputs')
+    linear = jnp.abs(_covariance_map(0.5 * Qs, Qs, {args}) - 0.5 * Qs) <= _MARGIN * Qs
+    Cs = jnp.where(m, jnp.where(linear, jnp.nan, Qs), _C_star(Qs, chi_s, {args}))
+    return Qs, Cs, chi_s, m
 
 
 def c_star({args}):
     """c* = q_ab* / q*: correlation of the two sequences' fields at the fixed point of the covariance map."""
-    Qs, Cs, chi_s = _correlation_fixed_point({args})
+    Qs, Cs, chi_s, marginal = _correlation_fixed_point({args})
     return _field_covariance(Cs, {args}) / _field_variance(Qs, {args})
 
 
 def c_h_star({args}):
     """c_h* = C* / Q*: correlation of the two sequences' hidden states at the fixed point."""
-    Qs, Cs, chi_s = _correlation_fixed_point({args})
+    Qs, Cs, chi_s, marginal = _correlation_fixed_point({args})
     return Cs / Qs
 
 
 def xi({args}):
     """xi = -1 / ln(dC/dC at C*): correlation time (depth) scale; equals -1/ln(chi) when C* = Q*."""
-    Qs, Cs, chi_s = _correlation_fixed_point({args})
+    Qs, Cs, chi_s, marginal = _correlation_fixed_point({args})
     s = _at(Cs, _timescale(jnp.where(Cs == Qs, chi_s, _covariance_map_slope(Cs, Qs, {args}))))
-    return jnp.where(_marginal(({args},)) != 0, jnp.inf, s)
+    return jnp.where(marginal, jnp.inf, s)
 '''
 
 

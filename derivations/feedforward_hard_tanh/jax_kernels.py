@@ -171,14 +171,14 @@ def _regular(Q, params):
 
 
 def _marginal(params):
-    """0: not marginal; 6: V is the identity (no bias or input, V(Q) = Q to _MARGIN at Q = 1e-6, 1, 4);
-    7: the covariance map is the identity too (linear activation).  Same test as the numba kernels."""
+    """True where V is the identity (no bias or input, V(Q) = Q to _MARGIN at Q = 1e-6, 1, 4): the
+    numba kernels' status 6/7.  Whether the covariance map is the identity too (status 7) is decided in
+    _correlation_fixed_point, the only place that needs it (it costs a bivariate quadrature)."""
     one = jnp.ones((), jnp.float64)
     ident = _field_variance(0.0 * one, *params) <= 0.0
     for Q in (1e-6, 1.0, 4.0):
         ident = ident & (jnp.abs(_variance_map(Q * one, *params) - Q) <= _MARGIN * Q)
-    corr = jnp.abs(_covariance_map(0.5 * one, one, *params) - 0.5) <= _MARGIN
-    return jnp.where(ident, jnp.where(corr, 7, 6), 0)
+    return ident
 
 
 def _solve_Q(params):
@@ -223,7 +223,7 @@ def _solve_Q(params):
 
     lo, hi, x, done, _ = lax.while_loop(newton_cond, newton, (lo, hi, 0.5 * (lo + hi), jnp.array(False), 0))
     ok = bracketed & done & jnp.isfinite(g0)
-    return jnp.where((_marginal(params) != 0) | ~jnp.isfinite(g0), jnp.nan, jnp.where(zero_fp, 0.0, jnp.where(ok, x, jnp.nan)))
+    return jnp.where(_marginal(params) | ~jnp.isfinite(g0), jnp.nan, jnp.where(zero_fp, 0.0, jnp.where(ok, x, jnp.nan)))
 
 
 def _Q_star(*params):
@@ -296,7 +296,7 @@ def q_star(sigma_w, sigma_b):
 def Q_served(sigma_w, sigma_b):
     """Q at which Q-independent quantities are evaluated: Q* where it exists, 1.0 at a marginal point
     (V the identity: the Jacobian's law does not depend on Q), NaN otherwise."""
-    return jnp.where(_marginal((sigma_w, sigma_b,)) != 0, 1.0, _Q_star(sigma_w, sigma_b))
+    return jnp.where(_marginal((sigma_w, sigma_b,)), 1.0, _Q_star(sigma_w, sigma_b))
 
 
 def _Q_served(sigma_w, sigma_b):
@@ -324,36 +324,38 @@ def _timescale(s):
 def xi_q(sigma_w, sigma_b):
     """xi_q = -1 / ln|dV/dQ| at Q* (inf at a marginal point)."""
     Q = _regular(_Q_star(sigma_w, sigma_b), (sigma_w, sigma_b,))
-    return jnp.where(_marginal((sigma_w, sigma_b,)) != 0, jnp.inf, _at(Q, _timescale(_variance_map_slope(Q, sigma_w, sigma_b))))
+    return jnp.where(_marginal((sigma_w, sigma_b,)), jnp.inf, _at(Q, _timescale(_variance_map_slope(Q, sigma_w, sigma_b))))
 
 
 def _correlation_fixed_point(sigma_w, sigma_b):
+    """(Q*, C*, chi at Q*, marginal): at a marginal point Q = 1 stands for every Q."""
     m = _marginal((sigma_w, sigma_b,))
-    Qs = jnp.where(m != 0, 1.0, _Q_star(sigma_w, sigma_b))
+    Qs = jnp.where(m, 1.0, _Q_star(sigma_w, sigma_b))
     chi_s = _jacobian_msv(_regular(Qs, (sigma_w, sigma_b,)), sigma_w, sigma_b)
     # marginal: c = 1 is the fixed point (slope chi = 1) of a nonlinear homogeneous activation; for a
-    # linear one every c is (NaN: c* is the inputs' correlation)
-    Cs = jnp.where(m == 6, Qs, jnp.where(m == 7, jnp.nan, _C_star(Qs, chi_s, sigma_w, sigma_b)))
-    return Qs, Cs, chi_s
+    # linear one the covariance map is the identity too and every c is (NaN: c* is the inputs')
+    linear = jnp.abs(_covariance_map(0.5 * Qs, Qs, sigma_w, sigma_b) - 0.5 * Qs) <= _MARGIN * Qs
+    Cs = jnp.where(m, jnp.where(linear, jnp.nan, Qs), _C_star(Qs, chi_s, sigma_w, sigma_b))
+    return Qs, Cs, chi_s, m
 
 
 def c_star(sigma_w, sigma_b):
     """c* = q_ab* / q*: correlation of the two sequences' fields at the fixed point of the covariance map."""
-    Qs, Cs, chi_s = _correlation_fixed_point(sigma_w, sigma_b)
+    Qs, Cs, chi_s, marginal = _correlation_fixed_point(sigma_w, sigma_b)
     return _field_covariance(Cs, sigma_w, sigma_b) / _field_variance(Qs, sigma_w, sigma_b)
 
 
 def c_h_star(sigma_w, sigma_b):
     """c_h* = C* / Q*: correlation of the two sequences' hidden states at the fixed point."""
-    Qs, Cs, chi_s = _correlation_fixed_point(sigma_w, sigma_b)
+    Qs, Cs, chi_s, marginal = _correlation_fixed_point(sigma_w, sigma_b)
     return Cs / Qs
 
 
 def xi(sigma_w, sigma_b):
     """xi = -1 / ln(dC/dC at C*): correlation time (depth) scale; equals -1/ln(chi) when C* = Q*."""
-    Qs, Cs, chi_s = _correlation_fixed_point(sigma_w, sigma_b)
+    Qs, Cs, chi_s, marginal = _correlation_fixed_point(sigma_w, sigma_b)
     s = _at(Cs, _timescale(jnp.where(Cs == Qs, chi_s, _covariance_map_slope(Cs, Qs, sigma_w, sigma_b))))
-    return jnp.where(_marginal((sigma_w, sigma_b,)) != 0, jnp.inf, s)
+    return jnp.where(marginal, jnp.inf, s)
 
 def field_variance(Q, sigma_w, sigma_b):
     """q(Q) = sigma_w^2 Q + sigma_v^2 R + sigma_b^2."""
