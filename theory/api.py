@@ -17,8 +17,9 @@ import numpy as np
 from . import cells as _registry
 from .cell import Cell
 from .params import spec
-from .registry import CORE_PREDICTORS, lookup
+from .registry import CORE_PREDICTORS, CRITICAL_QUANTITY, TRAJECTORIES, lookup
 from .render import STATUS_DOC, STATUS_TEXT
+from .validate import choice, count, finite, flag
 
 QUANTITIES = ("q_star", "Q_star", "c_star", "c_h_star", "chi", "xi", "xi_q")
 BACKENDS = ("numba", "jax")
@@ -41,16 +42,27 @@ EXTRA_QUANTITIES: dict = {}
 class Quantity:
     """A quantity defined outside the core kernels (see ``register_quantity``)."""
 
-    def __init__(self, name, evaluate, extra=None, doc=""):
+    def __init__(self, name, evaluate, extra=None, doc="", applies=None, applies_to=""):
         self.name, self.evaluate, self.extra, self.doc = name, evaluate, dict(extra or {}), doc
+        self.applies, self.applies_to = applies, applies_to
+
+    def check_cell(self, c) -> None:
+        """ValueError unless this quantity is served for cell ``c`` (says for which cells it is)."""
+        if self.applies is not None and not self.applies(c):
+            raise ValueError(f"{self.name!r} is served for {self.applies_to}; not for {c.name!r}")
 
 
-def register_quantity(name: str, evaluate, extra: dict | None = None, doc: str = "") -> Quantity:
+def register_quantity(name: str, evaluate, extra: dict | None = None, doc: str = "", *, applies=None,
+                      applies_to: str = "") -> Quantity:
     """Serve ``name`` through ``predict``: ``evaluate(cell, backend, params, extra) -> value``.
-    ``extra``: {keyword: default} of the quantity's own arguments (e.g. ``T``, ``weights``)."""
+    ``extra``: {keyword: default} of the quantity's own arguments (e.g. ``T``, ``weights``).
+    ``applies``: predicate on the cell declaration (None: every cell); ``applies_to`` says in words
+    which cells it serves, for the error a request for another cell gets."""
     if name in QUANTITIES:
         raise ValueError(f"{name!r} is a core quantity")
-    q = Quantity(name, evaluate, extra, doc)
+    if applies is not None and not applies_to:
+        raise ValueError("a quantity restricted by applies= must say which cells it serves (applies_to=)")
+    q = Quantity(name, evaluate, extra, doc, applies, applies_to)
     EXTRA_QUANTITIES[name] = q
     return q
 
@@ -216,18 +228,19 @@ def predict(name, quantity: str, backend: str = "numba", *, tied: bool = False, 
     ``paths``, ``steps``, ``burn``, ``seed``, ``return_error``).
     """
     c = cell(name)
-    if not isinstance(tied, bool):
-        raise ValueError(f"tied must be True or False, got {tied!r}")
+    tied = flag("tied", tied)
+    choice("backend", backend, BACKENDS)
+    if not isinstance(quantity, str):
+        raise ValueError(f"quantity must be a name, one of {quantities()}; got {quantity!r}")
     if tied:
         return _tied_server(c, 0)(c, quantity, backend, params)
+    if quantity not in QUANTITIES + tuple(EXTRA_QUANTITIES):
+        raise ValueError(f"unknown quantity {quantity!r}; choose one of {quantities()}")
     if quantity in EXTRA_QUANTITIES:
         q = EXTRA_QUANTITIES[quantity]
+        q.check_cell(c)
         extra = {k: params.pop(k, v) for k, v in q.extra.items()}
-        if backend not in BACKENDS:
-            raise ValueError(f"unknown backend {backend!r}; choose one of {list(BACKENDS)}")
         return q.evaluate(c, backend, resolve_params(c, params), extra)
-    if quantity not in QUANTITIES:
-        raise ValueError(f"unknown quantity {quantity!r}; choose one of {quantities()}")
     options = {k: params.pop(k) for k in CORE_OPTIONS if k in params}
     core = lookup(CORE_PREDICTORS, c)  # gated cells: closure=gaussian|population (theory.gated_api)
     if options and core is not None:
@@ -251,9 +264,18 @@ def predict(name, quantity: str, backend: str = "numba", *, tied: bool = False, 
         check_defined(c, quantity, np.asarray(out), p)
         return out
     arrs = [np.asarray(a, dtype=np.float64) for a in args]
-    out = fn(*arrs)
+    out = quietly(fn, *arrs)
     check_defined(c, quantity, np.asarray(out), p)
     return float(out) if np.ndim(out) == 0 else out
+
+
+def quietly(fn, *args):
+    """``fn(*args)`` with numpy's floating-point warnings off: a kernel's NaN at a failed point is
+    reported once, with the solver's reason, by :func:`check_defined` (not as thousands of
+    "invalid value encountered" lines)."""
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return fn(*args)
 
 
 _JIT: dict = {}
@@ -293,7 +315,7 @@ def status(name, correlation: bool = False, **params):
     p = resolve_params(c, params)
     mod = kernels(c, "numba")
     fn = mod.correlation_status if correlation else mod.fixed_point_status
-    return fn(*[np.asarray(p[n], dtype=np.float64) for n in c.param_names])
+    return quietly(fn, *[np.asarray(p[n], dtype=np.float64) for n in c.param_names])
 
 
 def check_defined(c: Cell, quantity: str, out: np.ndarray, p: dict):
@@ -328,18 +350,28 @@ def trajectory(name, steps: int, Q0: float, C0: float | None = None, backend: st
     ``C0`` is the same covariance, ``None`` for one sequence; options ``paths``, ``groups``, ``seed``,
     ``return_error`` (per-step standard errors); see :func:`theory.tied.api.trajectory_tied`)."""
     c = cell(name)
-    if not isinstance(tied, bool):
-        raise ValueError(f"tied must be True or False, got {tied!r}")
+    tied = flag("tied", tied)
+    choice("backend", backend, BACKENDS)
+    steps = count("steps", steps)
     if tied:
         return _tied_server(c, 1)(c, steps, Q0, C0, **params)
-    if int(steps) != steps or steps < 1:
-        raise ValueError(f"steps must be a positive integer, got {steps!r}")
-    if not np.isfinite(Q0) or Q0 < 0:
+    family = lookup(TRAJECTORIES, c)  # gated cells: one Q and C per state component (theory.gated_api)
+    if family is not None:
+        if backend != "numba":
+            raise ValueError(f"{c.name}: the annealed trajectory of a gated cell is served by the numba kernels "
+                             f"only (backend='numba')")
+        return family(c, steps, Q0, C0, **params)
+    if isinstance(Q0, dict) or isinstance(C0, dict):
+        raise ValueError(f"{c.name} has one state component: Q0 and C0 are numbers (dicts are for gated cells)")
+    Q0 = float(finite("Q0", Q0))
+    if Q0 < 0:
         raise ValueError(f"Q0 must be a finite second moment >= 0, got {Q0!r}")
-    C0 = Q0 if C0 is None else C0
-    if not np.isfinite(C0) or abs(C0) > Q0 * (1 + 1e-12) + 1e-300:
+    C0 = Q0 if C0 is None else float(finite("C0", C0))
+    if abs(C0) > Q0 * (1 + 1e-12) + 1e-300:
         raise ValueError(f"C0 must satisfy |C0| <= Q0 (Cauchy-Schwarz), got C0={C0!r}, Q0={Q0!r}")
     p = resolve_params(c, params)
+    if any(np.ndim(v) for v in p.values()):
+        raise ValueError(f"{c.name}: a trajectory takes scalar parameters (one run); loop over a grid yourself")
     mod = kernels(c, backend)
     args = [float(p[n]) for n in c.param_names]
     out = {k: np.empty(int(steps)) for k in ("q", "Q", "C", "c", "c_h")}
@@ -356,19 +388,35 @@ def trajectory(name, steps: int, Q0: float, C0: float | None = None, backend: st
     return out
 
 
-def critical_line(name, q_star=None, *, along: str | None = None, values=None, backend: str = "numba", **params) -> dict:
-    r"""The χ = 1 curve as arrays.
+#: where critical_line(along=...) looks for the sign change of (criterion - 1), by the solved
+#: parameter's kind: standard deviations >= 0, real bias means of either sign
+SEARCH_GRID = {"std": (1e-3, 10.0), "real": (-20.0, 20.0)}
+
+
+def critical_line(name, q_star=None, *, along: str | None = None, values=None, solve_for: str | None = None,
+                  backend: str = "numba", **params) -> dict:
+    r"""The critical curve (χ = 1; gated cells: λ_max = 1, the top eigenvalue of the perturbation map) as arrays.
 
     * ``critical_line(cell, q_star=array, **fixed)``: the generated parametrisation by q*
       (``cell.critical_pair``, e.g. σ_w, σ_b for vanilla; σ_w, σ_v for minimalrnn); NaN where
-      infeasible (a negative square).
-    * ``critical_line(cell, along="sigma_b", values=array, **fixed)``: for each value of ``along``,
-      solve χ(σ_w) = 1 for the first member of the pair (Brent's method on the generated χ).
+      infeasible (a negative square).  Single-field cells only (gated cells have no closed form).
+    * ``critical_line(cell, along="sigma_b", values=array, solve_for=None, **fixed)``: for each value of
+      ``along``, solve criterion(``solve_for``) = 1 by Brent's method on the generated kernels
+      (``solve_for`` defaults to the first member of the critical pair; gated cells must name it, e.g.
+      ``critical_line("lstm", along="mu_b_f", values=..., solve_for="sigma_w_g")``).  The root is the
+      first sign change on a 201-point grid over :data:`SEARCH_GRID` (by the parameter's kind); NaN
+      where there is none.  Annealed (untied) theory.
     Returns a dict of arrays keyed by parameter name (and ``q_star``)."""
     c = cell(name)
-    a, b = c.critical_pair
+    choice("backend", backend, BACKENDS)
+    criterion = lookup(CRITICAL_QUANTITY, c) or "chi"
+    pair = c.critical_pair
     if q_star is not None:
-        qs = np.atleast_1d(np.asarray(q_star, dtype=float))
+        if pair is None:
+            raise ValueError(f"{c.name}: no closed-form parametrisation of {criterion} = 1 by q* (gated cell); "
+                             f"use along=<parameter>, values=array, solve_for=<parameter>")
+        a, b = pair
+        qs = np.atleast_1d(np.asarray(finite("q_star", q_star), dtype=float))
         if np.any(qs <= 0):
             raise ValueError("q_star must be > 0")
         p = resolve_params(c, {k: v for k, v in params.items() if k not in (a, b)})
@@ -376,23 +424,35 @@ def critical_line(name, q_star=None, *, along: str | None = None, values=None, b
         if not hasattr(mod, f"critical_{a}"):
             raise ValueError(f"{c.name}: no parametrisation by q* was derived; use along=...")
         rest = [p[n] for n in c.param_names if n not in (a, b)]
-        return {"q_star": qs, a: np.asarray(getattr(mod, f"critical_{a}")(qs, *rest)),
-                b: np.asarray(getattr(mod, f"critical_{b}")(qs, *rest))}
+        return {"q_star": qs, a: np.asarray(quietly(getattr(mod, f"critical_{a}"), qs, *rest)),
+                b: np.asarray(quietly(getattr(mod, f"critical_{b}"), qs, *rest))}
     if along is None or values is None:
         raise ValueError("give q_star=array, or along=<parameter> and values=array")
+    a = solve_for or (pair[0] if pair is not None else None)
+    if a is None:
+        raise ValueError(f"{c.name}: name the parameter to solve {criterion} = 1 for (solve_for=...), one of "
+                         f"{list(c.param_names)}")
+    if a not in c.param_names:
+        raise ValueError(f"solve_for must be a parameter of {c.name}: {list(c.param_names)}; got {a!r}")
     if along == a or along not in c.param_names:
         raise ValueError(f"along must be a parameter of {c.name} other than {a}: {list(c.param_names)}")
+    if a in params:
+        raise ValueError(f"{a} is solved for; do not also fix it")
     from scipy.optimize import brentq
-    vals = np.atleast_1d(np.asarray(values, dtype=float))
-    mod = kernels(c, "numba")
+
+    from .params import spec
+    vals = np.atleast_1d(np.asarray(finite("values", values), dtype=float))
+    lo, hi = SEARCH_GRID["real" if spec(a).kind == "real" else "std"]
+    grid = np.linspace(lo, hi, 201)
     sol = np.full(vals.shape, np.nan)
     for i, v in enumerate(vals):
         p = resolve_params(c, {**params, along: v})
 
         def f(s):
-            p[a] = s
-            return float(mod.chi(*[p[n] for n in c.param_names])) - 1.0
-        grid = np.linspace(1e-3, 10.0, 201)
+            try:
+                return float(predict(c, criterion, **{**p, a: s})) - 1.0
+            except FixedPointError:
+                return np.nan
         fs = np.array([f(s) for s in grid])
         idx = np.nonzero(np.isfinite(fs[:-1]) & np.isfinite(fs[1:]) & (np.sign(fs[:-1]) != np.sign(fs[1:])))[0]
         if idx.size:

@@ -145,10 +145,10 @@ def _plot_kind(k, v):
 
 def _check_plot(c, out):
     """Before any work: the cell has a phase diagram and ``out`` can receive its PNG."""
-    try:
-        c.critical_pair
-    except AttributeError as e:  # gated cells: critical surface lambda_max = 1, no (x, y) pair
-        raise ValueError(f"plot=phase needs a cell with a critical pair: {e}") from None
+    if c.critical_pair is None:  # gated cells: critical surface lambda_max = 1, no closed-form pair
+        raise ValueError(f"plot=phase needs a cell with a critical pair and isometry moments; {c.name} has "
+                         f"neither (its lambda_max = 1 line: theory.critical_line({c.name!r}, along=..., "
+                         f"values=..., solve_for=...))")
     png = check_path(out) / f"{c.package}_phase.png"
     if os.path.lexists(png) and not png.is_file():
         raise OutputError(f"{png} exists and is not a file")

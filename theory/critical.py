@@ -239,8 +239,16 @@ def critical_init(cell, *, weights: str = "orthogonal", T: int | None = None, ma
     c = theory.cell(cell)
     own = lookup(CRITICAL_INITS, c)  # gated cells: theory.gated_critical
     if own is not None:
+        if T is not None or max_variance is not None or knob != "q_star" or knob_range is not None \
+                or weights != "orthogonal":
+            raise ValueError(f"{c.name}: T, max_variance, knob, knob_range and weights select the isometry modes of "
+                             f"single-field cells; the gated critical init solves lambda_max = 1 and takes "
+                             f"{c.name}'s parameters only (see theory.gated_critical.critical_init)")
         return own(c, **constraints)
     weights_variance(weights)
+    if max_variance is not None and not (isinstance(max_variance, (int, float)) and not isinstance(max_variance, bool)
+                                         and 0 < max_variance < float("inf")):
+        raise ValueError(f"max_variance must be a positive number, got {max_variance!r}")
     if T is not None and (int(T) != T or T < 1):
         raise ValueError(f"T must be a positive integer, got {T!r}")
     a, b = c.critical_pair

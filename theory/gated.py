@@ -197,8 +197,9 @@ class GatedCell:
 
     @property
     def critical_pair(self):
-        raise AttributeError(f"{self.name} is a gated cell: its critical surface is lambda_max = 1; "
-                             f"use theory.cell({self.name!r}).critical_init(...)")
+        """None: a gated cell has no closed-form critical pair; its critical surface lambda_max = 1 is
+        solved along a parameter (``theory.critical_line(cell, along=..., values=..., solve_for=...)``)."""
+        return None
 
     # --- derived facts -------------------------------------------------------------------------
     @property

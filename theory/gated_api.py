@@ -36,7 +36,8 @@ import numpy as np
 
 from . import api
 from .gated import GatedCell
-from .registry import CORE_PREDICTORS, register
+from .registry import CORE_PREDICTORS, CRITICAL_QUANTITY, TRAJECTORIES, register
+from .validate import count, finite
 
 CLOSURES = ("gaussian", "population")
 POPULATION_QUANTITIES = ("Q_h_star", "Q_c_star", "lambda_max", "kurtosis_c")
@@ -150,7 +151,7 @@ _register()
 
 
 def trajectory(name, steps: int, Q0, C0=None, *, pairs: bool = True, **params) -> dict:
-    r"""Iterate the generated maps of a gated cell (numba backend).
+    r"""Iterate the generated maps of a gated cell (numba backend); ``theory.trajectory`` of a gated cell.
 
     ``Q0`` / ``C0``: dicts {component: value} (or one number for every component; ``C0``
     defaults to ``Q0``).  Returns arrays of length ``steps`` (entry t-1 is step t): ``Q_<k>``,
@@ -162,13 +163,20 @@ def trajectory(name, steps: int, Q0, C0=None, *, pairs: bool = True, **params) -
     if not isinstance(c, GatedCell):
         raise ValueError(f"{c.name} is not a gated cell; use theory.trajectory")
     comps = c.state
-    Q = {k: float(Q0[k] if isinstance(Q0, dict) else Q0) for k in comps}
+    steps = count("steps", steps)
     C0 = Q0 if C0 is None else C0
-    C = {k: float(C0[k] if isinstance(C0, dict) else C0) for k in comps}
+    for name_, given in (("Q0", Q0), ("C0", C0)):
+        if isinstance(given, dict) and set(given) != set(comps):
+            raise ValueError(f"{c.name}: {name_} as a dict needs exactly the state components {list(comps)}, "
+                             f"got {sorted(given)}")
+    Q = {k: float(finite(f"Q0[{k!r}]", Q0[k] if isinstance(Q0, dict) else Q0)) for k in comps}
+    C = {k: float(finite(f"C0[{k!r}]", C0[k] if isinstance(C0, dict) else C0)) for k in comps}
     for k in comps:
         if not (Q[k] >= 0 and abs(C[k]) <= Q[k] * (1 + 1e-12) + 1e-300):
             raise ValueError(f"need Q0 >= 0 and |C0| <= Q0 for {k}; got {Q[k]}, {C[k]}")
     p = api.resolve_params(c, params)
+    if any(np.ndim(v) for v in p.values()):
+        raise ValueError(f"{c.name}: a trajectory takes scalar parameters (one run); loop over a grid yourself")
     mod = api.kernels(c, "numba")
     args = [float(p[n]) for n in c.param_names]
     out = {f"{s}_{k}": np.empty(int(steps)) for k in comps for s in (("Q", "C", "c") if pairs else ("Q",))}
@@ -192,5 +200,7 @@ def trajectory(name, steps: int, Q0, C0=None, *, pairs: bool = True, **params) -
 
 
 register(CORE_PREDICTORS, GatedCell, predict_core)
+register(TRAJECTORIES, GatedCell, trajectory)
+register(CRITICAL_QUANTITY, GatedCell, "lambda_max")
 
 __all__ = ["trajectory", "predict_core", "CLOSURES", "DOCS", "POPULATION_CORE"]

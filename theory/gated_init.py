@@ -60,7 +60,11 @@ def initializers(cell, **params) -> dict:
     """Initialisers for every weight of ``cell`` at ``params`` (defaults: the cell's)."""
     from . import api
 
-    c = api.cell(cell) if isinstance(cell, str) else cell
+    from .gated import GatedCell
+    c = api.cell(cell)
+    if not isinstance(c, GatedCell):
+        raise ValueError(f"gated_init.initializers builds per-gate initialisers for gated cells (gru, lstm, ...); "
+                         f"{c.name} is not one: use theory.critical_init({c.name!r}, ...).initializers()")
     p = api.resolve_params(c, params)
     out, rec, inp, bias = {}, [], [], []
     for g in c.gates:

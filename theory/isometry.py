@@ -242,9 +242,9 @@ def _evaluator(kernel: str):
             return out
         core, iso = api.kernels(c, "numba"), isometry_kernels(c, "numba")
         arrs = [np.asarray(a, dtype=np.float64) for a in args]
-        qs = core.Q_served(*arrs)  # Q*, or Q = 1 at a marginal point (the moments do not depend on Q)
+        qs = api.quietly(core.Q_served, *arrs)  # Q*, or Q = 1 at a marginal point (moments do not depend on Q)
         api.check_defined(c, "Q_star", np.asarray(qs), params)
-        out = getattr(iso, kernel)(*lead, qs, *arrs)
+        out = api.quietly(getattr(iso, kernel), *lead, qs, *arrs)
         return float(out) if np.ndim(out) == 0 else out
     return evaluate
 
@@ -267,6 +267,11 @@ def isometry_moments(name, weights: str = "orthogonal", **params) -> dict:
     return out
 
 
+def has_isometry(c) -> bool:
+    """True for the declarations whose isometry kernels are generated (single-field :class:`Cell`)."""
+    return isinstance(c, Cell)
+
+
 def _register():
     from . import api
     docs = {"isometry_mean": "m_1 = chi^T of J J^T over T steps/layers",
@@ -278,7 +283,9 @@ def _register():
     extras = {"isometry_mean": tw, "isometry_variance": tw, "isometry_variance_free": tw,
               "isometry_spread": {"weights": "gaussian"}}
     for name, doc in docs.items():
-        api.register_quantity(name, _evaluator(name), extra=extras[name], doc=doc)
+        api.register_quantity(name, _evaluator(name), extra=extras[name], doc=doc, applies=has_isometry,
+                              applies_to="single-field cells (vanilla, minimalRNN, feed-forward and user cells "
+                                         "declared with theory.Cell); GRU/LSTM Jacobian moments are not derived yet")
 
 
 _register()

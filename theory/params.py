@@ -20,6 +20,11 @@ class ParamSpec:
         """Return an error message if ``value`` (array-like) violates the constraint, else None."""
         import numpy as np
 
+        from .validate import number
+        try:
+            number(self.name, value)  # strings, bools, None, dicts: refused, not read as numbers
+        except ValueError as e:
+            return str(e)
         v = np.asarray(value, dtype=float)
         if not np.all(np.isfinite(v)):
             return f"{self.name} must be finite, got {value!r}"

@@ -124,7 +124,14 @@ def phase_diagram(cell, x: str = "sigma_w", y: str | None = None, xlim=None, yli
     import warnings
 
     import theory
+    from .isometry import has_isometry
+    from .validate import count
     c = theory.cell(cell)
+    if not has_isometry(c):
+        raise ValueError(f"phase_diagram needs chi and the isometry moments, derived for single-field cells; "
+                         f"{c.name} is a gated cell: its critical line lambda_max = 1 is served by "
+                         f"theory.critical_line({c.name!r}, along=..., values=..., solve_for=...)")
+    T = count("T", T)
     y = y or c.critical_pair[1]
     for a in (x, y):
         if a not in c.param_names:

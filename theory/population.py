@@ -182,9 +182,10 @@ def solve(cell, params: dict, *, size: int | None = None, replicas: int = REPLIC
     import jax.numpy as jnp
 
     from . import api
+    from .validate import count
 
-    size = int(size or SIZE)
-    seed = SEED if seed is None else int(seed)
+    size = SIZE if size is None else count("size", size, low=2)
+    seed = SEED if seed is None else count("seed", seed, low=0, limit=2 ** 63 - 1)
     p = [float(params[n]) for n in cell.param_names]
     if burn is None:
         try:

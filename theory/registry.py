@@ -17,6 +17,12 @@ RENDERERS: dict = {}
 CORE_PREDICTORS: dict = {}
 #: type -> ``critical_init(cell, **constraints)`` (the family's own critical initialisation)
 CRITICAL_INITS: dict = {}
+#: type -> ``trajectory(cell, steps, Q0, C0, **params) -> {name: array}`` (families whose state has
+#: several components; single-field cells use theory.api.trajectory's own loop)
+TRAJECTORIES: dict = {}
+#: type -> name of the quantity that is 1 on the critical surface (default ``"chi"``; gated cells:
+#: ``"lambda_max"``, the top eigenvalue of the perturbation map)
+CRITICAL_QUANTITY: dict = {}
 #: type -> ``summary_lines(cell) -> [str]`` (what the ``derive`` command prints about the cell)
 SUMMARIES: dict = {}
 
@@ -35,4 +41,4 @@ def lookup(table: dict, obj):
     return None
 
 
-__all__ = ["RENDERERS", "CORE_PREDICTORS", "CRITICAL_INITS", "SUMMARIES", "register", "lookup"]
+__all__ = ["RENDERERS", "CORE_PREDICTORS", "CRITICAL_INITS", "CRITICAL_QUANTITY", "TRAJECTORIES", "SUMMARIES", "register", "lookup"]

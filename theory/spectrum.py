@@ -818,12 +818,19 @@ def spectrum(cell, T: int = 1, weights: str = "orthogonal", n: int = 800, eps_re
     cell at ``T >= 2`` is the free-steps *model* (its variance is ``isometry_variance_free``, below
     the exact ``isometry_variance``)."""
     import theory
-    from .isometry import weights_variance
+    from .isometry import has_isometry, weights_variance
+    from .validate import count
     c = theory.cell(cell)
+    if not has_isometry(c):
+        raise ValueError(f"spectrum: the Jacobian spectrum is derived for single-field cells (vanilla, minimalRNN, "
+                         f"feed-forward); not yet for the gated cell {c.name}")
     weights_variance(weights)
-    if int(T) != T or T < 1:
-        raise ValueError(f"T must be a positive integer, got {T!r}")
-    T = int(T)
+    T = count("T", T)
+    n = count("n", n, low=2)
+    panels = count("panels", panels)
+    if eps_rel is not None and not (isinstance(eps_rel, (int, float)) and not isinstance(eps_rel, bool)
+                                    and 0 < eps_rel < 1):
+        raise ValueError(f"eps_rel must be a number in (0, 1), got {eps_rel!r}")
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
     gated = getattr(c, "carries_state", False)  # a gate diagonal D_a (minimalRNN): steps are not free

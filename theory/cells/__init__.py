@@ -37,6 +37,10 @@ def names() -> list[str]:
 def get(name: str) -> Cell:
     _load_builtin()
     if not isinstance(name, str):  # a declaration object (Cell, or another family's)
+        kinds = tuple({type(c) for c in _REGISTRY.values()} | {Cell})
+        if not isinstance(name, kinds):
+            raise ValueError(f"a cell is a name (one of {sorted(_REGISTRY)}) or a declaration "
+                             f"({', '.join(sorted(k.__name__ for k in kinds))}), got {name!r} ({type(name).__name__})")
         return name
     try:
         return _REGISTRY[name.replace("_", "-")]

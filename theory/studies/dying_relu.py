@@ -220,11 +220,23 @@ def _width_for_survival(cell, backend, params, extra):
     return int(n) if n.ndim == 0 else n
 
 
+def is_feedforward_relu(c) -> bool:
+    """True for a feed-forward (untied-layer) cell whose update is ReLU of the field: the net the
+    dying-ReLU formulas describe."""
+    from ..activations import activation
+    from ..cell import E, Cell
+    return isinstance(c, Cell) and not c.recurrent and c.update == activation("relu", E)
+
+
 def register() -> None:
-    """Serve the quantities through ``theory.predict("feedforward-relu", ...)`` (any cell name is
-    accepted by predict; the formulas describe the bias-free feed-forward ReLU net)."""
-    from ..api import register_quantity
+    """Serve the quantities through ``theory.predict("feedforward-relu", ...)``; other cells get a
+    ValueError (the formulas describe the bias-free feed-forward ReLU net only)."""
+    from ..api import register_quantity as _register_quantity
     nl = {"N": None, "L": None, "sigma_b": 0.0}
+
+    def register_quantity(*args, **kwargs):
+        _register_quantity(*args, **kwargs, applies=is_feedforward_relu,
+                           applies_to="bias-free deep feed-forward ReLU nets (feedforward-relu)")
     register_quantity("p_point_collapse", _p_point, {**nl, "widths": None},
                       doc="exact 1 - prod_l (1 - 2^-N_l) under A1-A3 (zero biases, symmetric continuous W)")
     register_quantity("bdp_upper", _bdp_upper, nl, doc="upper bound on the domain born-dead probability")
