@@ -6,15 +6,14 @@ cell's declared order, to a generated kernel.
 from __future__ import annotations
 
 import importlib
-import importlib.util
 import os
-import sys
 import warnings
 from pathlib import Path
 
 import numpy as np
 
 from . import cells as _registry
+from . import trust as _trust
 from .cell import Cell
 from .params import spec
 from .registry import CORE_PREDICTORS, CRITICAL_QUANTITY, TRAJECTORIES, lookup
@@ -125,10 +124,22 @@ def default_out_dir(c: Cell) -> Path:
 
 
 def generate(c, out=None, backends=BACKENDS) -> list:
-    """Write the generated package of cell ``c`` (default location: :func:`default_out_dir`)."""
-    from .render import write_package
+    """Write the generated package of cell ``c`` (default location: :func:`default_out_dir`); returns
+    the paths written.  For a user cell the sha256 manifest of the files (:mod:`theory.trust`) is
+    written last, beside them: ``predict`` imports only files that hash to it."""
+    from .outdir import OutputError, check_target, write_files
+    from .render import render_package
     c = cell(c) if isinstance(c, str) else c
-    return write_package(c, out or default_out_dir(c), backends)
+    out = out or default_out_dir(c)
+    check_target(out, c.name)  # before rendering (slow): refuse a bad folder at once
+    files = render_package(c, backends)
+    paths = write_files(out, files, c.name)
+    if not _registry.is_builtin(c.name):
+        try:
+            paths.append(_trust.write_manifest(paths[0].parent, files))
+        except OSError as e:
+            raise OutputError(f"cannot write {_trust.MANIFEST} into {paths[0].parent}: {e.strerror or e}") from None
+    return paths
 
 
 _MODULES: dict = {}
@@ -144,28 +155,30 @@ def kernels(name, backend: str = "numba"):
 
 def generated_module(name, stem: str):
     """The generated module ``<stem>.py`` of a cell's package (``numba_kernels``, ``isometry_jax``,
-    ``tied_numba``, ...): imported from ``derivations`` for built-in cells, from the cache for user
-    cells, generated first if missing or stale (its header's declaration hash differs)."""
+    ``tied_numba``, ...): imported from ``derivations`` for built-in cells; for user cells from the
+    cache, and only if the file hashes to the sha256 recorded when it was generated
+    (:func:`theory.trust.load_verified`), regenerated first if missing, changed or stale (its
+    header's declaration hash differs).  Returns the module."""
     c = cell(name)
     key = (c.name, stem, c.declaration_hash())
     if key in _MODULES:
         return _MODULES[key]
     directory = default_out_dir(c)
     path = directory / f"{stem}.py"
-    if not path.exists() or c.declaration_hash() not in path.read_text()[:400]:
-        if _registry.is_builtin(c.name) and path.exists():
-            raise RuntimeError(f"{path} is stale (declaration changed): run `derive cell={c.name}`")
-        generate(c, directory)
-        if not path.exists():
-            raise ValueError(f"{c.name}: no generated module {stem!r} (not served for this cell)")
     if _registry.is_builtin(c.name):
+        if not path.exists() or c.declaration_hash() not in path.read_text()[:400]:
+            if path.exists():
+                raise RuntimeError(f"{path} is stale (declaration changed): run `derive cell={c.name}`")
+            generate(c, directory)
+            if not path.exists():
+                raise ValueError(f"{c.name}: no generated module {stem!r} (not served for this cell)")
         mod = importlib.import_module(f"derivations.{c.package}.{stem}")
     else:
-        modname = f"signalprop_user_{c.package}_{stem}"
-        spec_ = importlib.util.spec_from_file_location(modname, path)
-        mod = importlib.util.module_from_spec(spec_)
-        sys.modules[modname] = mod
-        spec_.loader.exec_module(mod)
+        stamp = c.declaration_hash().encode()
+        mod = _trust.load_verified(path, f"signalprop_user_{c.package}_{stem}", lambda: generate(c, directory),
+                                   fresh=lambda data: stamp in data[:400])
+        if mod is None:
+            raise ValueError(f"{c.name}: no generated module {stem!r} (not served for this cell)")
     _MODULES[key] = mod
     return mod
 

@@ -10,7 +10,9 @@ A cell is written once, per neuron, in SymPy:
 
 Everything else (maps, fixed points, χ, ξ, critical line, kernels, LaTeX) is derived by
 :mod:`theory.derive`.  Validation happens on construction: undeclared symbols, non-polynomial
-dependence on ``h``/``z``, unknown parameter names or invalid defaults raise ``ValueError``.
+dependence on ``h``/``z``, unknown parameter names or invalid defaults raise ``ValueError``; an
+expression given as a string (or any non-SymPy, non-number object) raises
+:class:`theory.declared.DeclarationTypeError` (a ``TypeError``) before SymPy sees it.
 """
 from __future__ import annotations
 
@@ -21,6 +23,7 @@ from dataclasses import dataclass, field as dc_field
 import sympy as sp
 
 from . import params as P
+from .declared import check_expression
 
 #: Symbols every declaration uses: the field, the carried state and the directly-fed input.
 E = sp.Symbol("e", real=True)
@@ -42,6 +45,10 @@ class Field:
     input: sp.Expr = sp.Integer(0)
     bias: sp.Expr = sp.Integer(0)
     mean: sp.Expr = sp.Integer(0)
+
+    def __post_init__(self):
+        for k in ("recurrent", "input", "bias", "mean"):
+            check_expression(getattr(self, k), f"Field({k}=...)")
 
     def variance(self, Q, R):
         """q = σ_w² Q + σ_v² R + σ_b² (Q: second moment of the state the field reads)."""
@@ -67,6 +74,11 @@ class Cell:
     assumptions: tuple = dc_field(default_factory=tuple)
 
     def __post_init__(self):
+        if not isinstance(self.name, str):
+            raise TypeError(f"Cell(name=...) must be a str, got {type(self.name).__name__}")
+        if not isinstance(self.field, Field):
+            raise TypeError(f"{self.name}: Cell(field=...) must be a theory.cell.Field, got {type(self.field).__name__}")
+        check_expression(self.update, f"{self.name}: Cell(update=...)", numbers_ok=False)
         if not re.fullmatch(r"[a-z][a-z0-9]*(-[a-z0-9]+)*", self.name):
             raise ValueError(f"cell name {self.name!r} must be lower-case words joined by hyphens")
         names = [n for n, _ in self.params]

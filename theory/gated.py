@@ -44,6 +44,7 @@ import sympy as sp
 from . import params as P
 from .activations import sigmoid
 from .cell import GENERATOR_VERSION
+from .declared import check_expression
 from .gated_structure import check_structure, field, new, old
 from .registry import CRITICAL_INITS, SUMMARIES, lookup
 
@@ -70,8 +71,11 @@ class Gate:
     # recurrent part, a = U x + b + scale * (W reads + b_h), b_h ~ N(0, sigma_b_h<k>^2).
 
     def __post_init__(self):
-        if not re.fullmatch(r"[a-z]+", self.name):
+        if not isinstance(self.name, str) or not re.fullmatch(r"[a-z]+", self.name):
             raise ValueError(f"gate name {self.name!r} must be lower-case letters")
+        check_expression(self.reads, f"Gate {self.name}: Gate(reads=...)", numbers_ok=False)
+        if self.scale is not None:
+            check_expression(self.scale, f"Gate {self.name}: Gate(scale=...)", numbers_ok=False)
         if self.activation not in ACTIVATIONS:
             raise ValueError(f"gate {self.name}: activation must be one of {sorted(ACTIVATIONS)}")
 
@@ -112,8 +116,17 @@ class GatedCell:
     assumptions: tuple = ()
 
     def __post_init__(self):
-        if not re.fullmatch(r"[a-z][a-z0-9]*(-[a-z0-9]+)*", self.name):
+        if not isinstance(self.name, str) or not re.fullmatch(r"[a-z][a-z0-9]*(-[a-z0-9]+)*", self.name):
             raise ValueError(f"cell name {self.name!r} must be lower-case words joined by hyphens")
+        for g in self.gates:
+            if not isinstance(g, Gate):
+                raise TypeError(f"{self.name}: GatedCell(gates=...) must hold theory.gated.Gate objects, "
+                                f"got {type(g).__name__}")
+        for pair in self.update:
+            if not (isinstance(pair, tuple) and len(pair) == 2 and isinstance(pair[0], str)):
+                raise TypeError(f"{self.name}: GatedCell(update=...) must be ((component, expression), ...), "
+                                f"got {pair!r:.60}")
+            check_expression(pair[1], f"{self.name}: GatedCell(update=...) of {pair[0]}", numbers_ok=False)
         names = [g.name for g in self.gates]
         if len(set(names)) != len(names):
             raise ValueError(f"{self.name}: duplicate gate names {names}")

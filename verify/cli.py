@@ -18,6 +18,7 @@ from typing import Optional
 
 from .cliutil import (BOOL, REGIMES, BadInput, check_out, parse_bool, parse_choice, parse_float,  # noqa: F401  (re-exported)
                       parse_int, progress_printer, split_pairs)
+from .atomic import start_run
 from .suite_runs import family_horizons, run_spectra, suite_points
 
 USAGE = """\
@@ -287,10 +288,12 @@ def finish(points, sweeps, s, progress, not_simulated=()) -> int:
     from dataclasses import asdict
 
     from . import report
+    from .atomic import begin
     from .sweep import plot_sweep
 
     out = Path(s["out"])
     out.mkdir(parents=True, exist_ok=True)
+    begin(out)
     figs = []
     if s["plots"]:
         for rep in sweeps:
@@ -301,7 +304,7 @@ def finish(points, sweeps, s, progress, not_simulated=()) -> int:
              "not_simulated": [{"cell": c, "verdict": "not simulated"} for c in not_simulated],
              "sweep_figures": figs}
     path = report.write(out, points, meta={"argv": sys.argv[1:]}, extra=extra, plots=s["plots"],
-                        plot_jobs=s.get("jobs", 0))
+                        plot_jobs=s.get("jobs", 0), also=figs)
     print(report.table(points))
     for rep in sweeps:
         print(f"\nwidth sweep {rep.cell} (E={rep.ensemble}, widths {rep.widths}):")
@@ -441,6 +444,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         return 0 if argv else 2
     if from_shell:
         enable_compilation_cache()
+    start_run()  # one id for every file this command (and its workers) writes: verify.atomic
     try:
         if argv[0] == "all":
             return run_suite(parse_suite_args(split_pairs(argv[1:])))

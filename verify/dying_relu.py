@@ -30,7 +30,6 @@ p-value is below it.  Exit status 0 all agree, 1 some disagree, 2 bad input.
 """
 from __future__ import annotations
 
-import json
 import math
 import platform
 import sys
@@ -41,6 +40,7 @@ from typing import Optional
 
 import numpy as np
 
+from .atomic import begin, write_json, write_manifest
 from .jsonutil import jsonable
 from .dying_relu_checks import (ALPHA, Checks, dead_by, analyse_domain, analyse_point, analyse_rnn,
                                 rai_vs_he)
@@ -379,10 +379,12 @@ def main(kv: dict) -> int:
     report = run_study(c, progress)
     out = Path(c.out)
     out.mkdir(parents=True, exist_ok=True)
+    begin(out)
     if c.plots:
         from .dying_relu_plots import make_all
         report["figures"] = make_all(report, out)
-    (out / "report.json").write_text(json.dumps(jsonable(report), indent=1))
+    write_json(out / "report.json", jsonable(report), indent=1)
+    write_manifest(out, [*report.get("figures", []), "report.json"])
     print("\n".join(report["summary"]))
     print(f"report: {out / 'report.json'}")
     return 1 if report["verdict"] == "disagree" else 0

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .atomic import save_figure
+
 
 def _plt():
     import matplotlib
@@ -36,7 +38,7 @@ def _plain_log_ticks(fig):
 def _save(fig, path):
     _plain_log_ticks(fig)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    save_figure(fig, path, dpi=110)
     import matplotlib.pyplot as plt
     plt.close(fig)
 

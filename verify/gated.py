@@ -30,7 +30,6 @@ tied per-step checks against the tied trajectory (``verify.compare.judge_tied_tr
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
@@ -42,6 +41,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import COMPILER_OPTIONS
+from .atomic import begin, write_json, write_manifest
 from .compare import (CONVERGED_FRACTION, Check, assign_verdicts, judge_tied, judge_tied_trajectories,
                       tied_trajectory)
 from .estimators import late_window, window_average
@@ -647,14 +647,18 @@ def write_report(out, reports: list, sweeps: list = (), meta: Optional[dict] = N
                               "mechanism": r.mechanism, "checks": [check_dict(c) for c in r.checks]})
     for s in sweeps:
         doc["bias_sweeps"].append({k: v for k, v in s.items() if k != "checks"} | {"checks": [check_dict(c) for c in s["checks"]]})
-    path = out / "report.json"
-    path.write_text(json.dumps(doc, indent=1, default=float))
+    begin(out)
+    figures = []
     if plots:
         from .gated_plots import plot_point, plot_sweep
         for r in reports:
-            plot_point(r, out / f"{r.config.cell}_{r.config.label or 'point'}.png")
+            figures.append(f"{r.config.cell}_{r.config.label or 'point'}.png")
+            plot_point(r, out / figures[-1])
         for s in sweeps:
-            plot_sweep(s, out / f"{s['cell']}_bias_sweep.png")
+            figures.append(f"{s['cell']}_bias_sweep.png")
+            plot_sweep(s, out / figures[-1])
+    path = write_json(out / "report.json", doc, indent=1, default=float)
+    write_manifest(out, [*figures, path.name])
     return path
 
 

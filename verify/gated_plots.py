@@ -7,6 +7,8 @@ import math
 
 import numpy as np
 
+from .atomic import save_figure
+
 
 def plot_point(rep, path) -> None:
     import matplotlib
@@ -38,7 +40,7 @@ def plot_point(rep, path) -> None:
     ax.legend(fontsize=7)
     fig.suptitle(f"{rep.config.cell} {rep.config.label}: N={rep.config.width}, E={rep.config.ensemble}", fontsize=9)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    save_figure(fig, path, dpi=110)
     plt.close(fig)
 
 
@@ -69,5 +71,5 @@ def plot_sweep(sweep, path) -> None:
     ax.set_title(f"{sweep['cell']}: N={sweep['width']}, E={sweep['ensemble']}", fontsize=9)
     ax.legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    save_figure(fig, path, dpi=110)
     plt.close(fig)

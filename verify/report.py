@@ -22,6 +22,7 @@ from typing import Iterable, Optional
 import numpy as np
 
 from . import COMPILER_OPTIONS, estimators as est
+from .atomic import begin, current_run, save_figure, write_manifest, write_text
 from .compare import Check, PointReport
 from .stats import ALPHA, FINITE_WIDTH_COEF, TIMESCALE_WINDOW_TOL
 
@@ -209,7 +210,7 @@ def plot_point(p: PointReport, out: Path) -> list[str]:
         # fixed margins: tight_layout measured every tick label and took a third of the time
         fig.subplots_adjust(left=0.045, right=0.99, bottom=0.14, top=0.86, wspace=0.22)
         name = f"{p.config.cell}_{p.config.label or 'point'}_{run}.png".replace("/", "_")
-        fig.savefig(out / name, dpi=90)
+        save_figure(fig, out / name, dpi=90)
         plt.close(fig)
         files.append(name)
     return files
@@ -236,11 +237,16 @@ def plot_points(points: list[PointReport], out: Path, jobs: int = 0) -> list[str
 
 
 def write(out_dir: str | os.PathLike, points: list[PointReport], *, meta: Optional[dict] = None,
-          extra: Optional[dict] = None, plots: bool = True, plot_jobs: int = 0) -> Path:
+          extra: Optional[dict] = None, plots: bool = True, plot_jobs: int = 0, also=()) -> Path:
+    """Plot the points and write ``out_dir/report.json`` (with the run id), every file atomically
+    (:mod:`verify.atomic`), then the run manifest listing them and the files ``also`` (names in
+    ``out_dir`` this run wrote before, e.g. width-sweep figures).  Returns the report's path."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    begin(out)
     figures = plot_points(points, out, plot_jobs) if plots else []
     doc = {
+        "run_id": current_run(),
         "environment": environment(),
         "meta": meta or {},
         "summary": summary_lines(points),
@@ -248,6 +254,6 @@ def write(out_dir: str | os.PathLike, points: list[PointReport], *, meta: Option
         "figures": figures,
         **(extra or {}),
     }
-    path = out / "report.json"
-    path.write_text(dumps(clean_json(doc)))
+    path = write_text(out / "report.json", dumps(clean_json(doc)))
+    write_manifest(out, [*also, *figures, path.name])
     return path

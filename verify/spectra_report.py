@@ -39,6 +39,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .atomic import begin, open_atomic, save_figure, write_json, write_manifest
+
 from .spectra import (SpectraRun, cdf_estimate, float_floor, floor_to_zero, ks_between, ks_distance, moments,
                       simulate_spectra)
 from .stats import ALPHA, bonferroni_k, ensemble_estimate
@@ -246,7 +248,8 @@ def save_samples(path: Path, lam: np.ndarray, params: dict, seconds: float) -> N
     path.parent.mkdir(parents=True, exist_ok=True)
     meta = {"params": {k: float(v) for k, v in params.items()}, "seconds": seconds,
             "device": str(jax.devices()[0].device_kind), "platform": jax.default_backend()}
-    np.savez_compressed(path, lam=lam, meta=json.dumps(meta))
+    with open_atomic(path, "wb") as f:
+        np.savez_compressed(f, lam=lam, meta=json.dumps(meta))
 
 
 def load_samples(path: Path, params: dict, shape: tuple):
@@ -487,7 +490,7 @@ def plot_point(r: dict, out: Path) -> list:
         fig.suptitle(f"{pt.cell} [{pt.label}] N={pt.width} E={pt.ensemble}", fontsize=9)
         fig.tight_layout()
         name = f"{pt.cell}_histograms.png"
-        fig.savefig(out / name, dpi=90)
+        save_figure(fig, out / name, dpi=90)
         plt.close(fig)
         files.append(name)
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(8.4, 3.4))
@@ -515,7 +518,7 @@ def plot_point(r: dict, out: Path) -> list:
     fig.suptitle(f"{pt.cell} [{pt.label}] N={pt.width} E={pt.ensemble}", fontsize=9)
     fig.tight_layout()
     name = f"{pt.cell}_moments_vs_T.png"
-    fig.savefig(out / name, dpi=90)
+    save_figure(fig, out / name, dpi=90)
     plt.close(fig)
     return files + [name]
 
@@ -580,10 +583,11 @@ def write_report(results: list, out, plots: bool = True, meta: dict | None = Non
     Exit 1 when a check disagrees (closure-limited and ``no prediction`` are listed, not failures)."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    begin(out)
     assign(results)
     figures = [f for r in results for f in plot_point(r, out)] if plots else []
-    path = out / "spectra.json"
-    path.write_text(json.dumps(to_json(results, figures, meta or {}), indent=1))
+    path = write_json(out / "spectra.json", to_json(results, figures, meta or {}), indent=1)
+    write_manifest(out, [*figures, path.name])
     echo(table(results))
     echo(f"spectra: {counts(results)}; report: {path}")
     bad = any(c.verdict == "disagree" for r in results for c in r["checks"])

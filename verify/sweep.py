@@ -26,6 +26,7 @@ from typing import Callable, Optional, Sequence
 import numpy as np
 
 from . import estimators as est
+from .atomic import save_figure
 from .compare import FIXED_POINTS, predictions, tied_solution
 from .sharding import check_memory, run_ensemble
 from .simulate import RunShape
@@ -211,5 +212,5 @@ def plot_sweep(rep: SweepReport, path) -> None:
         ax.legend(fontsize=6)
     fig.suptitle(f"{rep.cell} width sweep, E={rep.ensemble}, T={rep.steps}", fontsize=9)
     fig.tight_layout()
-    fig.savefig(path, dpi=90)
+    save_figure(fig, path, dpi=90)
     plt.close(fig)
