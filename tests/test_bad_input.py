@@ -41,7 +41,7 @@ def test_no_fixed_point_raises_for_scalars_and_warns_with_nan_for_arrays():
 def test_trajectory_rejects_bad_initial_conditions():
     with pytest.raises(ValueError, match="Cauchy-Schwarz"):
         theory.trajectory("vanilla-tanh", 5, Q0=1.0, C0=2.0)
-    with pytest.raises(ValueError, match="positive integer"):
+    with pytest.raises(ValueError, match="steps must be an integer >= 1"):
         theory.trajectory("vanilla-tanh", 0, Q0=1.0)
 
 

@@ -171,16 +171,11 @@ print(float(theory.predict("vanilla-tanh", "q_star", backend="jax", **p)))
 '''
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "library bug, measured 2026-12-05: when a cell's generated jax module (derivations/<pkg>/jax_kernels.py, "
-    "also isometry_jax.py) is first imported inside a jax.jit trace (theory.predict(..., backend='jax') "
-    "imports it lazily), its module-level constants built with jnp (_PANEL_IDX = jnp.arange(...), float64[10]) "
-    "are created as tracers of that trace and cached; the jitted call itself returns the right value, but "
-    "every later call of that cell's jax kernels raises jax.errors.UnexpectedTracerError (seen for "
-    "vanilla-tanh, minimalrnn, feedforward-tanh q_star and vanilla-tanh isometry_mean)"))
 def test_first_use_of_a_cells_jax_kernels_inside_jit_leaves_later_calls_working():
     """A fresh process (the module must not be imported yet): jit first, then an ordinary call; both equal
-    the numba kernel (a separately generated module) to 1e-12."""
+    the numba kernel (a separately generated module) to 1e-12.  (Was a bug: module constants built with
+    jnp became tracers of the first trace; theory.api now imports generated jax modules under
+    jax.ensure_compile_time_eval.)"""
     env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
     r = subprocess.run([sys.executable, "-c", _FIRST_USE_IN_JIT], capture_output=True, text=True, cwd=ROOT,
                        env=env, timeout=120)

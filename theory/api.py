@@ -18,7 +18,7 @@ from .cell import Cell
 from .params import spec
 from .registry import CORE_PREDICTORS, CRITICAL_QUANTITY, TRAJECTORIES, lookup
 from .render import STATUS_DOC, STATUS_TEXT
-from .validate import choice, count, finite, flag
+from .validate import choice, count, finite, flag, scalar
 
 QUANTITIES = ("q_star", "Q_star", "c_star", "c_h_star", "chi", "xi", "xi_q")
 BACKENDS = ("numba", "jax")
@@ -163,6 +163,25 @@ def generated_module(name, stem: str):
     key = (c.name, stem, c.declaration_hash())
     if key in _MODULES:
         return _MODULES[key]
+    with _outside_any_trace(stem):
+        mod = _load_generated(c, stem)
+    _MODULES[key] = mod
+    return mod
+
+
+def _outside_any_trace(stem: str):
+    """A context in which a generated jax module's import-time constants (Gauss-Legendre nodes, panel
+    indices: ``jnp`` arrays) are concrete even when the first import happens inside a ``jax.jit`` trace
+    (``predict(..., backend="jax")`` under the user's jit imports lazily); without it they would be
+    tracers of that trace, cached in the module, and every later call would fail."""
+    import contextlib
+    if "jax" not in stem:
+        return contextlib.nullcontext()
+    import jax
+    return jax.ensure_compile_time_eval()
+
+
+def _load_generated(c, stem: str):
     directory = default_out_dir(c)
     path = directory / f"{stem}.py"
     if _registry.is_builtin(c.name):
@@ -179,7 +198,6 @@ def generated_module(name, stem: str):
                                    fresh=lambda data: stamp in data[:400])
         if mod is None:
             raise ValueError(f"{c.name}: no generated module {stem!r} (not served for this cell)")
-    _MODULES[key] = mod
     return mod
 
 
@@ -376,10 +394,10 @@ def trajectory(name, steps: int, Q0: float, C0: float | None = None, backend: st
         return family(c, steps, Q0, C0, **params)
     if isinstance(Q0, dict) or isinstance(C0, dict):
         raise ValueError(f"{c.name} has one state component: Q0 and C0 are numbers (dicts are for gated cells)")
-    Q0 = float(finite("Q0", Q0))
+    Q0 = scalar("Q0", Q0)
     if Q0 < 0:
         raise ValueError(f"Q0 must be a finite second moment >= 0, got {Q0!r}")
-    C0 = Q0 if C0 is None else float(finite("C0", C0))
+    C0 = Q0 if C0 is None else scalar("C0", C0)
     if abs(C0) > Q0 * (1 + 1e-12) + 1e-300:
         raise ValueError(f"C0 must satisfy |C0| <= Q0 (Cauchy-Schwarz), got C0={C0!r}, Q0={Q0!r}")
     p = resolve_params(c, params)
@@ -389,16 +407,30 @@ def trajectory(name, steps: int, Q0: float, C0: float | None = None, backend: st
     args = [float(p[n]) for n in c.param_names]
     out = {k: np.empty(int(steps)) for k in ("q", "Q", "C", "c", "c_h")}
     Q, C = float(Q0), float(C0)
-    for t in range(int(steps)):
-        q = float(mod.field_variance(Q, *args))
-        qab = float(mod.field_covariance(C, *args))
-        Qn = float(mod.variance_map(Q, *args))
-        Cn = float(mod.covariance_map(C, Q, *args))
-        out["q"][t], out["Q"][t], out["C"][t] = q, Qn, Cn
-        out["c"][t] = qab / q if q > 0 else np.nan
-        out["c_h"][t] = Cn / Qn if Qn > 0 else np.nan
-        Q, C = Qn, Cn
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        for t in range(int(steps)):
+            q = float(mod.field_variance(Q, *args))
+            qab = float(mod.field_covariance(C, *args))
+            Qn = float(mod.variance_map(Q, *args))
+            Cn = float(mod.covariance_map(C, Q, *args))
+            out["q"][t], out["Q"][t], out["C"][t] = q, Qn, Cn
+            out["c"][t] = qab / q if q > 0 else np.nan
+            out["c_h"][t] = Cn / Qn if Qn > 0 else np.nan
+            Q, C = Qn, Cn
+    check_trajectory(c, out, ("q", "Q", "C"))
     return out
+
+
+def check_trajectory(c, out: dict, moments) -> None:
+    """ValueError at the first step where a second moment of a trajectory is not finite (the map
+    diverges past float64, or its quadrature failed): never an array of silent inf/NaN.  ``c_*``
+    entries may be NaN only where their Q is 0 (documented)."""
+    for k in moments:
+        bad = np.nonzero(~np.isfinite(out[k]))[0]
+        if bad.size:
+            raise ValueError(f"{c.name}: trajectory {k}_t is not finite from step {bad[0] + 1} (the map leaves "
+                             f"float64 there: diverging second moments); ask for fewer steps")
 
 
 #: where critical_line(along=...) looks for the sign change of (criterion - 1), by the solved

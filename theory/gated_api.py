@@ -37,7 +37,7 @@ import numpy as np
 from . import api
 from .gated import GatedCell
 from .registry import CORE_PREDICTORS, CRITICAL_QUANTITY, TRAJECTORIES, register
-from .validate import count, finite
+from .validate import count, scalar
 
 CLOSURES = ("gaussian", "population")
 POPULATION_QUANTITIES = ("Q_h_star", "Q_c_star", "lambda_max", "kurtosis_c")
@@ -156,7 +156,8 @@ def trajectory(name, steps: int, Q0, C0=None, *, pairs: bool = True, **params) -
     ``Q0`` / ``C0``: dicts {component: value} (or one number for every component; ``C0``
     defaults to ``Q0``).  Returns arrays of length ``steps`` (entry t-1 is step t): ``Q_<k>``,
     ``C_<k>`` (two sequences sharing Q), ``c_<k>`` = C/Q, and ``q_<g>`` = the gate field variance
-    at step t (it reads the state at t-1).  ``pairs=False``: the single-sequence maps only (no
+    at step t (it reads the state at t-1); also under the core names ``Q``, ``C``, ``c_h`` (the hidden
+    state's) and ``q`` (the memory gate's field variance, as ``predict(cell, "q_star")``).  ``pairs=False``: the single-sequence maps only (no
     ``C_<k>``, ``c_<k>``; the two-sequence map is most of the cost for cells whose covariance
     map is a 4-D expectation, ``gru-reset-after``)."""
     c = api.cell(name)
@@ -169,8 +170,8 @@ def trajectory(name, steps: int, Q0, C0=None, *, pairs: bool = True, **params) -
         if isinstance(given, dict) and set(given) != set(comps):
             raise ValueError(f"{c.name}: {name_} as a dict needs exactly the state components {list(comps)}, "
                              f"got {sorted(given)}")
-    Q = {k: float(finite(f"Q0[{k!r}]", Q0[k] if isinstance(Q0, dict) else Q0)) for k in comps}
-    C = {k: float(finite(f"C0[{k!r}]", C0[k] if isinstance(C0, dict) else C0)) for k in comps}
+    Q = {k: scalar(f"Q0[{k!r}]", Q0[k] if isinstance(Q0, dict) else Q0) for k in comps}
+    C = {k: scalar(f"C0[{k!r}]", C0[k] if isinstance(C0, dict) else C0) for k in comps}
     for k in comps:
         if not (Q[k] >= 0 and abs(C[k]) <= Q[k] * (1 + 1e-12) + 1e-300):
             raise ValueError(f"need Q0 >= 0 and |C0| <= Q0 for {k}; got {Q[k]}, {C[k]}")
@@ -181,21 +182,30 @@ def trajectory(name, steps: int, Q0, C0=None, *, pairs: bool = True, **params) -
     args = [float(p[n]) for n in c.param_names]
     out = {f"{s}_{k}": np.empty(int(steps)) for k in comps for s in (("Q", "C", "c") if pairs else ("Q",))}
     out.update({f"q_{g.name}": np.empty(int(steps)) for g in c.gates})
-    for t in range(int(steps)):
-        qv = [Q[k] for k in comps]
-        cv = [C[k] for k in comps]
-        for g in c.gates:
-            out[f"q_{g.name}"][t] = float(getattr(mod, f"gate_variance_{g.name}")(*qv, *args))
-        Qn = {k: float(getattr(mod, f"variance_map_{k}")(*qv, *args)) for k in comps}
-        for k in comps:
-            out[f"Q_{k}"][t] = Qn[k]
-        if pairs:
-            Cn = {k: float(getattr(mod, f"covariance_map_{k}")(*cv, *qv, *args)) for k in comps}
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        for t in range(int(steps)):
+            qv = [Q[k] for k in comps]
+            cv = [C[k] for k in comps]
+            for g in c.gates:
+                out[f"q_{g.name}"][t] = float(getattr(mod, f"gate_variance_{g.name}")(*qv, *args))
+            Qn = {k: float(getattr(mod, f"variance_map_{k}")(*qv, *args)) for k in comps}
             for k in comps:
-                out[f"C_{k}"][t] = Cn[k]
-                out[f"c_{k}"][t] = Cn[k] / Qn[k] if Qn[k] > 0 else np.nan
-            C = Cn
-        Q = Qn
+                out[f"Q_{k}"][t] = Qn[k]
+            if pairs:
+                Cn = {k: float(getattr(mod, f"covariance_map_{k}")(*cv, *qv, *args)) for k in comps}
+                for k in comps:
+                    out[f"C_{k}"][t] = Cn[k]
+                    out[f"c_{k}"][t] = Cn[k] / Qn[k] if Qn[k] > 0 else np.nan
+                C = Cn
+            Q = Qn
+    api.check_trajectory(c, out, [k for k in out if k.startswith(("Q_", "C_", "q_"))])
+    # the core names of theory.trajectory, for code written against single-field cells: the hidden
+    # state's Q, C, c_h and the memory gate's field variance q (what predict's q_star means here)
+    h = c.read
+    out["Q"], out["q"] = out[f"Q_{h}"], out[f"q_{c.memory_gate}"]
+    if pairs:
+        out["C"], out["c_h"] = out[f"C_{h}"], out[f"c_{h}"]
     return out
 
 

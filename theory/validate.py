@@ -69,6 +69,15 @@ def finite(name: str, value, owner: str = ""):
     return v
 
 
+def scalar(name: str, value, owner: str = "") -> float:
+    """``float(value)`` for one finite real number (not an array); ValueError naming ``name`` otherwise."""
+    v = finite(name, value, owner)
+    if np.ndim(v) != 0:
+        where = f"{owner}: " if owner else ""
+        raise ValueError(f"{where}{name} must be one number, got an array of shape {np.shape(v)}")
+    return float(v)
+
+
 def count(name: str, value, low: int = 1, limit: int | None = None, owner: str = "") -> int:
     """``int(value)`` for a finite integer ``low <= value <= limit`` (``limit`` defaults to
     ``LIMITS[name]``, none if absent); ValueError naming ``name`` otherwise."""
@@ -102,4 +111,4 @@ def flag(name: str, value) -> bool:
     return bool(value)
 
 
-__all__ = ["LIMITS", "number", "finite", "count", "choice", "flag"]
+__all__ = ["LIMITS", "number", "finite", "scalar", "count", "choice", "flag"]
