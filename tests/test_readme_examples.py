@@ -72,7 +72,7 @@ SHRINK = [
     ("README.md", 'theory.predict("lstm", "lambda_max", tied=True, mu_b_f=4.5)',
      'theory.predict("lstm", "lambda_max", tied=True, mu_b_f=4.5, paths=8192, return_error=True)',
      "at the default 1e-3 targets this point near the edge of chaos takes minutes (170 s on one idle core, more "
-     "than 7 min on the loaded 2-core machine); a fixed budget of 8192 paths gives lambda_max to +-0.0013 in ~8 s"),
+     "than 7 min on the loaded 2-core machine); a fixed budget of 8192 paths gives lambda_max to +-0.0013 in 4-8 s"),
 ]
 EXCLUDED_BLOCKS: dict[tuple[str, int], str] = {}
 """(README, index of its python block) -> reason.  Empty: every block runs."""
@@ -329,7 +329,7 @@ def user_cell_cache(tmp_path_factory):
 def test_python_example_runs_and_shows_what_its_comments_claim(user_cell_cache, readme, index):
     # Blocks of one README share a namespace and run in document order (parametrisation order).
     assert (readme, index) not in EXCLUDED_BLOCKS or pytest.skip(EXCLUDED_BLOCKS[readme, index])
-    ns = _NAMESPACES.setdefault(readme, {"__name__": f"readme_{index}"})
+    ns = _NAMESPACES.setdefault(readme, {"__name__": "__main__"})
     source = shrunk(readme, python_blocks(readme)[index])
     for text, node in statements(source):
         check = _expectation(readme, text)
