@@ -123,3 +123,12 @@ def test_failed_grid_points_give_one_warning_with_the_reason_not_numpys_floating
     assert np.isnan(out[1:]).all()
     messages = [str(w.message) for w in caught]
     assert len(messages) == 1 and "NaN at 3 of 4 points" in messages[0], messages
+
+
+@pytest.mark.parametrize("arg,match", [("widths=32,64", "width sweep"), ("dtype=float32", "float64 only")])
+def test_verify_refuses_single_field_options_for_gated_cells_instead_of_ignoring_them(arg, match, tmp_path, capsys):
+    from verify.cli import main
+    assert main(["cell=gru", arg, f"out={tmp_path / 'o'}"]) == 2
+    err = capsys.readouterr().err
+    assert match in err and err.count("\n") == 1
+    assert not (tmp_path / "o").exists()

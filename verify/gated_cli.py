@@ -25,7 +25,12 @@ replicas: lambda_max SE 1e-4..8e-4 at N = 64), still below the simulated ensembl
 E = 32), so the population column still resolves what the simulation can; the solve is 8x cheaper."""
 STEPS_PER_XI, MIN_STEPS, MAX_STEPS = 12, 40, 150
 KEYS = ("width", "ensemble", "steps", "tied", "seed", "probes", "Q0", "C0", "window", "out", "plots", "quiet",
-        "bias", "widths")
+        "bias")
+#: keys of the single-field verify command a gated run does not serve, with the reason (issue 18:
+#: accepted and silently ignored before)
+REFUSED = {"widths": "the width sweep (widths=N1,N2,...) is served for single-field cells; a gated run takes one "
+                     "width=N (its finite-width check compares N and 2N itself)",
+           "dtype": "gated simulations run in float64 only (dtype= is for single-field cells)"}
 
 
 def horizon(cell, params) -> int:
@@ -43,6 +48,9 @@ def parse(kv: dict) -> dict:
 
     cell = kv.pop("cell")
     params = dict(theory.parameters(cell))
+    for k, why in REFUSED.items():
+        if k in kv:
+            raise BadInput(f"{k}= is not accepted for {cell}: {why}")
     unknown = [k for k in kv if k not in KEYS and k not in params]
     if unknown:
         raise BadInput(f"unknown key {unknown[0]!r} for {cell}; valid keys: cell, {', '.join(sorted(KEYS + tuple(params)))}")
