@@ -613,18 +613,19 @@ def _population_burn(cell: str, params: dict) -> int:
 
 def check_dict(c: Check) -> dict:
     d = asdict(c)
+    d["detectable"] = c.detectable  # power: relative error flagged with >= 90 % probability
     return {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in d.items()}
 
 
 def table(reports: list) -> str:
     lines = [f"{'cell':5s} {'point':16s} {'regime':7s} {'quantity':12s} {'pred':>10s} {'est':>10s} {'SE':>8s} "
-             f"{'k':>5s} {'B_N':>8s}  verdict"]
+             f"{'k':>5s} {'B_N':>8s} {'detects':>8s}  verdict"]
     for r in reports:
         for c in r.checks:
             if c.kind == "trajectory":
                 continue
             lines.append(f"{r.config.cell:5s} {r.config.label[:16]:16s} {c.regime:7s} {c.quantity:12s} {c.prediction:10.5g} "
-                         f"{c.estimate:10.5g} {c.se:8.2g} {c.k:5.2f} {c.allowance:8.2g}  {c.verdict} "
+                         f"{c.estimate:10.5g} {c.se:8.2g} {c.k:5.2f} {c.allowance:8.2g} {100 * c.detectable:7.2g}%  {c.verdict} "
                          + (f"[tied theory ± {c.theory_se:.2g}, annealed {c.annealed:.5g}] " if c.theory == "tied" else "")
                          + c.note[:60])
         traj = [c for c in r.checks if c.kind == "trajectory"]

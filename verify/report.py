@@ -89,6 +89,7 @@ def check_dict(c: Check) -> dict:
     """``asdict(c)`` plus the label (the fields are plain values: no deep copy needed)."""
     d = {name: getattr(c, name) for name in _CHECK_FIELDS}
     d["label"] = c.label
+    d["detectable"] = c.detectable  # power: relative error flagged with >= 90 % probability
     return d
 
 
@@ -151,7 +152,7 @@ def summary_lines(points: Iterable[PointReport]) -> list[str]:
 
 def table(points: Iterable[PointReport]) -> str:
     """Fixed-point and timescale rows, plus one aggregate row per trajectory group."""
-    rows = [("cell", "point", "regime", "quantity", "prediction", "estimate ± SE", "k·SE+B", "verdict")]
+    rows = [("cell", "point", "regime", "quantity", "prediction", "estimate ± SE", "k·SE+B", "detects ≥", "verdict")]
     for p in points:
         groups = defaultdict(list)
         for c in p.checks:
@@ -162,15 +163,18 @@ def table(points: Iterable[PointReport]) -> str:
             tol = "—" if not math.isfinite(c.k) else f"{c.k * math.hypot(c.se, c.theory_se) + c.allowance:.2g}"
             pred_s = (f"{c.prediction:.5g} ± {c.theory_se:.2g} (tied; annealed {c.annealed:.5g})"
                       if c.theory == "tied" else f"{c.prediction:.5g}")
-            rows.append((p.config.cell, p.config.label, c.regime, c.label, pred_s, est_s, tol, c.verdict))
+            det = "—" if not math.isfinite(c.detectable) else f"{100 * c.detectable:.2g} %"
+            rows.append((p.config.cell, p.config.label, c.regime, c.label, pred_s, est_s, tol, det, c.verdict))
         for (regime, run, q), cs in groups.items():
             n_ok = sum(c.verdict == "agree" for c in cs)
             ratio = max(abs(c.prediction - c.estimate) / max(c.k * c.se + c.allowance, 1e-300)
                         for c in cs)
             verdicts = Counter(c.verdict for c in cs)
             v = "agree" if n_ok == len(cs) else ", ".join(f"{k} {n}" for k, n in verdicts.items())
+            dets = [c.detectable for c in cs if math.isfinite(c.detectable)]
+            det = f"median {100 * float(np.median(dets)):.2g} %" if dets else "—"
             rows.append((p.config.cell, p.config.label, regime, f"{q}[t] ({run})",
-                         f"{len(cs)} steps", f"{n_ok}/{len(cs)} within", f"max {ratio:.2f}×", v))
+                         f"{len(cs)} steps", f"{n_ok}/{len(cs)} within", f"max {ratio:.2f}×", det, v))
     widths = [max(len(str(r[i])) for r in rows) for i in range(len(rows[0]))]
     fmt = lambda r: "  ".join(str(x).ljust(w) for x, w in zip(r, widths))
     return "\n".join([fmt(rows[0]), "  ".join("-" * w for w in widths)] + [fmt(r) for r in rows[1:]])
