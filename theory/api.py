@@ -213,7 +213,7 @@ def resolve_params(c: Cell, params: dict) -> dict:
     out = {}
     for n, default in c.params:
         v = params.get(n, default)
-        if _is_tracer(v):
+        if is_tracer(v):
             out[n] = v
             continue
         msg = spec(n).check(v)
@@ -223,7 +223,7 @@ def resolve_params(c: Cell, params: dict) -> dict:
     return out
 
 
-def _is_tracer(v) -> bool:
+def is_tracer(v) -> bool:
     try:
         import jax
         return isinstance(v, jax.core.Tracer)
@@ -285,7 +285,7 @@ def predict(name, quantity: str, backend: str = "numba", *, tied: bool = False, 
     args = [p[n] for n in c.param_names]
     if backend == "jax":
         import jax.numpy as jnp
-        if any(_is_tracer(a) for a in args):
+        if any(is_tracer(a) for a in args):
             return fn(*args) if all(np.ndim(a) == 0 for a in args) else jnp.vectorize(fn)(*args)
         arrs = [jnp.asarray(a, dtype=jnp.float64) for a in args]
         if all(a.ndim == 0 for a in arrs):

@@ -36,6 +36,7 @@ import numpy as np
 
 from . import api
 from .gated import GatedCell
+from .render import STATUS_TEXT
 from .registry import CORE_PREDICTORS, CRITICAL_QUANTITY, TRAJECTORIES, register
 from .validate import count, scalar
 
@@ -71,7 +72,7 @@ def _call(cell, backend, name, params):
     if backend == "jax":
         import jax
         import jax.numpy as jnp
-        if any(api._is_tracer(a) for a in args):
+        if any(api.is_tracer(a) for a in args):
             return fn(*args) if all(np.ndim(a) == 0 for a in args) else jnp.vectorize(fn)(*args)
         key = (fn, all(np.ndim(a) == 0 for a in args))
         if key not in _JIT:
@@ -79,7 +80,7 @@ def _call(cell, backend, name, params):
         out = _JIT[key](*[jnp.asarray(a, dtype=jnp.float64) for a in args])
         _check(cell, name, np.asarray(out), params)
         return out
-    out = fn(*[np.asarray(a, dtype=np.float64) for a in args])
+    out = api.quietly(fn, *[np.asarray(a, dtype=np.float64) for a in args])
     _check(cell, name, np.asarray(out), params)
     return float(out) if np.ndim(out) == 0 else out
 
@@ -90,9 +91,10 @@ def _check(cell, name, out, params):
         return
     mod = api.kernels(cell, "numba")
     fn = mod.correlation_status if name in _CORRELATION else mod.fixed_point_status
-    st = np.broadcast_to(fn(*[np.asarray(params[n], dtype=np.float64) for n in cell.param_names]), out.shape)
+    st = np.broadcast_to(api.quietly(fn, *[np.asarray(params[n], dtype=np.float64) for n in cell.param_names]),
+                         out.shape)
     codes = sorted({int(s) for s in np.ravel(st[bad]) if s != 0})
-    why = ", ".join(api._STATUS_TEXT.get(k, str(k)) for k in codes) or "NaN from the kernel"
+    why = ", ".join(STATUS_TEXT.get(k, str(k)) for k in codes) or "NaN from the kernel"
     if out.ndim == 0:
         raise api.FixedPointError(f"{cell.name}: {name} undefined at {params}: {why}")
     warnings.warn(f"{cell.name}: {name} is NaN at {int(bad.sum())} of {out.size} points ({why})", RuntimeWarning,

@@ -235,7 +235,7 @@ def _evaluator(kernel: str):
         if backend == "jax":
             import jax.numpy as jnp
             f, vf = _jax_function(c, kernel)
-            if any(api._is_tracer(a) for a in args):
+            if any(api.is_tracer(a) for a in args):
                 return f(*lead, *args) if all(np.ndim(a) == 0 for a in args) else jnp.vectorize(f)(*lead, *args)
             out = vf(*[jnp.asarray(x, dtype=jnp.float64) for x in lead + args])
             api.check_defined(c, kernel, np.asarray(out), params)
