@@ -132,3 +132,13 @@ def test_verify_refuses_single_field_options_for_gated_cells_instead_of_ignoring
     err = capsys.readouterr().err
     assert match in err and err.count("\n") == 1
     assert not (tmp_path / "o").exists()
+
+
+def test_a_gated_quantity_that_fails_raises_fixed_point_error_for_scalars_and_warns_once_for_arrays():
+    with pytest.raises(theory.FixedPointError, match="lambda_max undefined"):
+        theory.predict("gru", "lambda_max", sigma_w_z=1e200)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        out = theory.predict("gru", "lambda_max", sigma_w_z=np.array([1.0, 1e200]))
+    assert np.isfinite(out[0]) and np.isnan(out[1])
+    assert [str(w.message) for w in caught] == ["gru: lambda_max is NaN at 1 of 2 points (NaN from the kernel)"]
