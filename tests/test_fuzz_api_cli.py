@@ -145,17 +145,22 @@ def repo_before():
     return _repo_snapshot()
 
 
+def _run_refused(main, args, where: Path) -> int:
+    """``main([*args, <a key no CLI accepts>])`` run from the empty folder ``where``; returns the exit code."""
+    cwd = os.getcwd()
+    os.chdir(where)
+    try:
+        return main([*args, "zz_not_a_key=1"])
+    finally:
+        os.chdir(cwd)
+
+
 @FUZZ
 @given(args=st.lists(token, max_size=5))
 def test_derive_cli_refuses_bad_command_lines_with_exit_2_and_writes_nothing(args, tmp_path_factory, capsys):
     from theory.cli import main
     where = tmp_path_factory.mktemp("derive")
-    cwd = os.getcwd()
-    os.chdir(where)
-    try:
-        code = main([*args, "zz_not_a_key=1"])
-    finally:
-        os.chdir(cwd)
+    code = _run_refused(main, args, where)
     capsys.readouterr()
     assert code == 2 or (args and args[0] in ("--help", "list") and len(args) == 1), (args, code)
     assert not _files_under(where), f"derive {args} wrote {_files_under(where)}"
@@ -166,12 +171,7 @@ def test_derive_cli_refuses_bad_command_lines_with_exit_2_and_writes_nothing(arg
 def test_verify_cli_refuses_bad_command_lines_with_exit_2_and_writes_nothing(args, tmp_path_factory, capsys):
     from verify.cli import main
     where = tmp_path_factory.mktemp("verify")
-    cwd = os.getcwd()
-    os.chdir(where)
-    try:
-        code = main([*args, "zz_not_a_key=1"])
-    finally:
-        os.chdir(cwd)
+    code = _run_refused(main, args, where)
     capsys.readouterr()
     assert code in (0, 2), (args, code)
     assert code == 2 or args[:1] in (["--help"], ["-h"], ["help"]), (args, code)
