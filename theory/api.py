@@ -160,7 +160,9 @@ def generated_module(name, stem: str):
     (:func:`theory.trust.load_verified`), regenerated first if missing, changed or stale (its
     header's declaration hash differs).  Returns the module."""
     c = cell(name)
-    key = (c.name, stem, c.declaration_hash())
+    # the folder is part of the key: a user cell's files live under $SIGNALPROP_CACHE, and a session
+    # that changes it must get (and find) the files there, not a module loaded from the old folder
+    key = (c.name, stem, c.declaration_hash(), str(default_out_dir(c)))
     if key in _MODULES:
         return _MODULES[key]
     with _outside_any_trace(stem):
