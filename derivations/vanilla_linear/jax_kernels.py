@@ -107,9 +107,9 @@ def _solve_Q(params):
     lo = jnp.where(k > 0, grid[jnp.maximum(k - 1, 0)], lo)
 
     def newton_cond(s):
-        # a NaN iterate (the map overflowed) can never meet the tolerance: stop at once rather than
-        # spend _MAX_IT steps (under vmap every lane would wait for it); done stays False -> NaN
-        return (~s[3]) & (s[4] < _MAX_IT) & jnp.isfinite(s[2])
+        # a non-finite bracket (Q* of a failed solve, NaN) can never close: stop at once rather than
+        # spend _MAX_IT steps (under vmap every lane waits for the slowest); done stays False -> NaN
+        return (~s[3]) & (s[4] < _MAX_IT) & jnp.isfinite(s[0]) & jnp.isfinite(s[1])
 
     def newton(s):
         lo, hi, x, done, it = s
@@ -154,9 +154,10 @@ def _solve_C(Qs, chi_s, params):
     hi, ghi = grid[k], gg[k]
 
     def cond(s):
-        # stop on a non-finite bracket (covariance map overflowed): it can never close, done stays
-        # False -> NaN, as after _MAX_IT steps but without spending them (vmap lanes wait for the slowest)
-        return (~s[5]) & (s[6] < _MAX_IT) & jnp.isfinite(s[0] + s[1] + s[2] + s[3])
+        # a non-finite bracket (Qs NaN: the Q* solve failed) can never close: stop at once, done stays
+        # False -> NaN, as after _MAX_IT steps (vmap lanes wait for the slowest).  NaN map values with a
+        # finite bracket are left alone: bisection may still close it, as before
+        return (~s[5]) & (s[6] < _MAX_IT) & jnp.isfinite(s[0]) & jnp.isfinite(s[1])
 
     def illinois(s):
         lo, hi, glo, ghi, side, done, it = s
