@@ -13,20 +13,21 @@ jax.config.update("jax_enable_x64", True)
 
 # Compiled XLA programs persist for the session (and across local runs): the suite runs in several
 # xdist workers and CLI subprocesses, each of which would otherwise compile the same kernels again.
-# Caching compiled code changes no value a test checks.  The folder is git-ignored; a set
-# SIGNALPROP_JAX_CACHE (the CLI's own switch, inherited by subprocesses) wins.
-_JAX_CACHE = os.environ.setdefault(
-    "SIGNALPROP_JAX_CACHE", os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), ".cache", "jax-tests"))
-if _JAX_CACHE.lower() not in ("off", "0", "false", ""):
-    os.makedirs(_JAX_CACHE, exist_ok=True)
-    jax.config.update("jax_compilation_cache_dir", _JAX_CACHE)
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
+# Caching compiled code changes no value a test checks.  The CLI's own switch is used: a set
+# SIGNALPROP_JAX_CACHE (a folder or "off", inherited by subprocesses) wins; else a git-ignored folder.
+os.environ.setdefault("SIGNALPROP_JAX_CACHE",
+                      os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), ".cache", "jax-tests"))
+from verify.cli import enable_compilation_cache  # noqa: E402
+
+enable_compilation_cache()
 
 
 def pytest_xdist_auto_num_workers(config):
     """``-n auto`` (pyproject addopts): one worker per core, at most 4 — each worker imports jax and
     numba and holds its own compiled kernels (~1.5 GB), so more would trade memory for little time."""
     return max(1, min(4, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1))
+
+
 sys.path.insert(0, os.path.dirname(__file__))
 
 import theory  # noqa: E402
