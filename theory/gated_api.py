@@ -59,7 +59,6 @@ DOCS = {
 }
 GATES = ("r", "z", "n", "i", "f", "g", "o")
 _CORRELATION = ("xi_2", "c_c_star")
-_JIT: dict = {}
 
 
 def _call(cell, backend, name, params):
@@ -67,19 +66,13 @@ def _call(cell, backend, name, params):
     kernel = "Q_star" if name == "Q_h_star" else name
     if not hasattr(mod, kernel):
         raise ValueError(f"{cell.name} has no quantity {name!r}")
-    fn = getattr(mod, kernel)
     args = [params[n] for n in cell.param_names]
     if backend == "jax":
-        import jax
-        import jax.numpy as jnp
-        if any(api.is_tracer(a) for a in args):
-            return fn(*args) if all(np.ndim(a) == 0 for a in args) else jnp.vectorize(fn)(*args)
-        key = (fn, all(np.ndim(a) == 0 for a in args))
-        if key not in _JIT:
-            _JIT[key] = jax.jit(fn if key[1] else jnp.vectorize(fn))
-        out = _JIT[key](*[jnp.asarray(a, dtype=jnp.float64) for a in args])
-        _check(cell, name, np.asarray(out), params)
+        out = api.jax_value(mod, kernel, args)
+        if not api.is_tracer(out):
+            _check(cell, name, np.asarray(out), params)
         return out
+    fn = getattr(mod, kernel)
     out = api.quietly(fn, *[np.asarray(a, dtype=np.float64) for a in args])
     _check(cell, name, np.asarray(out), params)
     return float(out) if np.ndim(out) == 0 else out

@@ -21,7 +21,8 @@ from .mixture import EM1, EM2, S, T
 from .printers import jax_code, numba_code
 from .registry import RENDERERS, register
 from .render import (C_GAP, JX_E1, JX_E2, MAX_IT, NB_E1, NB_E2, Q_MAX, RTOL, STATUS_DOC, Helpers, canonical_lambda,
-                     finish_module, jx_kink_terms, kink_line_code, kinks_of, module_header, render_function)
+                     finish_module, jx_kink_terms, kink_line_code, kinks_of, module_header, programs_line,
+                     render_function)
 
 SCAN = 32  #: grid points of the bracket scan for the first sign change of a residual
 
@@ -973,6 +974,13 @@ def _names(d, backend_numba=True):
     return n
 
 
+def _programs(d) -> str:
+    """PROGRAMS of the jax module: the served names of the fixed-point solve, of the correlation solve."""
+    names = _names(d, True)
+    corr = tuple(n for n in names if n in ("xi", "xi_2", "c_h_star") or (n.startswith("c_") and n.endswith("_star")))
+    return programs_line(tuple(n for n in names if n not in corr), corr)
+
+
 def render_module(cell, backend) -> str:
     d = derive_gated(cell)
     nb = backend == "numba"
@@ -992,7 +1000,7 @@ def render_module(cell, backend) -> str:
         imports = ("import math\n\nimport jax\nimport jax.numpy\nimport jax.numpy as jnp\nimport jax.scipy.special\n"
                    "import numpy as np\nfrom jax import lax\n\njax.config.update(\"jax_enable_x64\", True)\n")
     out = [module_header(cell, f"{backend} kernels"), doc, imports, f"PARAMS = {tuple(cell.param_names)!r}",
-           f"COMPONENTS = {d.comps!r}"] + _constants(
+           f"COMPONENTS = {d.comps!r}"] + ([] if nb else [_programs(d)]) + _constants(
                nb, any(k in ("EM1", "EM2") for _, k, _ in helpers.specs), helpers.has_em2)
     out += _helper_code(helpers, backend)
     printer = numba_code if nb else jax_code

@@ -830,6 +830,19 @@ def jx_kink_terms(kinks, mu, s, c, a, t0, t1, axis_cat=False):
     return "".join(terms)
 
 
+#: the single-field cells' served quantities, by the solve they need (the Q* solve, the C* solve)
+FIXED_POINT_QUANTITIES = ("Q_star", "q_star", "chi", "xi_q")
+CORRELATION_QUANTITIES = ("c_star", "c_h_star", "xi")
+
+
+def programs_line(fixed_point: tuple, correlation: tuple) -> str:
+    """The ``PROGRAMS`` constant of a generated jax module: its served quantities grouped by the solve
+    they need, so that a caller compiles each group as one program (theory.api.jax_value)."""
+    return ("# served quantities by the solve they need: compile each group as one program (the repeated\n"
+            "# solves are traced once per quantity and XLA's CSE merges them; compiling costs seconds)\n"
+            f"PROGRAMS = ({tuple(fixed_point)!r}, {tuple(correlation)!r})")
+
+
 def render_jax(d: Derivation) -> str:
     cell = d.cell
     args = list(cell.param_names)
@@ -843,6 +856,7 @@ def render_jax(d: Derivation) -> str:
            "import math\n\nimport jax\nimport jax.numpy\nimport jax.numpy as jnp\nimport jax.scipy.special\nimport numpy as np\nfrom jax import lax\n",
            'jax.config.update("jax_enable_x64", True)\n',
            f"PARAMS = {tuple(args)!r}",
+           programs_line(FIXED_POINT_QUANTITIES, CORRELATION_QUANTITIES),
            f"_T, _W = np.polynomial.legendre.leggauss({quadrature.NODES})",
            "_GL_T = jnp.asarray(_T)\n_GL_W = jnp.asarray(_W)",
            f"_PANELS = {quadrature.PANELS}\n_PANEL_IDX = jnp.arange(_PANELS, dtype=jnp.float64)\n_L = {quadrature.L!r}",
