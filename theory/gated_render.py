@@ -520,8 +520,9 @@ def _timescale(s):
                 + body + """
 
 def _timescale(s):
+    # NaN (a failed solve) stays NaN, as in the numba kernels: the comparisons below are False for NaN
     safe = jnp.where((s > 0.0) & (s < 1.0), s, 0.5)
-    return jnp.where(s >= 1.0, jnp.inf, jnp.where(s > 0.0, -1.0 / jnp.log(safe), 0.0))
+    return jnp.where(jnp.isnan(s), jnp.nan, jnp.where(s >= 1.0, jnp.inf, jnp.where(s > 0.0, -1.0 / jnp.log(safe), 0.0)))
 """)
 
     def matrix(self, name, Q, Qn, C=None, Cn=None):
@@ -799,7 +800,9 @@ def _correlation({self.P}):
     ordered = (Sigma == 1.0) & (lam <= 1.0)
     C = _c_moments(Cr, Q, {self.P})
     C = tuple(jnp.where(ordered, q, c) for q, c in zip(Q, C))
-    return Q, C, lam
+    # Q* = 0: correlations undefined (numba's status 5), whatever lambda_max; without this the answer
+    # hung on lam <= 1 to rounding at a marginal point (z = 1: lam = 1), which differs with batch size
+    return Q, tuple(jnp.where(Qr > 0.0, c, jnp.nan) for c in C), lam
 '''
 
     # --- public functions ----------------------------------------------------------------------------
@@ -860,7 +863,7 @@ def _correlation({self.P}):
                 fn("xi_2", "-1/ln of the second eigenvalue modulus of dG/dC at C*.",
                    sel + "    return _timescale(_moduli(J)[1])\n", corr=True)
         else:
-            pick = (f"    ordered = (Sigma == 1.0) & (lam <= 1.0)\n    a = _moduli({Mcall})\n    b = _moduli({Jc})\n")
+            pick = (f"    ordered = (Sigma == 1.0) & (lam <= 1.0) & (Q_{r} > 0.0)\n    a = _moduli({Mcall})\n    b = _moduli({Jc})\n")
             fn("xi", "-1/ln of the spectral radius of dG/dC at C* (= -1/ln lambda_max when C* = Q*, Sigma = 1).",
                pick + "    return _timescale(jnp.where(ordered, a[0], b[0]))\n", corr=True)
             if len(comps) == 2:

@@ -1067,8 +1067,9 @@ def _moduli(J):
 
 
 def _timescale(s):
+    # NaN (a failed solve) stays NaN, as in the numba kernels: the comparisons below are False for NaN
     safe = jnp.where((s > 0.0) & (s < 1.0), s, 0.5)
-    return jnp.where(s >= 1.0, jnp.inf, jnp.where(s > 0.0, -1.0 / jnp.log(safe), 0.0))
+    return jnp.where(jnp.isnan(s), jnp.nan, jnp.where(s >= 1.0, jnp.inf, jnp.where(s > 0.0, -1.0 / jnp.log(safe), 0.0)))
 def _vstep(Q_h, sigma_w_r, sigma_v_r, sigma_b_r, mu_b_r, sigma_w_z, sigma_v_z, sigma_b_z, mu_b_z, sigma_w_n, sigma_v_n, sigma_b_n, sigma_b_hn, R, Sigma):
     """(Q_k at t) from (Q_k at t-1): the variance map, in update order."""
     Qn_h = _vmap_h(Q_h, 0.0, 0.0, 0.0, sigma_w_r, sigma_v_r, sigma_b_r, mu_b_r, sigma_w_z, sigma_v_z, sigma_b_z, mu_b_z, sigma_w_n, sigma_v_n, sigma_b_n, sigma_b_hn, R, Sigma)
@@ -1203,7 +1204,9 @@ def _correlation(sigma_w_r, sigma_v_r, sigma_b_r, mu_b_r, sigma_w_z, sigma_v_z, 
     ordered = (Sigma == 1.0) & (lam <= 1.0)
     C = _c_moments(Cr, Q, sigma_w_r, sigma_v_r, sigma_b_r, mu_b_r, sigma_w_z, sigma_v_z, sigma_b_z, mu_b_z, sigma_w_n, sigma_v_n, sigma_b_n, sigma_b_hn, R, Sigma)
     C = tuple(jnp.where(ordered, q, c) for q, c in zip(Q, C))
-    return Q, C, lam
+    # Q* = 0: correlations undefined (numba's status 5), whatever lambda_max; without this the answer
+    # hung on lam <= 1 to rounding at a marginal point (z = 1: lam = 1), which differs with batch size
+    return Q, tuple(jnp.where(Qr > 0.0, c, jnp.nan) for c in C), lam
 def Q_star(sigma_w_r, sigma_v_r, sigma_b_r, mu_b_r, sigma_w_z, sigma_v_z, sigma_b_z, mu_b_z, sigma_w_n, sigma_v_n, sigma_b_n, sigma_b_hn, R, Sigma):
     """Q* = (1/N)|h|^2, the read component's second moment at the fixed point."""
     Q, lam = _fixed_point(sigma_w_r, sigma_v_r, sigma_b_r, mu_b_r, sigma_w_z, sigma_v_z, sigma_b_z, mu_b_z, sigma_w_n, sigma_v_n, sigma_b_n, sigma_b_hn, R, Sigma)
@@ -1265,7 +1268,7 @@ def xi(sigma_w_r, sigma_v_r, sigma_b_r, mu_b_r, sigma_w_z, sigma_v_z, sigma_b_z,
     Q, C, lam = _correlation(sigma_w_r, sigma_v_r, sigma_b_r, mu_b_r, sigma_w_z, sigma_v_z, sigma_b_z, mu_b_z, sigma_w_n, sigma_v_n, sigma_b_n, sigma_b_hn, R, Sigma)
     Q_h, = Q
     C_h, = C
-    ordered = (Sigma == 1.0) & (lam <= 1.0)
+    ordered = (Sigma == 1.0) & (lam <= 1.0) & (Q_h > 0.0)
     a = _moduli(((_m_00(Q_h, Q_h, 0.0, 0.0, sigma_w_r, sigma_v_r, sigma_b_r, mu_b_r, sigma_w_z, sigma_v_z, sigma_b_z, mu_b_z, sigma_w_n, sigma_v_n, sigma_b_n, sigma_b_hn, R, Sigma),),))
     b = _moduli(((_jc_00(Q_h, Q_h, C_h, C_h, sigma_w_r, sigma_v_r, sigma_b_r, mu_b_r, sigma_w_z, sigma_v_z, sigma_b_z, mu_b_z, sigma_w_n, sigma_v_n, sigma_b_n, sigma_b_hn, R, Sigma),),))
     return _timescale(jnp.where(ordered, a[0], b[0]))

@@ -667,8 +667,9 @@ def _moduli(J):
 
 
 def _timescale(s):
+    # NaN (a failed solve) stays NaN, as in the numba kernels: the comparisons below are False for NaN
     safe = jnp.where((s > 0.0) & (s < 1.0), s, 0.5)
-    return jnp.where(s >= 1.0, jnp.inf, jnp.where(s > 0.0, -1.0 / jnp.log(safe), 0.0))
+    return jnp.where(jnp.isnan(s), jnp.nan, jnp.where(s >= 1.0, jnp.inf, jnp.where(s > 0.0, -1.0 / jnp.log(safe), 0.0)))
 def _vstep(Q_c, Q_h, sigma_w_i, sigma_v_i, sigma_b_i, mu_b_i, sigma_w_f, sigma_v_f, sigma_b_f, mu_b_f, sigma_w_g, sigma_v_g, sigma_b_g, sigma_w_o, sigma_v_o, sigma_b_o, mu_b_o, R, Sigma):
     """(Q_k at t) from (Q_k at t-1): the variance map, in update order."""
     Qn_c = _vmap_c(Q_c, Q_h, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, sigma_w_i, sigma_v_i, sigma_b_i, mu_b_i, sigma_w_f, sigma_v_f, sigma_b_f, mu_b_f, sigma_w_g, sigma_v_g, sigma_b_g, sigma_w_o, sigma_v_o, sigma_b_o, mu_b_o, R, Sigma)
@@ -805,7 +806,9 @@ def _correlation(sigma_w_i, sigma_v_i, sigma_b_i, mu_b_i, sigma_w_f, sigma_v_f, 
     ordered = (Sigma == 1.0) & (lam <= 1.0)
     C = _c_moments(Cr, Q, sigma_w_i, sigma_v_i, sigma_b_i, mu_b_i, sigma_w_f, sigma_v_f, sigma_b_f, mu_b_f, sigma_w_g, sigma_v_g, sigma_b_g, sigma_w_o, sigma_v_o, sigma_b_o, mu_b_o, R, Sigma)
     C = tuple(jnp.where(ordered, q, c) for q, c in zip(Q, C))
-    return Q, C, lam
+    # Q* = 0: correlations undefined (numba's status 5), whatever lambda_max; without this the answer
+    # hung on lam <= 1 to rounding at a marginal point (z = 1: lam = 1), which differs with batch size
+    return Q, tuple(jnp.where(Qr > 0.0, c, jnp.nan) for c in C), lam
 def Q_star(sigma_w_i, sigma_v_i, sigma_b_i, mu_b_i, sigma_w_f, sigma_v_f, sigma_b_f, mu_b_f, sigma_w_g, sigma_v_g, sigma_b_g, sigma_w_o, sigma_v_o, sigma_b_o, mu_b_o, R, Sigma):
     """Q* = (1/N)|h|^2, the read component's second moment at the fixed point."""
     Q, lam = _fixed_point(sigma_w_i, sigma_v_i, sigma_b_i, mu_b_i, sigma_w_f, sigma_v_f, sigma_b_f, mu_b_f, sigma_w_g, sigma_v_g, sigma_b_g, sigma_w_o, sigma_v_o, sigma_b_o, mu_b_o, R, Sigma)
@@ -895,7 +898,7 @@ def xi(sigma_w_i, sigma_v_i, sigma_b_i, mu_b_i, sigma_w_f, sigma_v_f, sigma_b_f,
     Q, C, lam = _correlation(sigma_w_i, sigma_v_i, sigma_b_i, mu_b_i, sigma_w_f, sigma_v_f, sigma_b_f, mu_b_f, sigma_w_g, sigma_v_g, sigma_b_g, sigma_w_o, sigma_v_o, sigma_b_o, mu_b_o, R, Sigma)
     Q_c, Q_h = Q
     C_c, C_h = C
-    ordered = (Sigma == 1.0) & (lam <= 1.0)
+    ordered = (Sigma == 1.0) & (lam <= 1.0) & (Q_h > 0.0)
     a = _moduli(((_m_00(Q_c, Q_h, Q_c, Q_h, 0.0, 0.0, 0.0, 0.0, sigma_w_i, sigma_v_i, sigma_b_i, mu_b_i, sigma_w_f, sigma_v_f, sigma_b_f, mu_b_f, sigma_w_g, sigma_v_g, sigma_b_g, sigma_w_o, sigma_v_o, sigma_b_o, mu_b_o, R, Sigma), _m_01(Q_c, Q_h, Q_c, Q_h, 0.0, 0.0, 0.0, 0.0, sigma_w_i, sigma_v_i, sigma_b_i, mu_b_i, sigma_w_f, sigma_v_f, sigma_b_f, mu_b_f, sigma_w_g, sigma_v_g, sigma_b_g, sigma_w_o, sigma_v_o, sigma_b_o, mu_b_o, R, Sigma),), (_m_10(Q_c, Q_h, Q_c, Q_h, 0.0, 0.0, 0.0, 0.0, sigma_w_i, sigma_v_i, sigma_b_i, mu_b_i, sigma_w_f, sigma_v_f, sigma_b_f, mu_b_f, sigma_w_g, sigma_v_g, sigma_b_g, sigma_w_o, sigma_v_o, sigma_b_o, mu_b_o, R, Sigma), _m_11(Q_c, Q_h, Q_c, Q_h, 0.0, 0.0, 0.0, 0.0, sigma_w_i, sigma_v_i, sigma_b_i, mu_b_i, sigma_w_f, sigma_v_f, sigma_b_f, mu_b_f, sigma_w_g, sigma_v_g, sigma_b_g, sigma_w_o, sigma_v_o, sigma_b_o, mu_b_o, R, Sigma),),))
     b = _moduli(((_jc_00(Q_c, Q_h, Q_c, Q_h, C_c, C_h, C_c, C_h, sigma_w_i, sigma_v_i, sigma_b_i, mu_b_i, sigma_w_f, sigma_v_f, sigma_b_f, mu_b_f, sigma_w_g, sigma_v_g, sigma_b_g, sigma_w_o, sigma_v_o, sigma_b_o, mu_b_o, R, Sigma), _jc_01(Q_c, Q_h, Q_c, Q_h, C_c, C_h, C_c, C_h, sigma_w_i, sigma_v_i, sigma_b_i, mu_b_i, sigma_w_f, sigma_v_f, sigma_b_f, mu_b_f, sigma_w_g, sigma_v_g, sigma_b_g, sigma_w_o, sigma_v_o, sigma_b_o, mu_b_o, R, Sigma),), (_jc_10(Q_c, Q_h, Q_c, Q_h, C_c, C_h, C_c, C_h, sigma_w_i, sigma_v_i, sigma_b_i, mu_b_i, sigma_w_f, sigma_v_f, sigma_b_f, mu_b_f, sigma_w_g, sigma_v_g, sigma_b_g, sigma_w_o, sigma_v_o, sigma_b_o, mu_b_o, R, Sigma), _jc_11(Q_c, Q_h, Q_c, Q_h, C_c, C_h, C_c, C_h, sigma_w_i, sigma_v_i, sigma_b_i, mu_b_i, sigma_w_f, sigma_v_f, sigma_b_f, mu_b_f, sigma_w_g, sigma_v_g, sigma_b_g, sigma_w_o, sigma_v_o, sigma_b_o, mu_b_o, R, Sigma),),))
     return _timescale(jnp.where(ordered, a[0], b[0]))
@@ -906,7 +909,7 @@ def xi_2(sigma_w_i, sigma_v_i, sigma_b_i, mu_b_i, sigma_w_f, sigma_v_f, sigma_b_
     Q, C, lam = _correlation(sigma_w_i, sigma_v_i, sigma_b_i, mu_b_i, sigma_w_f, sigma_v_f, sigma_b_f, mu_b_f, sigma_w_g, sigma_v_g, sigma_b_g, sigma_w_o, sigma_v_o, sigma_b_o, mu_b_o, R, Sigma)
     Q_c, Q_h = Q
     C_c, C_h = C
-    ordered = (Sigma == 1.0) & (lam <= 1.0)
+    ordered = (Sigma == 1.0) & (lam <= 1.0) & (Q_h > 0.0)
     a = _moduli(((_m_00(Q_c, Q_h, Q_c, Q_h, 0.0, 0.0, 0.0, 0.0, sigma_w_i, sigma_v_i, sigma_b_i, mu_b_i, sigma_w_f, sigma_v_f, sigma_b_f, mu_b_f, sigma_w_g, sigma_v_g, sigma_b_g, sigma_w_o, sigma_v_o, sigma_b_o, mu_b_o, R, Sigma), _m_01(Q_c, Q_h, Q_c, Q_h, 0.0, 0.0, 0.0, 0.0, sigma_w_i, sigma_v_i, sigma_b_i, mu_b_i, sigma_w_f, sigma_v_f, sigma_b_f, mu_b_f, sigma_w_g, sigma_v_g, sigma_b_g, sigma_w_o, sigma_v_o, sigma_b_o, mu_b_o, R, Sigma),), (_m_10(Q_c, Q_h, Q_c, Q_h, 0.0, 0.0, 0.0, 0.0, sigma_w_i, sigma_v_i, sigma_b_i, mu_b_i, sigma_w_f, sigma_v_f, sigma_b_f, mu_b_f, sigma_w_g, sigma_v_g, sigma_b_g, sigma_w_o, sigma_v_o, sigma_b_o, mu_b_o, R, Sigma), _m_11(Q_c, Q_h, Q_c, Q_h, 0.0, 0.0, 0.0, 0.0, sigma_w_i, sigma_v_i, sigma_b_i, mu_b_i, sigma_w_f, sigma_v_f, sigma_b_f, mu_b_f, sigma_w_g, sigma_v_g, sigma_b_g, sigma_w_o, sigma_v_o, sigma_b_o, mu_b_o, R, Sigma),),))
     b = _moduli(((_jc_00(Q_c, Q_h, Q_c, Q_h, C_c, C_h, C_c, C_h, sigma_w_i, sigma_v_i, sigma_b_i, mu_b_i, sigma_w_f, sigma_v_f, sigma_b_f, mu_b_f, sigma_w_g, sigma_v_g, sigma_b_g, sigma_w_o, sigma_v_o, sigma_b_o, mu_b_o, R, Sigma), _jc_01(Q_c, Q_h, Q_c, Q_h, C_c, C_h, C_c, C_h, sigma_w_i, sigma_v_i, sigma_b_i, mu_b_i, sigma_w_f, sigma_v_f, sigma_b_f, mu_b_f, sigma_w_g, sigma_v_g, sigma_b_g, sigma_w_o, sigma_v_o, sigma_b_o, mu_b_o, R, Sigma),), (_jc_10(Q_c, Q_h, Q_c, Q_h, C_c, C_h, C_c, C_h, sigma_w_i, sigma_v_i, sigma_b_i, mu_b_i, sigma_w_f, sigma_v_f, sigma_b_f, mu_b_f, sigma_w_g, sigma_v_g, sigma_b_g, sigma_w_o, sigma_v_o, sigma_b_o, mu_b_o, R, Sigma), _jc_11(Q_c, Q_h, Q_c, Q_h, C_c, C_h, C_c, C_h, sigma_w_i, sigma_v_i, sigma_b_i, mu_b_i, sigma_w_f, sigma_v_f, sigma_b_f, mu_b_f, sigma_w_g, sigma_v_g, sigma_b_g, sigma_w_o, sigma_v_o, sigma_b_o, mu_b_o, R, Sigma),),))
     return _timescale(jnp.where(ordered, a[1], b[1]))
