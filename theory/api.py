@@ -17,15 +17,13 @@ from . import trust as _trust
 from .cell import Cell
 from .params import spec
 from .registry import CORE_PREDICTORS, CRITICAL_QUANTITY, TRAJECTORIES, lookup
-from .render import STATUS_DOC, STATUS_TEXT
+from .render import CORRELATION_QUANTITIES, STATUS_DOC, STATUS_TEXT
 from .validate import choice, count, finite, flag, scalar
 
 QUANTITIES = ("q_star", "Q_star", "c_star", "c_h_star", "chi", "xi", "xi_q")
 BACKENDS = ("numba", "jax")
 #: keyword options of predict for core quantities (closure of gated cells, see theory.gated_api)
 CORE_OPTIONS = ("closure", "size", "seed")
-#: quantities that need the correlation fixed point C* (their failures come from that solve)
-_CORRELATION_QUANTITIES = ("c_star", "c_h_star", "xi")
 
 
 class FixedPointError(RuntimeError):
@@ -387,7 +385,7 @@ def check_defined(c: Cell, quantity: str, out: np.ndarray, p: dict):
     bad = ~np.isfinite(out) & ~np.isposinf(out)
     if not np.any(bad):
         return
-    st = np.broadcast_to(status(c, correlation=quantity in _CORRELATION_QUANTITIES, **p), out.shape)
+    st = np.broadcast_to(status(c, correlation=quantity in CORRELATION_QUANTITIES, **p), out.shape)
     codes = sorted({int(s) for s in np.ravel(st[bad]) if s != 0})
     why = ", ".join(STATUS_TEXT.get(k, str(k)) for k in codes) or "NaN from the kernel"
     if out.ndim == 0:

@@ -980,7 +980,7 @@ def _names(d, backend_numba=True):
 def _programs(d) -> str:
     """PROGRAMS of the jax module: the served names of the fixed-point solve, of the correlation solve."""
     names = _names(d, True)
-    corr = tuple(n for n in names if n in ("xi", "xi_2", "c_h_star") or (n.startswith("c_") and n.endswith("_star")))
+    corr = tuple(n for n in names if n in ("xi", "xi_2") or (n.startswith("c_") and n.endswith("_star")))
     return programs_line(tuple(n for n in names if n not in corr), corr)
 
 

@@ -830,7 +830,8 @@ def jx_kink_terms(kinks, mu, s, c, a, t0, t1, axis_cat=False):
     return "".join(terms)
 
 
-#: the single-field cells' served quantities, by the solve they need (the Q* solve, the C* solve)
+#: the single-field cells' served quantities, by the solve they need (the Q* solve, the C* solve: their
+#: failures come from that solve)
 FIXED_POINT_QUANTITIES = ("Q_star", "q_star", "chi", "xi_q")
 CORRELATION_QUANTITIES = ("c_star", "c_h_star", "xi")
 
