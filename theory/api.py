@@ -315,8 +315,8 @@ def jax_value(mod, quantity: str, args):
     then costs none.  Arrays are flattened and padded to a few sizes (:func:`_padded_size`), so grids
     of nearby sizes share a program too.  Returns a jax array (NaN where the kernel failed)."""
     import jax.numpy as jnp
-    fn = getattr(mod, quantity)
     if any(is_tracer(a) for a in args):
+        fn = getattr(mod, quantity)
         return fn(*args) if all(np.ndim(a) == 0 for a in args) else jnp.vectorize(fn)(*args)
     group = next((g for g in mod.PROGRAMS if quantity in g), (quantity,))
     arrs = [jnp.asarray(a, dtype=jnp.float64) for a in args]
@@ -325,7 +325,7 @@ def jax_value(mod, quantity: str, args):
     if not scalar and 0 in shape:  # an empty grid: nothing to compile
         return jnp.zeros(shape, dtype=jnp.float64)
     program = _program(mod, group, scalar)
-    out = program(*arrs) if scalar else _chunked(program, arrs)
+    out = program(*arrs) if scalar else _chunked(program, arrs, shape)
     return out[group.index(quantity)]
 
 
@@ -355,12 +355,12 @@ def _padded_size(n: int) -> int:
     return min(JAX_CHUNK, -(-n // 1024) * 1024)
 
 
-def _chunked(program, arrs):
-    """Evaluate a jitted, vectorised program (a tuple of outputs) over broadcast arrays: flattened, padded
-    with copies of the last point to :func:`_padded_size` lanes, in chunks of at most :data:`JAX_CHUNK`.
-    Lanes are independent (each point's solve stops on its own), so the padding does not change values."""
+def _chunked(program, arrs, shape):
+    """Evaluate a jitted, vectorised program (a tuple of outputs) over ``arrs`` broadcast to ``shape``:
+    flattened, padded with copies of the last point to :func:`_padded_size` lanes, in chunks of at most
+    :data:`JAX_CHUNK`.  Lanes are independent (each point's solve stops on its own), so the padding does
+    not change values."""
     import jax.numpy as jnp
-    shape = np.broadcast_shapes(*(a.shape for a in arrs))
     flat = [jnp.broadcast_to(a, shape).reshape(-1) for a in arrs]
     n = flat[0].shape[0]
     size = _padded_size(n)
