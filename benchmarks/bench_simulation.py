@@ -34,8 +34,8 @@ import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
 import verify  # noqa: E402,F401  (x64, matmul precision "highest")
-from verify.sharding import _sharded_function, make_mesh  # noqa: E402
-from verify.simulate import RunShape  # noqa: E402
+from verify.engine.sharding import _sharded_function, make_mesh  # noqa: E402
+from verify.engine.simulate import RunShape  # noqa: E402
 
 PARAMS = {"sigma_w": 1.5, "sigma_v": 0.5, "sigma_b": 0.1, "R": 1.0, "Sigma": 1.0}
 

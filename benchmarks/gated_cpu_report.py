@@ -25,11 +25,11 @@ import numpy as np
 
 import theory
 import verify  # noqa: F401
-from theory import population
-from verify.gated import GatedPoint, bias_sweep, check_dict, table, verify_point, write_report, xi_from_lambda
-from verify.gated_cli import chaotic_sigma_w, horizon
-from verify.stats import bonferroni_k, ensemble_estimate, extrapolate_width
-from verify.estimators import late_window, window_average
+from theory.closures import population
+from verify.judge.gated import GatedPoint, bias_sweep, check_dict, table, verify_point, write_report, xi_from_lambda
+from verify.commands.gated_cli import chaotic_sigma_w, horizon
+from verify.statistics.stats import bonferroni_k, ensemble_estimate, extrapolate_width
+from verify.statistics.estimators import late_window, window_average
 
 OUT = Path("reports/gated_cpu")
 

@@ -1,5 +1,5 @@
 """Control for the tied-weight lambda_max gap of gated cells (reports/gated_cpu/REPORT.md): the same
-tangent-growth estimator (verify.gated) on a vanilla tanh RNN, hand-written here, whose mean field
+tangent-growth estimator (verify.judge.gated) on a vanilla tanh RNN, hand-written here, whose mean field
 is exact for tied weights too (01 §5).  Tied growth must match chi; if it did not, the gated gap
 would be an estimator artefact.  N = 64, 256; E = 16; T = 40; late window = last 20 steps.
 
@@ -8,9 +8,9 @@ would be an estimator artefact.  N = 64, 256; E = 16; T = 40; late window = last
 import numpy as np, jax, jax.numpy as jnp, theory, verify
 from verify.simulators.gated_base import GatedSimulator, gate_weights
 from verify.simulators.base import matvec
-from verify.gated import simulate
-from verify.estimators import late_window, window_average
-from verify.stats import ensemble_estimate
+from verify.judge.gated import simulate
+from verify.statistics.estimators import late_window, window_average
+from verify.statistics.stats import ensemble_estimate
 
 def draw(key, n, p, dtype):
     return gate_weights(key, n, {"sigma_w_a": p["sigma_w"], "sigma_v_a": p["sigma_v"], "sigma_b_a": p["sigma_b"]}, ("a",), dtype)

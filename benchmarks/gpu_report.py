@@ -5,7 +5,7 @@
 RUN1_DIR: ``benchmarks/gpu_run.sh`` (benchmark, minimalRNN with width sweep, ReLU/linear RNNs,
 feed-forward cells, vanilla-tanh spectra at N = 1024); RUN2_DIR: ``benchmarks/gpu_run_part2.sh``
 (vanilla tanh/erf/hard-tanh, GRU, LSTM, the other spectra at N = 512).  Core reports are stored
-gzipped (``zcat``); the gated reports are re-judged with :func:`verify.gated.rejudge_checks` (the
+gzipped (``zcat``); the gated reports are re-judged with :func:`verify.judge.gated.rejudge_checks` (the
 population-dynamics rule added after the run, because of what the run showed) and the change is
 recorded in each report's ``meta.rejudged``.  Writes ``tables.md`` (every non-"agree" point check).
 """
@@ -38,8 +38,8 @@ def _fmt(x):
 
 
 def rejudge_gated(doc: dict, cell: str) -> list:
-    from verify.compare import Check
-    from verify.gated import rejudge_checks
+    from verify.judge.compare import Check
+    from verify.judge.gated import rejudge_checks
     from types import SimpleNamespace
 
     fields = set(Check.__dataclass_fields__)
@@ -69,7 +69,7 @@ def rejudge_gated(doc: dict, cell: str) -> list:
                     d["verdict"], d["note"] = c.verdict, c.note
                     row.setdefault(c.regime, {}).setdefault(c.quantity, {})["verdict"] = c.verdict
                     changed.append(f"{cell} {key}={row['mu']:g} {c.regime} {c.quantity}: {b} -> {c.verdict}")
-    doc["meta"]["rejudged"] = ("verdicts re-judged after the run by verify.gated.rejudge_checks "
+    doc["meta"]["rejudged"] = ("verdicts re-judged after the run by verify.judge.gated.rejudge_checks "
                                "(population dynamics for untied checks that disagree with the Gaussian closure): "
                                + ("; ".join(changed) or "no change"))
     return changed

@@ -1,5 +1,5 @@
 """Real untied minimalRNN Jacobian spectra against the free-steps law (``theory.spectrum``) and the
-operator-valued law (``theory.spectrum_ov``), through the standard spectral checks of ``verify``.
+operator-valued law (``theory.jacobian.spectrum_ov``), through the standard spectral checks of ``verify``.
 
 The case that disagreed on the H100 (reports/verify_gpu_h100: N = 512, E = 8, T = 4, orthogonal W,
 untied, KS 0.0368 +- 0.0035 against a bound of 0.034), rerun on a CPU with both laws and the
@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 import verify  # noqa: F401  (x64)
-from verify.spectra_report import SpectralPoint, near_critical_params, spectral_point, write_report
+from verify.judge.spectra_report import SpectralPoint, near_critical_params, spectral_point, write_report
 
 
 def main() -> None:
@@ -29,9 +29,9 @@ def main() -> None:
     a = ap.parse_args()
 
     import theory
-    from theory.spectrum import spectrum
-    from theory.spectrum_ov import spectrum_ov
-    from verify.spectra_report import SPECTRUM_GRID
+    from theory.jacobian.spectrum import spectrum
+    from theory.jacobian.spectrum_ov import spectrum_ov
+    from verify.judge.spectra_report import SPECTRUM_GRID
 
     params = near_critical_params("minimalrnn")
     pt = SpectralPoint(cell="minimalrnn", label="near-critical", params=params, width=a.width, ensemble=a.ensemble,

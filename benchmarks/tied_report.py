@@ -56,7 +56,7 @@ def minimalrnn_network(p, N, ensemble, steps, seed, Q0):
 
 
 def gated_network(cell, p, N, ensemble, steps, seed, Q0):
-    from verify.gated import simulate
+    from verify.judge.gated import simulate
     from verify.simulators import get_gated
     stats = simulate(get_gated(cell), p, width=N, ensemble=ensemble, steps=steps, tied=True, seed=seed, probes=1,
                      Q0=Q0, C0=0.0)

@@ -32,9 +32,9 @@ sys.path.insert(0, os.path.dirname(__file__))
 
 import theory  # noqa: E402
 
-from theory.gated import GatedCell  # noqa: E402
+from theory.declare.gated import GatedCell  # noqa: E402
 
-#: multi-gate cells (theory.gated): their own tests (tests/test_gated_*.py); tests/reference.py
+#: multi-gate cells (theory.declare.gated): their own tests (tests/test_gated_*.py); tests/reference.py
 #: and the registry-driven core tests cover the single-field cells in CELLS only.
 GATED = [c for c in theory.cells() if isinstance(theory.cell(c), GatedCell)]
 CELLS = [c for c in theory.cells() if c not in GATED]

@@ -6,7 +6,7 @@ each gets ``TEST_ALPHA`` and, inside a test, a Bonferroni split over its own ``m
 (each time point counts). Seeds are fixed, so a test either always passes or always fails.
 """
 
-from verify.stats import bonferroni_k
+from verify.statistics.stats import bonferroni_k
 
 SUITE_ALPHA = 0.01
 N_STATISTICAL_TESTS = 60  # upper bound on Monte-Carlo tests in tests/test_verify_*.py

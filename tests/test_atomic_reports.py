@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-from verify import atomic
+from verify.reporting import atomic
 
 
 @pytest.fixture(autouse=True)
@@ -61,7 +61,7 @@ def test_a_savefig_that_raises_half_way_keeps_the_previous_png(tmp_path):
 
 
 def test_report_write_interrupted_keeps_the_old_report_and_marks_the_folder_incomplete(tmp_path, monkeypatch):
-    from verify import report
+    from verify.reporting import report
     atomic.start_run()
     report.write(tmp_path, [], plots=False)
     first = (tmp_path / "report.json").read_bytes()
@@ -114,6 +114,6 @@ def test_workers_inherit_the_run_id(monkeypatch):
     import subprocess
     import sys
     run = atomic.start_run()
-    got = subprocess.run([sys.executable, "-c", "from verify import atomic; print(atomic.current_run())"],
+    got = subprocess.run([sys.executable, "-c", "from verify.reporting import atomic; print(atomic.current_run())"],
                          capture_output=True, text=True, env={**os.environ}, check=True).stdout.strip()
     assert got == run

@@ -8,8 +8,8 @@ import sympy as sp
 from scipy import integrate
 
 import theory
-from theory.derive import derive
-from theory.gaussian import E1, E2
+from theory.symbolic.derive import derive
+from theory.symbolic.gaussian import E1, E2
 from conftest import CELLS
 
 

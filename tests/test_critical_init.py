@@ -14,7 +14,7 @@ import pytest
 
 import theory
 from reference import expect1, reference
-from theory.critical import CHI_TOL, bias, gaussian, orthogonal
+from theory.criticality.critical import CHI_TOL, bias, gaussian, orthogonal
 
 
 def _ref(cell, q, params):

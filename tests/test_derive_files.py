@@ -10,7 +10,7 @@ import os
 import pytest
 
 import theory
-from theory import outdir
+from theory.codegen import outdir
 from theory.cli import main
 
 CELL = "vanilla-linear"  # fastest to render (~0.2 s)
@@ -106,7 +106,7 @@ def test_unwritable_out_is_refused_before_any_work(tmp_path, capsys, monkeypatch
         monkeypatch.setattr(os, "mkdir", mkdir)
     else:
         locked.chmod(0o555)
-    monkeypatch.setattr(theory.render, "render_package", lambda *a, **k: pytest.fail("rendered before the check"))
+    monkeypatch.setattr(theory.codegen.render, "render_package", lambda *a, **k: pytest.fail("rendered before the check"))
     try:
         rc, _, err = derive(capsys, f"cell={CELL}", f"out={locked / 'pkg'}")
         assert_one_line_error(rc, err, "not writable")
@@ -119,7 +119,7 @@ def test_new_folder_gets_the_package_and_a_deterministic_marker(tmp_path, capsys
     out = tmp_path / "a" / "b"
     rc, _, err = derive(capsys, f"cell={CELL}", f"out={out}")
     assert rc == 0, err
-    names = set(theory.render.render_package(theory.cell(CELL)))
+    names = set(theory.codegen.render.render_package(theory.cell(CELL)))
     assert set(os.listdir(out)) == names | {outdir.MARKER}
     assert (out / outdir.MARKER).read_text() == outdir.marker_text(CELL)
     assert os.listdir(tmp_path / "a") == ["b"]  # no temporary folder left behind

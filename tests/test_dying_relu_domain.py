@@ -175,7 +175,7 @@ def test_work_is_bounded_and_biases_are_refused():
 
 
 def test_verify_interval_test_accepts_inside_the_numerical_error_and_rejects_outside():
-    from verify.dying_relu_checks import DOMAIN_ERR, _interval_p
+    from verify.studies.dying_relu_checks import DOMAIN_ERR, _interval_p
     assert DOMAIN_ERR == ERR
     n = 40000
     centre = np.array([0.1, 0.5, 0.0005])

@@ -1,4 +1,4 @@
-"""Dying ReLU by simulation (verify/dying_relu_sim.py): real random networks against exact laws.
+"""Dying ReLU by simulation (verify/studies/dying_relu_sim.py): real random networks against exact laws.
 
 Sample sizes are fixed here; probabilities use exact binomial tests and Wilson intervals, means use
 z-tests with the sample SE, each test at family-wise ``ALPHA`` with a Bonferroni split over its own
@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from verify.dying_relu_sim import NetShape, RnnShape, points_network, rnn_network, run_ensemble, tracked_network
-from verify import dying_relu_stats as st
+from verify.studies.dying_relu_sim import NetShape, RnnShape, points_network, rnn_network, run_ensemble, tracked_network
+from verify.studies import dying_relu_stats as st
 
 ROOT = Path(__file__).resolve().parents[1]
 ALPHA = 1e-4
@@ -97,7 +97,7 @@ def test_domain_born_dead_frequency_lies_between_orthant_bound_and_point_law(he_
 def _forward_all(shape, master, indices, xs):
     """Independent float64 numpy forward passes of networks ``indices`` at the points ``xs`` (d = 1);
     only the weight draws (one jitted call) are shared with the simulator."""
-    from verify.dying_relu_sim import _keys, draw_layer
+    from verify.studies.dying_relu_sim import _keys, draw_layer
 
     def weights(i):
         kw, _ = _keys(master, i)
@@ -161,7 +161,7 @@ def test_ensemble_samples_do_not_depend_on_the_device_count():
     code = (
         "import jax, numpy as np\n"
         "jax.config.update('jax_enable_x64', True)\n"
-        "from verify.dying_relu_sim import NetShape, points_network, run_ensemble\n"
+        "from verify.studies.dying_relu_sim import NetShape, points_network, run_ensemble\n"
         "s = NetShape(2, 3, 1, 'he'); m = jax.random.key(3)\n"
         "f = lambda i: points_network(s, m, i, np.array([[1.0], [-1.0]]))\n"
         "a = run_ensemble(f, 50, chunk=8, devices=jax.devices()[:1])\n"

@@ -14,8 +14,8 @@ GATED = ["gru", "gru-reset-after", "lstm"]
 @pytest.mark.parametrize("cell", ["gru", "lstm"])
 def test_trajectory_of_a_gated_cell_iterates_its_per_component_maps(cell):
     out = theory.trajectory(cell, 40, 1.0)
-    # the same maps the gated module iterates (theory.gated_api.trajectory), reached from the general API
-    from theory.gated_api import trajectory as gated_trajectory
+    # the same maps the gated module iterates (theory.closures.gated_api.trajectory), reached from the general API
+    from theory.closures.gated_api import trajectory as gated_trajectory
     ref = gated_trajectory(cell, 40, 1.0)
     assert set(out) == set(ref)
     for k in ref:
@@ -66,7 +66,7 @@ def test_requests_a_cell_does_not_serve_say_so(call, match):
 
 
 def test_gated_initializers_refuse_a_single_field_cell():
-    from theory.gated_init import initializers
+    from theory.criticality.gated_init import initializers
     with pytest.raises(ValueError, match="not one"):
         initializers("vanilla-tanh")
 

@@ -54,7 +54,7 @@ def test_chi_equals_the_numerical_slope_of_the_correlation_map_at_c_equal_one(ce
     if cell.endswith(("-relu", "-hard-tanh")):
         # kinked activations: C has a (1-c)^{3/2} term, d(h) = chi - a sqrt(h) + O(h): eliminate sqrt(h).
         # h stays >= 1e-3 Q*: the bivariate rule for kinked integrands loses ~1e-8 absolute as c -> 1
-        # (theory/render.py C_GAP), which a smaller difference step would amplify.
+        # (theory/codegen/render.py C_GAP), which a smaller difference step would amplify.
         h = 4e-3 * Qs
         slope, tol = 2 * d(h / 4) - d(h), 1e-3
     else:

@@ -1,4 +1,4 @@
-"""Critical initialisation of gated cells (theory.gated_critical) and the jax.nn-style initialisers.
+"""Critical initialisation of gated cells (theory.criticality.gated_critical) and the jax.nn-style initialisers.
 
 Marked slow: it compiles the forward-mode Jacobian of (lambda_max, xi_q) through the fixed point
 (about 45 s of XLA compilation on 2 busy cores).  References are independent of the solver:
@@ -16,7 +16,7 @@ def test_lstm_critical_init_lands_on_lambda_max_one_and_its_initialisers_have_th
     the fixed point); the horizon variant also hits xi_q = T on the critical surface."""
     import jax
 
-    from theory.gated_init import initializers
+    from theory.criticality.gated_init import initializers
 
     c = theory.cell("lstm")
     sol = c.critical_init()
@@ -27,7 +27,7 @@ def test_lstm_critical_init_lands_on_lambda_max_one_and_its_initialisers_have_th
     assert not c.critical_init(horizon=1e9)["feasible"]
     # the solver's forward-mode derivatives (jax.jacfwd through lax.custom_root) vs central finite
     # differences of the numba kernels (an independent evaluation route)
-    from theory.gated_critical import _grad
+    from theory.criticality.gated_critical import _grad
     p = dict(theory.parameters("lstm"))
     for q in ("lambda_max", "xi_q"):
         val, g = _grad(c, q, p)

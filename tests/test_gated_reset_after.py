@@ -172,7 +172,7 @@ def K_gauss_hermite(p, C, Q, no, ni):
 @pytest.mark.parametrize("point,C,Q", [(1, 0.15, 0.4), (0, 0.05, 0.2)], ids=["mixed", "defaults"])
 def test_covariance_map_matches_a_high_order_4d_reference(point, C, Q):
     """One step of the two-sequence map, Sigma = 0.3, against tensor Gauss-Hermite (64^2 x 128^2 nodes; its
-    own change from 48^2 x 96^2 bounds its error).  The kernels' reduced 4-D rule (theory.quadrature
+    own change from 48^2 x 96^2 bounds its error).  The kernels' reduced 4-D rule (theory.codegen.quadrature
     MIX_OUTER_PANELS, MIX_INNER_PANELS) is within 1e-8 of it (measured 0.5-1.5e-9, also at C = 0.9999 Q)."""
     p = {**POINTS[point], "Sigma": 0.3}
     cov = lambda g, Cr: p[f"sigma_w_{g}"] ** 2 * Cr + p[f"sigma_v_{g}"] ** 2 * p["Sigma"] * p["R"] + p[f"sigma_b_{g}"] ** 2  # noqa: E731
@@ -234,8 +234,8 @@ def test_jax_kernels_compose_with_jit_vmap_and_grad():
 def test_scaled_gate_declarations_are_validated():
     import sympy as sp
 
-    from theory.activations import sigmoid
-    from theory.gated import Gate, GatedCell, field, old
+    from theory.declare.activations import sigmoid
+    from theory.declare.gated import Gate, GatedCell, field, old
     h = old("h")
     upd = (("h", sigmoid(field("z")) * h + sigmoid(-field("z")) * sp.tanh(field("n"))),)
     ok = dict(name="toy-ra", state=("h",), memory_gate="z", update=upd)

@@ -279,7 +279,7 @@ def test_gru_trajectory_through_the_core_api_converges_to_its_fixed_point():
 # ------------------------------------------------------------------------------ declaration and regeneration
 @pytest.mark.parametrize("cell", GATED)
 def test_checked_in_gated_derivation_is_byte_identical_to_regeneration(cell):
-    from theory.render import render_package
+    from theory.codegen.render import render_package
     c = theory.cell(cell)
     for name, text in render_package(c).items():
         path = ROOT / "derivations" / c.package / name
@@ -300,8 +300,8 @@ def test_gated_regeneration_is_independent_of_the_hash_seed(tmp_path):
 
 
 def test_gated_declarations_are_validated_on_construction():
-    from theory.activations import sigmoid
-    from theory.gated import Gate, GatedCell, field, old
+    from theory.declare.activations import sigmoid
+    from theory.declare.gated import Gate, GatedCell, field, old
     h, c = old("h"), old("c")
     gates = (Gate("z"), Gate("n", activation="tanh", bias_mean=False))
     ok = dict(name="toy", gates=gates, state=("h",), memory_gate="z")

@@ -4,12 +4,12 @@ import pytest
 import sympy as sp
 
 import theory
-from theory import trust
-from theory.cell import E, H, Cell, Field
-from theory.outdir import OutputError
-from theory.declared import DeclarationTypeError
-from theory.gated import Gate, GatedCell
-from theory.params import symbol
+from theory.codegen import trust
+from theory.declare.cell import E, H, Cell, Field
+from theory.codegen.outdir import OutputError
+from theory.declare.declared import DeclarationTypeError
+from theory.declare.gated import Gate, GatedCell
+from theory.declare.params import symbol
 
 P = dict(sigma_w=1.1, sigma_b=0.2)
 

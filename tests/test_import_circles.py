@@ -3,7 +3,7 @@
 Every ``import``/``from ... import`` statement counts, at module level and inside functions (a
 deferred import only hides a circle), relative imports resolved; ``from pkg import name`` counts as
 importing ``pkg.name`` when that is a module, else ``pkg``.  Declarations are data and behaviour is
-looked up by type in :mod:`theory.registry`, so the graph is a DAG (Tarjan's strongly connected
+looked up by type in :mod:`theory.declare.registry`, so the graph is a DAG (Tarjan's strongly connected
 components of size > 1 are the circles).  A second test: no module imports another project
 module's private (underscore) names.
 """
@@ -111,7 +111,7 @@ def test_the_circle_finder_finds_a_circle():
 
 def test_theory_and_verify_have_no_import_circles():
     graph = import_graph()
-    assert "theory.gated" in graph and "verify.cli" in graph  # the walk found the packages
+    assert "theory.declare.gated" in graph and "verify.cli" in graph  # the walk found the packages
     found = circles(graph)
     assert not found, "import circles (imports inside functions count):\n" + "\n".join(
         f"  circle of {len(c)}: " + " -> ".join(c) for c in found)
@@ -130,3 +130,39 @@ def test_no_module_imports_another_modules_private_names():
             if owner and owner != m and name.startswith("_") and not name.startswith("__"):
                 bad.append(f"{m}:{node.lineno}: from {owner} import {name}")
     assert not bad, "private names imported from other project modules:\n  " + "\n  ".join(bad)
+
+
+def _reach(graph: dict, start: str) -> set:
+    """Every project module that ``start`` imports, directly or through others."""
+    seen, todo = set(), [start]
+    while todo:
+        for w in graph[todo.pop()]:
+            if w not in seen:
+                seen.add(w)
+                todo.append(w)
+    return seen
+
+
+def _in(room: str, m: str) -> bool:
+    return m == room or m.startswith(room + ".")
+
+
+def test_declarations_reach_no_derivation_rendering_or_api():
+    """Declarations are data: ``theory.declare`` and ``theory.cells`` import, directly or through
+    others, only each other and ``theory.validate`` (typed checks of a default value)."""
+    graph = import_graph()
+    allowed = ("theory.declare", "theory.cells", "theory.validate")
+    bad = {m: sorted(w for w in _reach(graph, m) if not any(_in(a, w) for a in allowed))
+           for m in graph if _in("theory.declare", m) or _in("theory.cells", m)}
+    bad = {m: ws for m, ws in bad.items() if ws}
+    assert bad == {}
+
+
+def test_simulators_and_engine_never_reach_theory():
+    """The simulation side is written independently of the theory (07 §2): nothing under
+    ``verify.simulators`` or ``verify.engine`` imports ``theory``, directly or through others."""
+    graph = import_graph()
+    starts = [m for m in graph if _in("verify.simulators", m) or _in("verify.engine", m)]
+    assert len(starts) >= 10  # the walk found both rooms
+    bad = {m: sorted(w for w in _reach(graph, m) if _in("theory", w)) for m in starts}
+    assert {m: ws for m, ws in bad.items() if ws} == {}

@@ -1,4 +1,4 @@
-"""Initialisers (theory/initializers.py): second moments, orthogonality, Haar signs, RAI structure.
+"""Initialisers (theory/criticality/initializers.py): second moments, orthogonality, Haar signs, RAI structure.
 
 Statistical checks use z-tests whose standard errors come from closed forms written here (Gaussian
 ``Var(W^2) = 2 s^4``) or from the sample, each at ``ALPHA`` with a Bonferroni split inside the test,
@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from theory.initializers import RAI_SCALE, gaussian, he_normal, orthogonal, rai, rai_dense
+from theory.criticality.initializers import RAI_SCALE, gaussian, he_normal, orthogonal, rai, rai_dense
 
 ALPHA = 1e-4
 

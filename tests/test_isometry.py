@@ -25,8 +25,8 @@ import sympy as sp
 
 import theory
 from reference import expect1, reference
-from theory import freeprob
-from theory.isometry import isometry_kernels, isometry_moments, t_step_formulas
+from theory.jacobian import freeprob
+from theory.jacobian.isometry import isometry_kernels, isometry_moments, t_step_formulas
 
 ROOT = Path(__file__).resolve().parents[1]
 K_SE = 4.0  #: standard errors allowed in Monte-Carlo comparisons

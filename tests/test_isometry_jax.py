@@ -16,14 +16,14 @@ import pytest
 
 import theory
 from conftest import ordered_point
-from theory.isometry import isometry_kernels
+from theory.jacobian.isometry import isometry_kernels
 
 CELLS = ("vanilla-tanh", "minimalrnn")
 T, V_W = 4, 1.0  # 4 steps, Gaussian weights (v_W = 1)
 KERNELS = ("isometry_mean", "isometry_variance", "isometry_spread")
 H = 1e-4
 EPS_F = 1e-12
-REL = 1e-10  # jax vs numba: the same quadrature rule and constants (theory/isometry_render.py)
+REL = 1e-10  # jax vs numba: the same quadrature rule and constants (theory/jacobian/isometry_render.py)
 
 
 def _lead(kernel):

@@ -1,7 +1,7 @@
 """Generated kernels against the independent scipy-quadrature reference (tests/reference.py).
 
 Accuracy claims (issue 3): closed-form quantities 1e-12 relative, quadrature-based ones 1e-10
-(smooth activations; the kernels' rule is documented in theory/quadrature.py); the issue's floor
+(smooth activations; the kernels' rule is documented in theory/codegen/quadrature.py); the issue's floor
 for all is 1e-8.  The reference itself is accurate to ~1e-13 (its docstring).
 """
 import numpy as np

@@ -17,7 +17,7 @@ import pytest
 from scipy import integrate, stats
 
 import theory
-from theory import population
+from theory.closures import population
 from conftest_verify import TEST_ALPHA
 
 SIZE, REPLICAS, BURN, WINDOW = 4096, 16, 80, 60

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from scipy import integrate, special
 
-from theory.quadrature import gauss_hermite_1d, sinh_gauss_legendre_1d
+from theory.codegen.quadrature import gauss_hermite_1d, sinh_gauss_legendre_1d
 
 FUNCS = {
     "tanh^2": (lambda x: np.tanh(x) ** 2, ()),

@@ -443,9 +443,9 @@ def dry_cli(monkeypatch, tmp_path):
     command reaches is recorded (with the settings it was handed) and nothing is derived, simulated or written."""
     import theory.cli as derive_cli
     import verify.cli as verify_cli
-    import verify.cliutil
-    import verify.dying_relu
-    import verify.gated_cli
+    import verify.commands.cliutil
+    import verify.studies.dying_relu
+    import verify.commands.gated_cli
 
     reached = []
 
@@ -458,15 +458,15 @@ def dry_cli(monkeypatch, tmp_path):
         return run
 
     monkeypatch.chdir(tmp_path)  # relative out=DIR lands here (validation of out= may create the folder)
-    monkeypatch.setattr(verify.cliutil, "check_out", lambda path: Path(path))  # absolute out= (/tmp/dr) untouched
+    monkeypatch.setattr(verify.commands.cliutil, "check_out", lambda path: Path(path))  # absolute out= (/tmp/dr) untouched
     monkeypatch.setattr(derive_cli, "_derive_one", stub("derive"))
     monkeypatch.setattr(derive_cli, "_plot_phase", stub("derive plot=phase"))
     monkeypatch.setattr(verify_cli, "run_cell", stub("verify cell"))
     monkeypatch.setattr(verify_cli, "run_suite", stub("verify all"))
     monkeypatch.setattr(verify_cli, "run_spectra", stub("verify spectra"))
-    monkeypatch.setattr(verify.gated_cli, "horizon", lambda cell, params: 40)  # a theory solve, not parsing
-    monkeypatch.setattr(verify.gated_cli, "run_cell", stub("verify gated cell", lambda kv: verify.gated_cli.parse(dict(kv))))
-    monkeypatch.setattr(verify.dying_relu, "main", stub("verify study", lambda kv: verify.dying_relu.parse(kv)))
+    monkeypatch.setattr(verify.commands.gated_cli, "horizon", lambda cell, params: 40)  # a theory solve, not parsing
+    monkeypatch.setattr(verify.commands.gated_cli, "run_cell", stub("verify gated cell", lambda kv: verify.commands.gated_cli.parse(dict(kv))))
+    monkeypatch.setattr(verify.studies.dying_relu, "main", stub("verify study", lambda kv: verify.studies.dying_relu.parse(kv)))
 
     def run(line):
         prog, args = argv_of(line)

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 import theory
-from theory.outdir import MARKER, marker_text
-from theory.render import render_package
+from theory.codegen.outdir import MARKER, marker_text
+from theory.codegen.render import render_package
 from conftest import CELLS
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -38,10 +38,10 @@ def test_regeneration_is_independent_of_the_hash_seed(tmp_path, seed):
 
 
 def test_isometry_files_are_independent_of_the_hash_seed(tmp_path):
-    """The isometry extension (theory/isometry_render.py) rendered in subprocesses under two PYTHONHASHSEED
+    """The isometry extension (theory/jacobian/isometry_render.py) rendered in subprocesses under two PYTHONHASHSEED
     values: byte-identical to each other and to the checked-in files."""
     cells = ("minimalrnn", "vanilla-tanh", "vanilla-relu")
-    code = ("import sys, theory; from pathlib import Path; from theory.isometry_render import render_extension\n"
+    code = ("import sys, theory; from pathlib import Path; from theory.jacobian.isometry_render import render_extension\n"
             "for name in sys.argv[2:]:\n"
             "    c = theory.cell(name); d = Path(sys.argv[1]) / c.package; d.mkdir(parents=True)\n"
             "    for f, text in render_extension(c).items(): (d / f).write_text(text)\n")

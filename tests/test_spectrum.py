@@ -121,15 +121,15 @@ def test_a_failed_general_solve_is_flagged_not_returned_silently():
 # ------------------------------------------------------------------------------------------------
 # Cases that failed before (issue 5): minimalRNN at T >= 8, hard-tanh / ReLU with orthogonal W at
 # T >= 2.  Independent references: a closed form (two free projections) and direct simulations
-# written here in numpy (no theory code), at the parameter points of verify/spectra_report.py.
+# written here in numpy (no theory code), at the parameter points of verify/judge/spectra_report.py.
 # ------------------------------------------------------------------------------------------------
 
 
 MINIMAL = {"sigma_v": 1.0, "sigma_b": 0.0, "mu_b": 2.0, "R": 1.0, "Sigma": 1.0,
-           "sigma_w": 3.7728555582910093}  # near-critical point of verify/spectra_report.py (chi = 1)
+           "sigma_w": 3.7728555582910093}  # near-critical point of verify/judge/spectra_report.py (chi = 1)
 HARD_TANH = {"sigma_v": 0.5, "sigma_b": 0.1, "R": 1.0, "Sigma": 1.0, "sigma_w": 1.217897713247267}
 RELU = {"sigma_v": 0.5, "sigma_b": 0.1, "R": 1.0, "Sigma": 1.0, "sigma_w": 1.341640786499806}
-SPEC_N = 150  # grid of verify/spectra_report.py (SPECTRUM_GRID)
+SPEC_N = 150  # grid of verify/judge/spectra_report.py (SPECTRUM_GRID)
 _CACHE = {}
 
 
@@ -242,7 +242,7 @@ def _haar(rng, n):
 # numpy's bundled OpenBLAS on one thread: these simulations make thousands of small BLAS calls, and
 # on a shared, oversubscribed machine a threaded BLAS spends most of their time waiting (measured:
 # 40x slower); results are identical either way
-from theory.spectrum_ov import _one_blas_thread as _OneBlasThread  # noqa: E402
+from theory.jacobian.spectrum_ov import _one_blas_thread as _OneBlasThread  # noqa: E402
 
 
 def _simulate(step_diagonals, sigma_w, T, weights, N, draws, seed, rotate):
@@ -388,11 +388,11 @@ def _minimal_diagonals(h_pop, q):
 
 
 MINIMAL_CDF_DISCRETISATION = 0.008
-"""Allowance for the per-unit law's discretisation (theory.unit_law: the stored state's law by a
+"""Allowance for the per-unit law's discretisation (theory.jacobian.unit_law: the stored state's law by a
 6-point Gauss rule, 3 values of (h - z)^2), which this simulation does not share (it draws h from
 its exact stationary law).  Measured with this file's simulator at N = 1000 (4 draws, T = 16,
 Gaussian W): the simulated CDF lies up to 0.006 above the prediction (at its median: 0.507 +- 0.0015
-vs 0.5016) and within 0.002 of the prediction from a 10-point rule (theory.unit_law.H_POINTS = 10),
+vs 0.5016) and within 0.002 of the prediction from a 10-point rule (theory.jacobian.unit_law.H_POINTS = 10),
 so the gap is the rule, not finite N."""
 
 
@@ -430,7 +430,7 @@ def test_minimalrnn_free_steps_comparison_has_power(minimal_population):
 def test_default_method_is_the_exact_law_for_each_cell(monkeypatch):
     """method="auto" (the default): gated cells at T >= 2 get the operator-valued law (the exact untied
     law; free steps is a model there), vanilla cells and T = 1 the free-steps law (exact there)."""
-    import theory.spectrum_ov as ov
+    import theory.jacobian.spectrum_ov as ov
     seen = []
     monkeypatch.setattr(ov, "spectrum_ov", lambda cell, T, weights, **p: seen.append((cell, T)) or "ov")
     assert theory.spectrum("minimalrnn", T=2, **MINIMAL) == "ov" and seen == [("minimalrnn", 2)]

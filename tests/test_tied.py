@@ -92,7 +92,7 @@ def test_tied_minimalrnn_solver_matches_real_networks_and_rejects_the_annealed_v
                                          ("gru", dict(mu_b_z=1.0, sigma_w_n=1.8)),
                                          ("gru-reset-after", dict(mu_b_z=1.0, sigma_w_n=1.8))])
 def test_tied_gated_solver_matches_real_networks(cell, params):
-    from verify.gated import simulate
+    from verify.judge.gated import simulate
     from verify.simulators import get_gated as get
     sim = get(cell)
     p = theory.api.resolve_params(theory.cell(cell), params)
@@ -108,7 +108,7 @@ def test_tied_gated_solver_matches_real_networks(cell, params):
 
 
 def test_lstm_with_forget_bias_4_5_is_chaotic_in_solver_and_simulation():
-    from verify.gated import simulate
+    from verify.judge.gated import simulate
     from verify.simulators import get_gated as get
     p = theory.api.resolve_params(theory.cell("lstm"), dict(mu_b_f=4.5))
     s = solve("lstm", paths=4096, steps=200, **p)

@@ -88,7 +88,7 @@ ISO_POINTS = {  # ordered points (chi < 1): the isometry moments are finite and 
     "minimalrnn": dict(sigma_w=2.0, sigma_v=1.0, sigma_b=0.1, mu_b=1.0, R=1.0, Sigma=1.0),
 }
 ISO_CASES = [("isometry_mean", "gaussian"), ("isometry_variance", "gaussian"), ("isometry_variance", "orthogonal")]
-# the predict route adds one wrapper (theory.isometry._jax_function), the same for every isometry kernel and
+# the predict route adds one wrapper (theory.jacobian.isometry._jax_function), the same for every isometry kernel and
 # weights law (orthogonal changes only the constant v_W); the kernels themselves are checked under jit and vmap
 # for every kernel in test_isometry_jax.  One kernel per cell here (runtime).
 ISO_TRANSFORM_CASES = [("isometry_variance", "gaussian")]

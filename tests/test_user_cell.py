@@ -6,7 +6,7 @@ import sympy as sp
 from scipy import integrate, optimize
 
 import theory
-from theory.cell import E
+from theory.declare.cell import E
 from theory.cells.vanilla import vanilla
 
 
@@ -30,8 +30,8 @@ def test_user_declared_vanilla_cell_with_new_activation(tmp_path, monkeypatch):
 
 
 def test_cell_declaration_is_validated_on_construction():
-    from theory.cell import Cell, Field, H
-    from theory.params import symbol
+    from theory.declare.cell import Cell, Field, H
+    from theory.declare.params import symbol
     with pytest.raises(ValueError, match="undeclared"):
         Cell(name="bad", update=sp.tanh(E), field=Field(recurrent=symbol("sigma_w")), params=(("sigma_b", 0.1),),
              critical_pair=("sigma_b", "sigma_b"))

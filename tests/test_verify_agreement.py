@@ -3,8 +3,8 @@
 Sizes, fixed in advance: width N = 128, E = 32 networks, T = 40 steps, late window = last 20
 steps; pass rule |pred - est| <= k SE + B_N with k the Bonferroni t-quantile over the checks of
 one point at the per-test false-alarm rate of ``conftest_verify.TEST_ALPHA`` and
-B_N = FINITE_WIDTH_COEF * scale / N (``verify.stats``). Points: ``ordered`` / ``chaotic``
-``sigma_w`` from ``verify.suite`` (other parameters at the theory defaults).
+B_N = FINITE_WIDTH_COEF * scale / N (``verify.statistics.stats``). Points: ``ordered`` / ``chaotic``
+``sigma_w`` from ``verify.commands.suite`` (other parameters at the theory defaults).
 """
 
 from functools import lru_cache
@@ -12,7 +12,7 @@ from functools import lru_cache
 import pytest
 
 import verify  # noqa: F401
-from verify.compare import (
+from verify.judge.compare import (
     PointConfig,
     assign_verdicts,
     evaluate_point,
@@ -21,8 +21,8 @@ from verify.compare import (
     simulate_point,
 )
 from verify.simulators import SIMULATORS, get
-from verify.stats import ALPHA
-from verify.suite import CHAOTIC_SIGMA_W, ORDERED_SIGMA_W, _family_key
+from verify.statistics.stats import ALPHA
+from verify.commands.suite import CHAOTIC_SIGMA_W, ORDERED_SIGMA_W, _family_key
 
 from conftest_verify import TEST_ALPHA
 
@@ -128,7 +128,7 @@ def test_untied_minimalrnn_error_shrinks_with_width_and_tied_networks_extrapolat
     error falls like N^-1/2; tied Q* extrapolates to the tied theory (08), judged with both standard
     errors, while its gap to the annealed closure does not shrink with width (not a finite-width effect).
     Widths 32, 64, 128; E = 32; T = 40 (xi_q ~ 2; fixed points over steps 21..40)."""
-    from verify.sweep import width_sweep
+    from verify.judge.sweep import width_sweep
 
     params = {**theory.parameters("minimalrnn"), "sigma_w": 3.5}
     rep = width_sweep("minimalrnn", params, [32, 64, 128], ensemble=ENSEMBLE, steps=STEPS, seed=77,

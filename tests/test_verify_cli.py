@@ -43,7 +43,7 @@ def test_memory_refusal_exits_2_naming_the_bytes_needed(capsys):
 
 
 def test_a_width_ladder_too_large_at_its_top_is_refused_before_anything_runs(capsys, monkeypatch):
-    from verify import compare
+    from verify.judge import compare
 
     def never(*a, **k):
         raise AssertionError("a simulation ran before the memory check")
@@ -135,7 +135,7 @@ def test_run_against_a_wrong_theory_disagrees_and_exits_1(tmp_path, monkeypatch,
     monkeypatch.setattr(theory, "predict", wrong_predict)
     monkeypatch.setattr(theory, "trajectory", wrong_trajectory)
     monkeypatch.setattr(tied_api, "solve", wrong_solve)
-    import verify.compare as compare  # the run above cached the right tied theory for this point
+    import verify.judge.compare as compare  # the run above cached the right tied theory for this point
     monkeypatch.setattr(compare, "_TIED_CACHE", {})
     monkeypatch.setattr(compare, "_TIED_TRAJ_CACHE", {})
     out = tmp_path / "r"
@@ -170,7 +170,7 @@ def test_compilation_cache_follows_the_environment_and_can_be_turned_off(monkeyp
 
 def test_suite_width_sweep_has_three_distinct_widths_of_at_least_16_at_every_accepted_width():
     # verify all accepts width >= 16; width=16 used to give {16, 32} and crash the sweep (< 3 widths)
-    from verify.suite import sweep_widths
+    from verify.commands.suite import sweep_widths
     for w in (16, 17, 31, 32, 33, 64, 8192):
         ws = sweep_widths(w)
         assert len(set(ws)) == 3 and min(ws) >= 16 and w in ws, (w, ws)

@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 
 import verify  # noqa: F401
-from verify import estimators as est
-from verify.sharding import run_ensemble
-from verify.simulate import RunShape
-from verify.stats import ensemble_estimate
+from verify.statistics import estimators as est
+from verify.engine.sharding import run_ensemble
+from verify.engine.simulate import RunShape
+from verify.statistics.stats import ensemble_estimate
 
 from conftest_verify import k_for
 

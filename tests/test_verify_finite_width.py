@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from verify.compare import (NONSTATIONARY_GROWTH, Check, PointConfig, PointReport, assign_verdicts,
+from verify.judge.compare import (NONSTATIONARY_GROWTH, Check, PointConfig, PointReport, assign_verdicts,
                             nonstationary_networks)
 
 

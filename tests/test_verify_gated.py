@@ -2,9 +2,9 @@
 
 Sizes, fixed in advance: width N = 64, E = 16 networks, T = 40 steps (>= 12 xi_q at both points, moved
 ones included), late window = last 20 steps.  Pass rule |pred - est| <= k SE + B_N: SE over the E networks,
-k the Bonferroni t-quantile (trajectory and point families, ``verify.compare.assign_verdicts``)
+k the Bonferroni t-quantile (trajectory and point families, ``verify.judge.compare.assign_verdicts``)
 at the per-test false-alarm rate ``conftest_verify.TEST_ALPHA``, B_N = 5 scale / N
-(``verify.stats.allowance``).  Power: the same simulations, judged against the theory at a moved
+(``verify.statistics.stats.allowance``).  Power: the same simulations, judged against the theory at a moved
 memory-gate bias, must be rejected.
 """
 import math
@@ -13,8 +13,8 @@ from functools import lru_cache
 import pytest
 
 import verify  # noqa: F401  (x64, matmul precision)
-from verify.compare import assign_verdicts
-from verify.gated import GatedPoint, verify_point
+from verify.judge.compare import assign_verdicts
+from verify.judge.gated import GatedPoint, verify_point
 from verify.simulators import GATED_SIMULATORS, get_gated
 
 from conftest_verify import TEST_ALPHA
@@ -90,8 +90,8 @@ def test_verify_cli_dispatches_gated_cells_and_rejects_bad_input(tmp_path, capsy
 
 def test_gated_chunks_are_planned_from_free_memory():
     """LSTM: 8 float64 N x N matrices per network, 3 live copies, half the free memory usable."""
-    from verify.gated import networks_per_chunk
-    from verify.sharding import MemoryPlanError
+    from verify.judge.gated import networks_per_chunk
+    from verify.engine.sharding import MemoryPlanError
 
     sim = GATED_SIMULATORS["lstm"]
     per_net = 3 * 8 * 4096 ** 2 * 8  # bytes, written out independently of the function
@@ -106,8 +106,8 @@ def test_untied_gaussian_closure_miss_is_rejudged_against_population_dynamics():
     disagreeing tied twin); one that matches neither stays disagree."""
     from types import SimpleNamespace
 
-    from verify.compare import Check
-    from verify.gated import GatedPoint, GatedReport, population_rejudge
+    from verify.judge.compare import Check
+    from verify.judge.gated import GatedPoint, GatedReport, population_rejudge
 
     def check(q, regime, est):
         return Check(quantity=q, kind="fixed point", regime=regime, run="approach", prediction=0.0762,
@@ -183,8 +183,8 @@ def _tied_sweep_q_star(monkeypatch, scale=1.0):
     import dataclasses
 
     import theory.tied.api as tied_api
-    from verify import compare
-    from verify.gated import bias_sweep
+    from verify.judge import compare
+    from verify.judge.gated import bias_sweep
     real = tied_api.solve
 
     def solve(*a, **k):

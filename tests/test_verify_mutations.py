@@ -22,10 +22,10 @@ import numpy as np
 import pytest
 
 import theory
-import verify.compare as vc
-from verify.compare import PointConfig, assign_verdicts, evaluate_point, predictions, simulate_point
-from verify.stats import ALPHA
-from verify.suite import ORDERED_SIGMA_W, _family_key
+import verify.judge.compare as vc
+from verify.judge.compare import PointConfig, assign_verdicts, evaluate_point, predictions, simulate_point
+from verify.statistics.stats import ALPHA
+from verify.commands.suite import ORDERED_SIGMA_W, _family_key
 
 CELL, WIDTH, ENSEMBLE, STEPS = "vanilla-tanh", 1024, 32, 40
 MUTATION = 1.02

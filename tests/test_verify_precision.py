@@ -4,13 +4,13 @@ import jax
 import pytest
 
 import verify  # noqa: F401
-from verify.compare import PRECISION_RATIO, PRECISION_SUBSET, PointConfig, verify_point
+from verify.judge.compare import PRECISION_RATIO, PRECISION_SUBSET, PointConfig, verify_point
 
 theory = pytest.importorskip("theory")
 
 
 def test_jax_settings_are_set_and_recorded():
-    from verify.report import environment
+    from verify.reporting.report import environment
 
     env = environment()["jax_config"]
     # the PRNG implementation is recorded because GPU runs may switch it (JAX_DEFAULT_PRNG_IMPL)

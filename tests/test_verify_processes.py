@@ -2,7 +2,7 @@
 
 The two mechanisms are tested on their own, in real processes: a worker's watchdog ends the worker
 and removes the shared folder once its parent is killed with SIGKILL (which no handler can see), and
-SIGTERM inside :func:`verify.suite_parts.terminate_as_exit` runs the parent's cleanup as Ctrl-C does.
+SIGTERM inside :func:`verify.commands.suite_parts.terminate_as_exit` runs the parent's cleanup as Ctrl-C does.
 """
 import os
 import signal
@@ -47,7 +47,7 @@ def test_a_worker_ends_and_removes_the_folder_when_its_parent_is_killed(tmp_path
     pidfile = tmp_path / "child.pid"
     child = textwrap.dedent(f"""
         import os, sys, time
-        from verify.suite_parts import watch_parent
+        from verify.commands.suite_parts import watch_parent
         watch_parent(int(sys.argv[1]), {str(folder)!r}, interval=0.05)
         open({str(pidfile)!r}, "w").write(str(os.getpid()))
         time.sleep(120)
@@ -75,7 +75,7 @@ def test_sigterm_runs_the_cleanup_that_ctrl_c_runs(tmp_path):
     ready = tmp_path / "ready"
     script = textwrap.dedent(f"""
         import time
-        from verify.suite_parts import terminate_as_exit
+        from verify.commands.suite_parts import terminate_as_exit
         with terminate_as_exit():
             try:
                 open({str(ready)!r}, "w").write("1")

@@ -15,9 +15,9 @@ import numpy as np
 import pytest
 
 import verify  # noqa: F401
-from verify.report import dumps
-from verify.sharding import family_of, run_ensemble, run_starts
-from verify.simulate import RunShape, simulate_network
+from verify.reporting.report import dumps
+from verify.engine.sharding import family_of, run_ensemble, run_starts
+from verify.engine.simulate import RunShape, simulate_network
 from verify.simulators import get
 
 VANILLA = {"sigma_w": 1.4, "sigma_v": 0.6, "sigma_b": 0.2, "R": 1.0, "Sigma": 0.7}
@@ -62,7 +62,7 @@ def test_shared_program_and_starts_reproduce_separate_runs(cell, params, tied):
 
 def test_gated_points_batched_with_common_seed_equal_separate_runs():
     theory = pytest.importorskip("theory")
-    from verify.gated import simulate, simulate_points
+    from verify.judge.gated import simulate, simulate_points
     from verify.simulators import get_gated
 
     sim = get_gated("gru")
@@ -75,7 +75,7 @@ def test_gated_points_batched_with_common_seed_equal_separate_runs():
 
 
 def test_suite_parts_are_spread_by_cost_and_keep_their_order():
-    from verify.suite_parts import ORDER, groups
+    from verify.commands.suite_parts import ORDER, groups
 
     parts = [(name, {}) for name in ORDER]
     two = groups(parts, 2)

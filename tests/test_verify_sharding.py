@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import verify  # noqa: F401
-from verify.sharding import (
+from verify.engine.sharding import (
     BYTES,
     HEADROOM,
     VECTOR_SLOTS,
@@ -23,7 +23,7 @@ from verify.sharding import (
     plan_memory,
     run_ensemble,
 )
-from verify.simulate import RunShape, stat_names
+from verify.engine.simulate import RunShape, stat_names
 from verify.simulators import get
 
 P = {"sigma_w": 1.3, "sigma_v": 0.6, "sigma_b": 0.2, "mu_b": 0.5, "R": 1.0, "Sigma": 0.8}
@@ -116,8 +116,8 @@ SHARDED_SCRIPT = textwrap.dedent(
     import json, sys
     import jax, numpy as np
     import verify
-    from verify.sharding import run_ensemble
-    from verify.simulate import RunShape
+    from verify.engine.sharding import run_ensemble
+    from verify.engine.simulate import RunShape
     assert len(jax.devices()) == 4, jax.devices()
     p = {"sigma_w": 1.3, "sigma_v": 0.6, "sigma_b": 0.2, "mu_b": 0.5, "R": 1.0, "Sigma": 0.8}
     shape = RunShape(32, 8, tied=False)  # untied: weights regenerated inside the sharded scan

@@ -1,4 +1,4 @@
-"""Jacobian spectra of real networks (verify/spectra.py, verify/spectra_report.py; issue #5 item 5).
+"""Jacobian spectra of real networks (verify/engine/spectra.py, verify/judge/spectra_report.py; issue #5 item 5).
 
 * the simulator's end-to-end Jacobian equals the product of hand-written step Jacobians (N = 2, 3);
 * linear Gaussian nets: the ensemble moment estimators are unbiased against exact finite-N moments
@@ -16,7 +16,7 @@ import pytest
 
 import verify  # noqa: F401  (x64)
 from tests.conftest_verify import TEST_ALPHA, k_for
-from verify.spectra import (SpectraRun, ks_distance, moments, network_products, network_trace,
+from verify.engine.spectra import (SpectraRun, ks_distance, moments, network_products, network_trace,
                             simulate_spectra)
 
 
@@ -145,7 +145,7 @@ def test_ks_distance_exact():
 
 @pytest.fixture(scope="module")
 def tanh_point():
-    from verify.spectra_report import SpectralPoint, near_critical_params
+    from verify.judge.spectra_report import SpectralPoint, near_critical_params
     p = near_critical_params("vanilla-tanh")
     common = dict(cell="vanilla-tanh", label="test", params=p, width=48, ensemble=48, steps=(1, 2, 4, 8),
                   regimes=("untied",), seed=21)
@@ -155,7 +155,7 @@ def tanh_point():
 
 
 def test_vanilla_tanh_agrees(tanh_point):
-    from verify.spectra_report import assign, spectral_point
+    from verify.judge.spectra_report import assign, spectral_point
     results = [spectral_point(pt) for pt in tanh_point]
     assign(results, alpha=TEST_ALPHA)
     checks = [c for r in results for c in r["checks"]]
@@ -169,7 +169,7 @@ def test_vanilla_tanh_wrong_sigma_w_rejected(tanh_point):
     # At CPU test sizes a 5 % error in sigma_w is NOT resolved for tanh: B_N = 3 T |pred| / N alone is
     # 25 % of m1 at T = 4, N = 48 (and at N = 32, E = 16 even 15 % was not rejected: k ~ 6.5) -- the
     # 5 % power check is the exact linear one above.  Here: 15 %, N = 48, E = 48.
-    from verify.spectra_report import assign, spectral_point
+    from verify.judge.spectra_report import assign, spectral_point
     wrong = {**tanh_point[0].params, "sigma_w": 1.15 * tanh_point[0].params["sigma_w"]}
     results = [spectral_point(pt, predict_params=wrong) for pt in tanh_point]
     assign(results, alpha=TEST_ALPHA)
@@ -182,7 +182,7 @@ def test_saved_samples_are_reused_and_judged_identically_and_stale_ones_refused(
     # samples=DIR: networks simulated once (e.g. on a GPU) are judged elsewhere from the file; the
     # report from the file must equal the report from the simulation, and a file made at other
     # parameters must be refused, not judged
-    from verify.spectra_report import SpectralPoint, near_critical_params, spectral_point
+    from verify.judge.spectra_report import SpectralPoint, near_critical_params, spectral_point
     p = near_critical_params("vanilla-erf")
     pt = SpectralPoint(cell="vanilla-erf", label="test", params=p, width=16, ensemble=3, steps=(1, 2),
                        regimes=("untied",), weights=("orthogonal",), ks_steps=(), seed=5)
@@ -194,7 +194,7 @@ def test_saved_samples_are_reused_and_judged_identically_and_stale_ones_refused(
     assert [(c.quantity, c.T, c.estimate, c.se) for c in again["checks"]] == \
         [(c.quantity, c.T, c.estimate, c.se) for c in first["checks"]]
     # a file made at other parameters (or of another shape) is refused, not judged
-    from verify.spectra_report import load_samples
+    from verify.judge.spectra_report import load_samples
     moved = {**p, "sigma_b": p["sigma_b"] + 0.01}
     with pytest.raises(ValueError, match="other parameters"):
         load_samples(files[0], moved, (3, 2, 16))

@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from verify.stats import (
+from verify.statistics.stats import (
     ALPHA,
     Estimate,
     agrees,

@@ -15,8 +15,8 @@ from functools import lru_cache
 import pytest
 
 import verify  # noqa: F401  (x64, matmul precision)
-from verify import compare
-from verify.compare import PointConfig, assign_verdicts, evaluate_point, predictions, simulate_point
+from verify.judge import compare
+from verify.judge.compare import PointConfig, assign_verdicts, evaluate_point, predictions, simulate_point
 
 from conftest_verify import TEST_ALPHA
 

@@ -9,8 +9,8 @@ Public API::
 """
 from .api import (BACKENDS, QUANTITIES, FixedPointError, cell, cells, critical_line, generate, kernels,
                   parameters, predict, quantities, register, register_quantity, status, trajectory)
-from .cell import Cell, Field
-from .activations import sigmoid
+from .declare.cell import Cell, Field
+from .declare.activations import sigmoid
 
 __all__ = ["BACKENDS", "QUANTITIES", "FixedPointError", "cell", "cells", "critical_line", "generate", "kernels",
            "parameters", "predict", "quantities", "register", "register_quantity", "status", "trajectory", "Cell", "Field", "sigmoid"]

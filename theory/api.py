@@ -13,16 +13,16 @@ from pathlib import Path
 import numpy as np
 
 from . import cells as _registry
-from . import trust as _trust
-from .cell import Cell
-from .params import spec
-from .registry import CORE_PREDICTORS, CRITICAL_QUANTITY, TRAJECTORIES, lookup
-from .render import CORRELATION_QUANTITIES, STATUS_DOC, STATUS_TEXT
+from .codegen import trust as _trust
+from .codegen.render import CORRELATION_QUANTITIES, STATUS_DOC, STATUS_TEXT
+from .declare.cell import Cell
+from .declare.params import spec
+from .declare.registry import CORE_PREDICTORS, CRITICAL_QUANTITY, TRAJECTORIES, lookup
 from .validate import choice, count, finite, flag, scalar
 
 QUANTITIES = ("q_star", "Q_star", "c_star", "c_h_star", "chi", "xi", "xi_q")
 BACKENDS = ("numba", "jax")
-#: keyword options of predict for core quantities (closure of gated cells, see theory.gated_api)
+#: keyword options of predict for core quantities (closure of gated cells, see theory.closures.gated_api)
 CORE_OPTIONS = ("closure", "size", "seed")
 
 
@@ -123,10 +123,10 @@ def default_out_dir(c: Cell) -> Path:
 
 def generate(c, out=None, backends=BACKENDS) -> list:
     """Write the generated package of cell ``c`` (default location: :func:`default_out_dir`); returns
-    the paths written.  For a user cell the sha256 manifest of the files (:mod:`theory.trust`) is
+    the paths written.  For a user cell the sha256 manifest of the files (:mod:`theory.codegen.trust`) is
     written last, beside them: ``predict`` imports only files that hash to it."""
-    from .outdir import OutputError, check_target, write_files
-    from .render import render_package
+    from .codegen.outdir import OutputError, check_target, write_files
+    from .codegen.render import render_package
     c = cell(c) if isinstance(c, str) else c
     out = out or default_out_dir(c)
     check_target(out, c.name)  # before rendering (slow): refuse a bad folder at once
@@ -155,7 +155,7 @@ def generated_module(name, stem: str):
     """The generated module ``<stem>.py`` of a cell's package (``numba_kernels``, ``isometry_jax``,
     ``tied_numba``, ...): imported from ``derivations`` for built-in cells; for user cells from the
     cache, and only if the file hashes to the sha256 recorded when it was generated
-    (:func:`theory.trust.load_verified`), regenerated first if missing, changed or stale (its
+    (:func:`theory.codegen.trust.load_verified`), regenerated first if missing, changed or stale (its
     header's declaration hash differs).  Returns the module."""
     c = cell(name)
     # the folder is part of the key: a user cell's files live under $SIGNALPROP_CACHE, and a session
@@ -250,7 +250,7 @@ def predict(name, quantity: str, backend: str = "numba", *, tied: bool = False, 
 
     ``closure="gaussian"`` (the default, also when omitted) gives the generated kernels.  Gated cells
     also take ``closure="population"`` (with ``size=``, ``seed=``) for ``Q_star``, ``q_star`` and ``chi``:
-    the exact untied one-site law by population dynamics (:mod:`theory.gated_api`); other cells and
+    the exact untied one-site law by population dynamics (:mod:`theory.closures.gated_api`); other cells and
     other names raise ValueError for it.
 
     ``tied=False`` (default): the annealed theory (weights redrawn every step), exact for untied
@@ -273,7 +273,7 @@ def predict(name, quantity: str, backend: str = "numba", *, tied: bool = False, 
         extra = {k: params.pop(k, v) for k, v in q.extra.items()}
         return q.evaluate(c, backend, resolve_params(c, params), extra)
     options = {k: params.pop(k) for k in CORE_OPTIONS if k in params}
-    core = lookup(CORE_PREDICTORS, c)  # gated cells: closure=gaussian|population (theory.gated_api)
+    core = lookup(CORE_PREDICTORS, c)  # gated cells: closure=gaussian|population (theory.closures.gated_api)
     if options and core is not None:
         return core(c, quantity, backend, resolve_params(c, params), options)
     if options and options != {"closure": "gaussian"}:
@@ -381,7 +381,7 @@ def status(name, correlation: bool = False, **params):
 
 def check_defined(c: Cell, quantity: str, out: np.ndarray, p: dict):
     """Raise :class:`FixedPointError` (scalar) or warn (array) where ``out`` is NaN, with the solver's
-    status in words (:data:`theory.render.STATUS_TEXT`): the one place a kernel's NaN becomes an error."""
+    status in words (:data:`theory.codegen.render.STATUS_TEXT`): the one place a kernel's NaN becomes an error."""
     bad = ~np.isfinite(out) & ~np.isposinf(out)
     if not np.any(bad):
         return
@@ -416,7 +416,7 @@ def trajectory(name, steps: int, Q0: float, C0: float | None = None, backend: st
     steps = count("steps", steps)
     if tied:
         return _tied_server(c, 1)(c, steps, Q0, C0, **params)
-    family = lookup(TRAJECTORIES, c)  # gated cells: one Q and C per state component (theory.gated_api)
+    family = lookup(TRAJECTORIES, c)  # gated cells: one Q and C per state component (theory.closures.gated_api)
     if family is not None:
         if backend != "numba":
             raise ValueError(f"{c.name}: the annealed trajectory of a gated cell is served by the numba kernels "
@@ -515,7 +515,7 @@ def critical_line(name, q_star=None, *, along: str | None = None, values=None, s
         raise ValueError(f"{a} is solved for; do not also fix it")
     from scipy.optimize import brentq
 
-    from .params import spec
+    from .declare.params import spec
     vals = np.atleast_1d(np.asarray(finite("values", values), dtype=float))
     lo, hi = SEARCH_GRID["real" if spec(a).kind == "real" else "std"]
     grid = np.linspace(lo, hi, 201)

@@ -24,8 +24,8 @@ import os
 import sys
 import time
 
-from .outdir import TMP_PREFIX, OutputError, check_path, check_target
-from .registry import SUMMARIES, lookup
+from .codegen.outdir import TMP_PREFIX, OutputError, check_path, check_target
+from .declare.registry import SUMMARIES, lookup
 
 USAGE = __doc__
 
@@ -56,7 +56,7 @@ def to_float(k, v):
 
 
 def _help(theory) -> str:
-    from .params import SPECS
+    from .declare.params import SPECS
     lines = [USAGE, "keys:", "  cell      one of: " + ", ".join(theory.cells()),
              "  backend   comma list of numba,jax (default: numba,jax)",
              "  out       output directory (default: derivations/<package> beside the theory package —",
@@ -82,11 +82,11 @@ def main(argv=None) -> int:
     names = None
     if argv[:1] == ["all"]:
         names, argv = theory.cells(), argv[1:]
-    from .params import SPECS
+    from .declare.params import SPECS
     allowed = {"cell": lambda k, v: v, "backend": lambda k, v: v, "out": lambda k, v: v}
     allowed.update({n: to_float for n in SPECS})
     allowed.update({n: to_float for c in theory.cells() for n in theory.parameters(c)})  # per-gate names
-    allowed["plot"] = _plot_kind  # --- phase-diagram plot (theory/phase.py) ---
+    allowed["plot"] = _plot_kind  # --- phase-diagram plot (theory/criticality/phase.py) ---
     try:
         kv = parse_kv(argv, allowed)
         if names is None:
@@ -133,7 +133,7 @@ def _error(e) -> int:
     return 2
 
 
-# --- phase-diagram plot (theory/phase.py) -----------------------------------------------------
+# --- phase-diagram plot (theory/criticality/phase.py) -----------------------------------------------------
 PLOTS = ("phase",)
 
 
@@ -159,7 +159,7 @@ def _check_plot(c, out):
 def _plot_phase(theory, name, out, params) -> int:
     from pathlib import Path
 
-    from .phase import phase_diagram
+    from .criticality.phase import phase_diagram
     c = theory.cell(name)
     d = phase_diagram(c.name, **params)
     out = Path(out)
@@ -180,12 +180,12 @@ def _plot_phase(theory, name, out, params) -> int:
 
 
 def _derive_one(theory, name, backends, out, params):
-    from .derive import derive
+    from .symbolic.derive import derive
     c = theory.cell(name)
     t0 = time.time()
     paths = theory.generate(c, out, backends)
     print(f"{c.name}: {c.description}")
-    describe = lookup(SUMMARIES, c)  # gated cells: theory.gated_derive.summary_lines
+    describe = lookup(SUMMARIES, c)  # gated cells: theory.symbolic.gated_derive.summary_lines
     if describe is not None:
         print("\n".join(describe(c)))
     else:

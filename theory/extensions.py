@@ -1,18 +1,18 @@
 """Modules that extend the core on import: register quantities (``api.register_quantity``), cells
 (``cells.register``), extra generated files (``render.EXTENSIONS``) or the behaviour of a family
-of declarations (``theory.registry``: renderer, core predictor, critical init, summary).  Listed here, imported by
+of declarations (``theory.declare.registry``: renderer, core predictor, critical init, summary).  Listed here, imported by
 ``theory/__init__``; one line per module."""
 MODULES = (
     "theory.studies.dying_relu",
-    "theory.gated_api",       # predict(..., closure=) of gated cells (registry.CORE_PREDICTORS)
-    "theory.gated_render",    # their generated package (registry.RENDERERS); imports gated_derive (SUMMARIES)
-    "theory.gated_critical",  # their critical_init (registry.CRITICAL_INITS)
-    "theory.isometry",
-    "theory.isometry_render",  # the isometry files of a generated package (render.EXTENSIONS)
-    "theory.critical",
-    "theory.phase",      # theory.phase_diagram
-    "theory.spectrum",   # theory.spectrum(cell, T=..., weights=...): callable module (cheap: numpy only)
-    "theory.tied.api",   # predict(..., tied=True), trajectory(..., tied=True): real (tied-weight) networks
+    "theory.closures.gated_api",  # predict(..., closure=) of gated cells (registry.CORE_PREDICTORS)
+    "theory.codegen.gated_render",  # their generated package (registry.RENDERERS); imports gated_derive (SUMMARIES)
+    "theory.criticality.gated_critical",  # their critical_init (registry.CRITICAL_INITS)
+    "theory.jacobian.isometry",
+    "theory.jacobian.isometry_render",  # the isometry files of a generated package (render.EXTENSIONS)
+    "theory.criticality.critical",
+    "theory.criticality.phase",  # theory.phase_diagram
+    "theory.jacobian.spectrum",  # theory.spectrum(cell, T=..., weights=...): binds theory.spectrum (cheap: numpy only)
+    "theory.tied.api",  # predict(..., tied=True), trajectory(..., tied=True): real (tied-weight) networks
 )
 
 

@@ -8,7 +8,7 @@ Importing this package configures JAX once for the whole package (07 §6):
   silently use TF32 (our own dot products also pass ``precision=HIGHEST`` explicitly);
 * ``jax_threefry_partitionable`` on, so random samples do not depend on the device count.
 
-The three settings are recorded in every report (:func:`verify.report.environment`), with
+The three settings are recorded in every report (:func:`verify.reporting.report.environment`), with
 :data:`COMPILER_OPTIONS`.
 """
 

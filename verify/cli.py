@@ -16,10 +16,10 @@ import sys
 from pathlib import Path
 from typing import Optional
 
-from .cliutil import (BOOL, REGIMES, BadInput, check_out, parse_bool, parse_choice, parse_float,  # noqa: F401  (re-exported)
+from .commands.cliutil import (BOOL, REGIMES, BadInput, check_out, parse_bool, parse_choice, parse_float,  # noqa: F401  (re-exported)
                       parse_int, progress_printer, split_pairs)
-from .atomic import start_run
-from .suite_runs import family_horizons, run_spectra, suite_points
+from .reporting.atomic import start_run
+from .commands.suite_runs import family_horizons, run_spectra, suite_points
 
 USAGE = """\
 usage: verify cell=NAME [key=value ...]
@@ -43,7 +43,7 @@ finite-width allowance B_N = 5*scale/N); SE over the E networks.
 
 keys (single cell):
   cell=NAME        a theory cell with a simulator (feedforward-*, vanilla-*, minimalrnn,
-                   gru, lstm: see verify/gated_cli.py, which adds bias=MU1,MU2,... sweeps)
+                   gru, lstm: see verify/commands/gated_cli.py, which adds bias=MU1,MU2,... sweeps)
   width=N          network width (default 128)
   ensemble=E       number of independent networks (default 32)
   steps=T          time steps / layers (default 100)
@@ -61,7 +61,7 @@ keys (single cell):
   <param>=X        any cell parameter (see theory.parameters(cell)), e.g. sigma_w=1.5
 
 keys (verify spectra: end-to-end Jacobian spectra vs isometry_mean / isometry_variance and the
-predicted density theory.spectrum; near-critical parameters by rule, verify/spectra_report.py):
+predicted density theory.spectrum; near-critical parameters by rule, verify/judge/spectra_report.py):
   cells=A,B        vanilla-tanh, vanilla-erf, vanilla-relu, vanilla-hard-tanh, minimalrnn (default all)
   width=N          network width (default 128); ensemble=E networks (default 16)
   steps=T1,T2,..   checkpoints of the product (default 1,2,4,8,16)
@@ -87,7 +87,7 @@ SUITE_KEYS = ("width", "ensemble", "seed", "dtype", "probes", "out", "cells", "p
 def _default_suite_width() -> int:
     import jax
 
-    from .suite import ACCELERATOR_WIDTH, CPU_WIDTH
+    from .commands.suite import ACCELERATOR_WIDTH, CPU_WIDTH
 
     return CPU_WIDTH if jax.devices()[0].platform == "cpu" else ACCELERATOR_WIDTH
 
@@ -187,7 +187,7 @@ def parse_suite_args(kv: dict[str, str]) -> dict:
     if "jobs" in kv:
         s["jobs"] = parse_int("jobs", kv["jobs"], 0)
     else:
-        from .suite_parts import default_jobs
+        from .commands.suite_parts import default_jobs
 
         s["jobs"] = default_jobs()
     all_cells = list(theory.cells())
@@ -199,7 +199,7 @@ def parse_suite_args(kv: dict[str, str]) -> dict:
     else:
         cells = all_cells
     s["cells"] = cells
-    from .simulators import GATED_SIMULATORS  # GRU/LSTM: multi-component state, verify.gated_cli
+    from .simulators import GATED_SIMULATORS  # GRU/LSTM: multi-component state, verify.commands.gated_cli
 
     s["gated"] = [c for c in cells if c in GATED_SIMULATORS]
     s["not_simulated"] = [c for c in cells if c not in SIMULATORS and c not in GATED_SIMULATORS]
@@ -226,7 +226,7 @@ def _int_list(key: str, v: str) -> tuple:
 
 
 def parse_spectra_args(kv: dict[str, str]) -> dict:
-    from .spectra_report import STANDARD_CELLS
+    from .judge.spectra_report import STANDARD_CELLS
 
     unknown = [k for k in kv if k not in SPECTRA_KEYS]
     if unknown:
@@ -255,15 +255,15 @@ def parse_spectra_args(kv: dict[str, str]) -> dict:
         raise BadInput(f"ks_steps must be among steps {list(s['steps'])}; got {bad}")
     tied = parse_choice("tied", kv.get("tied", "both"), ("true", "false", "both"))
     s["regimes"] = REGIMES[tied]
-    from theory.spectrum import METHODS
+    from theory.jacobian.spectrum import METHODS
 
     s["law"] = parse_choice("law", kv.get("law", "auto"), METHODS)
     return s
 
 
 def run_cell(s: dict) -> int:
-    from .compare import PointConfig, verify_point
-    from .sweep import check_widths, width_sweep
+    from .judge.compare import PointConfig, verify_point
+    from .judge.sweep import check_widths, width_sweep
 
     check_out(s["out"])
     if s["widths"]:  # refused before the point runs, not after
@@ -287,9 +287,9 @@ def run_cell(s: dict) -> int:
 def finish(points, sweeps, s, progress, not_simulated=()) -> int:
     from dataclasses import asdict
 
-    from . import report
-    from .atomic import begin
-    from .sweep import plot_sweep
+    from .reporting import report
+    from .reporting.atomic import begin
+    from .judge.sweep import plot_sweep
 
     out = Path(s["out"])
     out.mkdir(parents=True, exist_ok=True)
@@ -321,20 +321,20 @@ def finish(points, sweeps, s, progress, not_simulated=()) -> int:
     return 1 if bad else 0
 
 
-#: cells whose suite points a worker simulates when ``jobs >= 1`` (verify.suite_parts): the
+#: cells whose suite points a worker simulates when ``jobs >= 1`` (verify.commands.suite_parts): the
 #: feed-forward family, about a fifth of the points' work, which balances the processes
 WORKER_POINT_CELLS = ("feedforward-",)
 
 
 def suite_side_parts(s: dict, point_cells=()) -> list:
     """The parts of ``verify all`` that do not need the parent's points: ``[(name, kwargs), ...]``
-    in the order their output is printed (verify.suite_parts.run_part); ``point_cells``: cells
+    in the order their output is printed (verify.commands.suite_parts.run_part); ``point_cells``: cells
     whose points a worker simulates and returns to the parent."""
     parts = []
     if point_cells:
         parts.append(("points", {"cells": list(point_cells), **{k: s[k] for k in ("width", "ensemble", "seed",
                                                                                   "dtype", "probes", "quiet")}}))
-    if s.get("gated"):  # GRU/LSTM: verify.gated_cli
+    if s.get("gated"):  # GRU/LSTM: verify.commands.gated_cli
         parts.append(("gated", {"cells": list(s["gated"]), "width": s["width"], "ensemble": s["ensemble"],
                                 "seed": s["seed"], "out": s["out"] + "/gated", "plots": s["plots"],
                                 "quiet": s["quiet"]}))
@@ -352,7 +352,7 @@ def suite_side_parts(s: dict, point_cells=()) -> list:
 def run_suite(s: dict) -> int:
     """``verify all``: the points of the simulated cells and the width sweep (this process), the
     gated, dying-ReLU and spectral parts (in ``jobs`` worker processes, or here after the points)."""
-    from .suite_parts import Workers, run_part, terminate_as_exit
+    from .commands.suite_parts import Workers, run_part, terminate_as_exit
 
     check_out(s["out"])
 
@@ -376,13 +376,13 @@ def run_suite(s: dict) -> int:
 
 
 def run_points_suite(s: dict, cells=None, remote_points=None) -> int:
-    """The points of the vanilla, feed-forward and minimalRNN cells (verify.suite) and the width
+    """The points of the vanilla, feed-forward and minimalRNN cells (verify.commands.suite) and the width
     sweep; the report in ``s["out"]``.  ``cells``: those simulated here (default all);
     ``remote_points()``: the other cells' points (from a worker), merged in cell order."""
-    from .compare import assign_verdicts, count_open, sim_gated
-    from .sharding import family_of
-    from .suite import SWEEP_CELLS, SWEEP_POINT, sweep_widths
-    from .sweep import width_sweep
+    from .judge.compare import assign_verdicts, count_open, sim_gated
+    from .engine.sharding import family_of
+    from .commands.suite import SWEEP_CELLS, SWEEP_POINT, sweep_widths
+    from .judge.sweep import width_sweep
 
     progress = progress_printer(s["quiet"])
     cells = list(s["simulated"] if cells is None else cells)
@@ -444,7 +444,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         return 0 if argv else 2
     if from_shell:
         enable_compilation_cache()
-    start_run()  # one id for every file this command (and its workers) writes: verify.atomic
+    start_run()  # one id for every file this command (and its workers) writes: verify.reporting.atomic
     try:
         if argv[0] == "all":
             return run_suite(parse_suite_args(split_pairs(argv[1:])))
@@ -454,13 +454,13 @@ def main(argv: Optional[list[str]] = None) -> int:
         if "study" in kv:  # --- study dispatch (issue 7, dying ReLU): verify/README_dying_relu.md
             if kv["study"] != "dying-relu":
                 raise BadInput(f"unknown study {kv['study']!r}; valid studies: dying-relu")
-            from .dying_relu import main as run_dying_relu
+            from .studies.dying_relu import main as run_dying_relu
 
             return run_dying_relu(kv)  # --- end study dispatch
         from .simulators import GATED_SIMULATORS
 
         if kv.get("cell") in GATED_SIMULATORS:  # GRU/LSTM: multi-component state
-            from .gated_cli import run_cell as run_gated_cell
+            from .commands.gated_cli import run_cell as run_gated_cell
 
             return run_gated_cell(kv)
         return run_cell(parse_cell_args(kv))
@@ -468,7 +468,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         print(f"verify: error: {exc}", file=sys.stderr)
         return 2
     except Exception as exc:  # memory refusal is bad input too
-        from .sharding import MemoryPlanError
+        from .engine.sharding import MemoryPlanError
 
         if isinstance(exc, MemoryPlanError):
             print(f"verify: error: {exc}", file=sys.stderr)

@@ -2,7 +2,7 @@
 # cell: feedforward-erf    kind: isometry jax kernels
 # generator version: 0.2.0
 # declaration sha256: c5dd7c34b2efc7474248480e7e8236bcc85a7ac5dbbcae38e6bab69f4971c7ee
-"""Isometry kernels for feedforward-erf (generated; see theory/isometry.py).  Scalar, pure functions of
+"""Isometry kernels for feedforward-erf (generated; see theory/jacobian/isometry.py).  Scalar, pure functions of
 (T, v_W, Q, *params); compose with jit/vmap/grad.  Importing turns on jax_enable_x64."""
 import math
 

@@ -2,7 +2,7 @@
 # cell: feedforward-erf    kind: isometry numba kernels
 # generator version: 0.2.0
 # declaration sha256: c5dd7c34b2efc7474248480e7e8236bcc85a7ac5dbbcae38e6bab69f4971c7ee
-"""Isometry kernels for feedforward-erf (generated; see theory/isometry.py for the derivation).
+"""Isometry kernels for feedforward-erf (generated; see theory/jacobian/isometry.py for the derivation).
 
 Arguments: T (steps/layers), v_W (normalised variance of W W^T: 1 Gaussian, 0 orthogonal), Q (the
 fixed point Q* from numba_kernels.Q_star), then the cell parameters.  Ufuncs broadcast.

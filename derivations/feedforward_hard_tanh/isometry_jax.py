@@ -2,7 +2,7 @@
 # cell: feedforward-hard-tanh    kind: isometry jax kernels
 # generator version: 0.2.0
 # declaration sha256: 54c566a5d80ae8a44a76eb7dfb9ef7ac424b26d17da88f1fb208e0eab17b5d27
-"""Isometry kernels for feedforward-hard-tanh (generated; see theory/isometry.py).  Scalar, pure functions of
+"""Isometry kernels for feedforward-hard-tanh (generated; see theory/jacobian/isometry.py).  Scalar, pure functions of
 (T, v_W, Q, *params); compose with jit/vmap/grad.  Importing turns on jax_enable_x64."""
 import math
 

@@ -2,7 +2,7 @@
 # cell: feedforward-hard-tanh    kind: isometry numba kernels
 # generator version: 0.2.0
 # declaration sha256: 54c566a5d80ae8a44a76eb7dfb9ef7ac424b26d17da88f1fb208e0eab17b5d27
-"""Isometry kernels for feedforward-hard-tanh (generated; see theory/isometry.py for the derivation).
+"""Isometry kernels for feedforward-hard-tanh (generated; see theory/jacobian/isometry.py for the derivation).
 
 Arguments: T (steps/layers), v_W (normalised variance of W W^T: 1 Gaussian, 0 orthogonal), Q (the
 fixed point Q* from numba_kernels.Q_star), then the cell parameters.  Ufuncs broadcast.

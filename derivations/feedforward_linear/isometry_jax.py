@@ -2,7 +2,7 @@
 # cell: feedforward-linear    kind: isometry jax kernels
 # generator version: 0.2.0
 # declaration sha256: ce52f5625af1eb80421b1b145419f3df119214455e6df759aafb2c55eaf36fc3
-"""Isometry kernels for feedforward-linear (generated; see theory/isometry.py).  Scalar, pure functions of
+"""Isometry kernels for feedforward-linear (generated; see theory/jacobian/isometry.py).  Scalar, pure functions of
 (T, v_W, Q, *params); compose with jit/vmap/grad.  Importing turns on jax_enable_x64."""
 import math
 

@@ -2,7 +2,7 @@
 # cell: feedforward-linear    kind: isometry numba kernels
 # generator version: 0.2.0
 # declaration sha256: ce52f5625af1eb80421b1b145419f3df119214455e6df759aafb2c55eaf36fc3
-"""Isometry kernels for feedforward-linear (generated; see theory/isometry.py for the derivation).
+"""Isometry kernels for feedforward-linear (generated; see theory/jacobian/isometry.py for the derivation).
 
 Arguments: T (steps/layers), v_W (normalised variance of W W^T: 1 Gaussian, 0 orthogonal), Q (the
 fixed point Q* from numba_kernels.Q_star), then the cell parameters.  Ufuncs broadcast.

@@ -2,7 +2,7 @@
 # cell: feedforward-relu    kind: isometry jax kernels
 # generator version: 0.2.0
 # declaration sha256: f10c7035694d6ef89968e3e0aa78fb6079d7b61f7756470988a50cf744b40b6f
-"""Isometry kernels for feedforward-relu (generated; see theory/isometry.py).  Scalar, pure functions of
+"""Isometry kernels for feedforward-relu (generated; see theory/jacobian/isometry.py).  Scalar, pure functions of
 (T, v_W, Q, *params); compose with jit/vmap/grad.  Importing turns on jax_enable_x64."""
 import math
 

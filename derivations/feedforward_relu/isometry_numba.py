@@ -2,7 +2,7 @@
 # cell: feedforward-relu    kind: isometry numba kernels
 # generator version: 0.2.0
 # declaration sha256: f10c7035694d6ef89968e3e0aa78fb6079d7b61f7756470988a50cf744b40b6f
-"""Isometry kernels for feedforward-relu (generated; see theory/isometry.py for the derivation).
+"""Isometry kernels for feedforward-relu (generated; see theory/jacobian/isometry.py for the derivation).
 
 Arguments: T (steps/layers), v_W (normalised variance of W W^T: 1 Gaussian, 0 orthogonal), Q (the
 fixed point Q* from numba_kernels.Q_star), then the cell parameters.  Ufuncs broadcast.

@@ -2,7 +2,7 @@
 # cell: feedforward-tanh    kind: isometry jax kernels
 # generator version: 0.2.0
 # declaration sha256: 81f29b4e62ad9d3895f074178bfd830d4af979a9328b059778bcd9d490093c00
-"""Isometry kernels for feedforward-tanh (generated; see theory/isometry.py).  Scalar, pure functions of
+"""Isometry kernels for feedforward-tanh (generated; see theory/jacobian/isometry.py).  Scalar, pure functions of
 (T, v_W, Q, *params); compose with jit/vmap/grad.  Importing turns on jax_enable_x64."""
 import math
 

@@ -2,7 +2,7 @@
 # cell: feedforward-tanh    kind: isometry numba kernels
 # generator version: 0.2.0
 # declaration sha256: 81f29b4e62ad9d3895f074178bfd830d4af979a9328b059778bcd9d490093c00
-"""Isometry kernels for feedforward-tanh (generated; see theory/isometry.py for the derivation).
+"""Isometry kernels for feedforward-tanh (generated; see theory/jacobian/isometry.py for the derivation).
 
 Arguments: T (steps/layers), v_W (normalised variance of W W^T: 1 Gaussian, 0 orthogonal), Q (the
 fixed point Q* from numba_kernels.Q_star), then the cell parameters.  Ufuncs broadcast.

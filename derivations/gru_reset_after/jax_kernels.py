@@ -38,7 +38,7 @@ _RTOL = 1e-14
 _C_GAP = 1e-05
 _MAX_IT = 2500
 _SCAN = 32
-_MIX_OUT_PANELS = 3  # reduced rule of the 4-D mixture nodes (theory.quadrature)
+_MIX_OUT_PANELS = 3  # reduced rule of the 4-D mixture nodes (theory.codegen.quadrature)
 _MIX_IN_PANELS = 4
 _PANEL_IDX = jnp.arange(_PANELS, dtype=jnp.float64)
 _NODE_POS = (_PANEL_IDX[:, None] + 0.5 * (1.0 + _GL_T[None, :])).reshape(-1)

@@ -26,7 +26,7 @@ _RTOL = 1e-14
 _C_GAP = 1e-05
 _MAX_IT = 2500
 _SCAN = 32
-_MIX_OUT_PANELS = 3  # reduced rule of the 4-D mixture nodes (theory.quadrature)
+_MIX_OUT_PANELS = 3  # reduced rule of the 4-D mixture nodes (theory.codegen.quadrature)
 _MIX_IN_PANELS = 4
 
 @njit(cache=True)

@@ -2,7 +2,7 @@
 # cell: minimalrnn    kind: isometry jax kernels
 # generator version: 0.2.0
 # declaration sha256: a90317964c0f7ff22156d33ec3c0d860259c5c1cc56a57bb00e5f309c0dd26e5
-"""Isometry kernels for minimalrnn (generated; see theory/isometry.py).  Scalar, pure functions of
+"""Isometry kernels for minimalrnn (generated; see theory/jacobian/isometry.py).  Scalar, pure functions of
 (T, v_W, Q, *params); compose with jit/vmap/grad.  Importing turns on jax_enable_x64."""
 import math
 
@@ -360,7 +360,7 @@ def step_m2(v_W, Q, sigma_w, sigma_v, sigma_b, mu_b, R, Sigma):
     return _step_m2(v_W, Q, sigma_w, sigma_v, sigma_b, mu_b, R, Sigma)
 
 def _variance_annealed(T, v_W, Q, sigma_w, sigma_v, sigma_b, mu_b, R, Sigma):
-    """Exact annealed sigma^2 of J J^T over T untied steps (theory/isometry_recursion.py).
+    """Exact annealed sigma^2 of J J^T over T untied steps (theory/jacobian/isometry_recursion.py).
     A lax.fori_loop over T: jit, vmap and forward-mode derivatives; no reverse mode in T-loop."""
     A2 = _factor_A2(Q, sigma_w, sigma_v, sigma_b, mu_b, R, Sigma)
     A4 = _factor_A4(Q, sigma_w, sigma_v, sigma_b, mu_b, R, Sigma)

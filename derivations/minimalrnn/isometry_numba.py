@@ -2,7 +2,7 @@
 # cell: minimalrnn    kind: isometry numba kernels
 # generator version: 0.2.0
 # declaration sha256: a90317964c0f7ff22156d33ec3c0d860259c5c1cc56a57bb00e5f309c0dd26e5
-"""Isometry kernels for minimalrnn (generated; see theory/isometry.py for the derivation).
+"""Isometry kernels for minimalrnn (generated; see theory/jacobian/isometry.py for the derivation).
 
 Arguments: T (steps/layers), v_W (normalised variance of W W^T: 1 Gaussian, 0 orthogonal), Q (the
 fixed point Q* from numba_kernels.Q_star), then the cell parameters.  Ufuncs broadcast.
@@ -469,7 +469,7 @@ def step_m2(v_W, Q, sigma_w, sigma_v, sigma_b, mu_b, R, Sigma):
 
 @njit(cache=True)
 def _variance_annealed(T, v_W, Q, sigma_w, sigma_v, sigma_b, mu_b, R, Sigma):
-    """Exact annealed sigma^2 of J J^T over T untied steps (theory/isometry_recursion.py)."""
+    """Exact annealed sigma^2 of J J^T over T untied steps (theory/jacobian/isometry_recursion.py)."""
     A2 = _factor_A2(Q, sigma_w, sigma_v, sigma_b, mu_b, R, Sigma)
     A4 = _factor_A4(Q, sigma_w, sigma_v, sigma_b, mu_b, R, Sigma)
     B2 = _factor_B2(Q, sigma_w, sigma_v, sigma_b, mu_b, R, Sigma)

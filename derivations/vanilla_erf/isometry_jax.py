@@ -2,7 +2,7 @@
 # cell: vanilla-erf    kind: isometry jax kernels
 # generator version: 0.2.0
 # declaration sha256: 082fcad5c378e09ac548b88277ccf7e2236db2c3aad7418b875fc58b50085e34
-"""Isometry kernels for vanilla-erf (generated; see theory/isometry.py).  Scalar, pure functions of
+"""Isometry kernels for vanilla-erf (generated; see theory/jacobian/isometry.py).  Scalar, pure functions of
 (T, v_W, Q, *params); compose with jit/vmap/grad.  Importing turns on jax_enable_x64."""
 import math
 

@@ -2,7 +2,7 @@
 # cell: vanilla-erf    kind: isometry numba kernels
 # generator version: 0.2.0
 # declaration sha256: 082fcad5c378e09ac548b88277ccf7e2236db2c3aad7418b875fc58b50085e34
-"""Isometry kernels for vanilla-erf (generated; see theory/isometry.py for the derivation).
+"""Isometry kernels for vanilla-erf (generated; see theory/jacobian/isometry.py for the derivation).
 
 Arguments: T (steps/layers), v_W (normalised variance of W W^T: 1 Gaussian, 0 orthogonal), Q (the
 fixed point Q* from numba_kernels.Q_star), then the cell parameters.  Ufuncs broadcast.

@@ -2,7 +2,7 @@
 # cell: vanilla-hard-tanh    kind: isometry jax kernels
 # generator version: 0.2.0
 # declaration sha256: 5987028a7ddf593a72b11f5229cc0df4fe2b049ec82a19ba4d000c955f20bd2b
-"""Isometry kernels for vanilla-hard-tanh (generated; see theory/isometry.py).  Scalar, pure functions of
+"""Isometry kernels for vanilla-hard-tanh (generated; see theory/jacobian/isometry.py).  Scalar, pure functions of
 (T, v_W, Q, *params); compose with jit/vmap/grad.  Importing turns on jax_enable_x64."""
 import math
 

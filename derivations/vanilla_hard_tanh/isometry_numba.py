@@ -2,7 +2,7 @@
 # cell: vanilla-hard-tanh    kind: isometry numba kernels
 # generator version: 0.2.0
 # declaration sha256: 5987028a7ddf593a72b11f5229cc0df4fe2b049ec82a19ba4d000c955f20bd2b
-"""Isometry kernels for vanilla-hard-tanh (generated; see theory/isometry.py for the derivation).
+"""Isometry kernels for vanilla-hard-tanh (generated; see theory/jacobian/isometry.py for the derivation).
 
 Arguments: T (steps/layers), v_W (normalised variance of W W^T: 1 Gaussian, 0 orthogonal), Q (the
 fixed point Q* from numba_kernels.Q_star), then the cell parameters.  Ufuncs broadcast.

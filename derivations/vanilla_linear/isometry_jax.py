@@ -2,7 +2,7 @@
 # cell: vanilla-linear    kind: isometry jax kernels
 # generator version: 0.2.0
 # declaration sha256: c88241984111970f45f9350f7d546fa38770fb125bbd215cfd748f2b5c19092f
-"""Isometry kernels for vanilla-linear (generated; see theory/isometry.py).  Scalar, pure functions of
+"""Isometry kernels for vanilla-linear (generated; see theory/jacobian/isometry.py).  Scalar, pure functions of
 (T, v_W, Q, *params); compose with jit/vmap/grad.  Importing turns on jax_enable_x64."""
 import math
 

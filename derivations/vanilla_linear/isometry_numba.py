@@ -2,7 +2,7 @@
 # cell: vanilla-linear    kind: isometry numba kernels
 # generator version: 0.2.0
 # declaration sha256: c88241984111970f45f9350f7d546fa38770fb125bbd215cfd748f2b5c19092f
-"""Isometry kernels for vanilla-linear (generated; see theory/isometry.py for the derivation).
+"""Isometry kernels for vanilla-linear (generated; see theory/jacobian/isometry.py for the derivation).
 
 Arguments: T (steps/layers), v_W (normalised variance of W W^T: 1 Gaussian, 0 orthogonal), Q (the
 fixed point Q* from numba_kernels.Q_star), then the cell parameters.  Ufuncs broadcast.

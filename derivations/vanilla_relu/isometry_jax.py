@@ -2,7 +2,7 @@
 # cell: vanilla-relu    kind: isometry jax kernels
 # generator version: 0.2.0
 # declaration sha256: 0cab50dcaf1176b8c12b48ffc99dd55be14b191fa55baa0f8438f3a8ccb05814
-"""Isometry kernels for vanilla-relu (generated; see theory/isometry.py).  Scalar, pure functions of
+"""Isometry kernels for vanilla-relu (generated; see theory/jacobian/isometry.py).  Scalar, pure functions of
 (T, v_W, Q, *params); compose with jit/vmap/grad.  Importing turns on jax_enable_x64."""
 import math
 

@@ -2,7 +2,7 @@
 # cell: vanilla-relu    kind: isometry numba kernels
 # generator version: 0.2.0
 # declaration sha256: 0cab50dcaf1176b8c12b48ffc99dd55be14b191fa55baa0f8438f3a8ccb05814
-"""Isometry kernels for vanilla-relu (generated; see theory/isometry.py for the derivation).
+"""Isometry kernels for vanilla-relu (generated; see theory/jacobian/isometry.py for the derivation).
 
 Arguments: T (steps/layers), v_W (normalised variance of W W^T: 1 Gaussian, 0 orthogonal), Q (the
 fixed point Q* from numba_kernels.Q_star), then the cell parameters.  Ufuncs broadcast.

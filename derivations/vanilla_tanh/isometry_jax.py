@@ -2,7 +2,7 @@
 # cell: vanilla-tanh    kind: isometry jax kernels
 # generator version: 0.2.0
 # declaration sha256: d2b04ab06bb043150ca87ed0063dadb88540705d79af0d4e0c104477ab2629e7
-"""Isometry kernels for vanilla-tanh (generated; see theory/isometry.py).  Scalar, pure functions of
+"""Isometry kernels for vanilla-tanh (generated; see theory/jacobian/isometry.py).  Scalar, pure functions of
 (T, v_W, Q, *params); compose with jit/vmap/grad.  Importing turns on jax_enable_x64."""
 import math
 

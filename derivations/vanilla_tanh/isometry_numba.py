@@ -2,7 +2,7 @@
 # cell: vanilla-tanh    kind: isometry numba kernels
 # generator version: 0.2.0
 # declaration sha256: d2b04ab06bb043150ca87ed0063dadb88540705d79af0d4e0c104477ab2629e7
-"""Isometry kernels for vanilla-tanh (generated; see theory/isometry.py for the derivation).
+"""Isometry kernels for vanilla-tanh (generated; see theory/jacobian/isometry.py for the derivation).
 
 Arguments: T (steps/layers), v_W (normalised variance of W W^T: 1 Gaussian, 0 orthogonal), Q (the
 fixed point Q* from numba_kernels.Q_star), then the cell parameters.  Ufuncs broadcast.

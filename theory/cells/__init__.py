@@ -5,7 +5,7 @@ The built-in cell modules only declare (``CELLS``, pure data) and import nothing
 cell modules form no import circle."""
 from __future__ import annotations
 
-from ..cell import Cell
+from ..declare.cell import Cell
 
 _REGISTRY: dict[str, Cell] = {}
 _BUILTIN: set = set()

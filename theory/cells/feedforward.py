@@ -2,9 +2,9 @@ r"""Deep feed-forward net :math:`h^l=\phi(W^lh^{l-1}+b^l)`, untied layers (Poole
 Schoenholz et al. 2017).  "Steps" are layers; there is no input after the first layer."""
 from __future__ import annotations
 
-from ..activations import ACTIVATIONS, activation
-from ..cell import E, Cell, Field
-from ..params import symbol
+from ..declare.activations import ACTIVATIONS, activation
+from ..declare.cell import E, Cell, Field
+from ..declare.params import symbol
 
 DEFAULTS = {"sigma_w": 1.0, "sigma_b": 0.1}
 

@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import sympy as sp
 
-from ..activations import sigmoid
-from ..gated import Gate, GatedCell, field, old
+from ..declare.activations import sigmoid
+from ..declare.gated import Gate, GatedCell, field, old
 
 h = old("h")
 

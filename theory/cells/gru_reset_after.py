@@ -8,7 +8,7 @@ cuDNN, Keras ``reset_after=True``.  Gates in PyTorch/Flax order and names (``r, 
 * ``sigma_b_n`` is the spread of the input-side candidate bias :math:`b_{in}`, ``sigma_b_hn`` that of the
   recurrent-side one :math:`b_{hn}` (which the reset gate scales); both have mean 0.
 * The candidate field is a Gaussian **scale mixture**, :math:`a_n\mid a_r\sim\mathcal N(0,v_u+r^2v_m)`
-  (:mod:`theory.mixture`); ``q_star_n`` is its total variance :math:`v_u+\mathbb E[r^2]v_m`.
+  (:mod:`theory.symbolic.mixture`); ``q_star_n`` is its total variance :math:`v_u+\mathbb E[r^2]v_m`.
 * Everything else (shared defaults, ``mu_b_z = 1``, ``q_star`` = update-gate field variance) is as in
   ``gru`` (:mod:`theory.cells.gru`, reset before the matrix).
 """
@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import sympy as sp
 
-from ..activations import sigmoid
-from ..gated import Gate, GatedCell, field, old
+from ..declare.activations import sigmoid
+from ..declare.gated import Gate, GatedCell, field, old
 
 h = old("h")
 

@@ -10,15 +10,15 @@ cell state has mean 0).  State components ``(c, h)``; ``q_star`` is the **forget
 variance, ``Q_star`` the hidden second moment :math:`Q^h`, ``Q_c_star`` the cell-state one.
 
 :math:`\mathbb E[\tanh^2c_t]` needs the law of the non-Gaussian cell state: the generated kernels use
-the **Gaussian closure** :math:`c_t\sim\mathcal N(0,Q^c_t)`; :mod:`theory.population` solves the
+the **Gaussian closure** :math:`c_t\sim\mathcal N(0,Q^c_t)`; :mod:`theory.closures.population` solves the
 one-site recursion exactly (``closure="population"``).
 """
 from __future__ import annotations
 
 import sympy as sp
 
-from ..activations import sigmoid
-from ..gated import Gate, GatedCell, field, new, old
+from ..declare.activations import sigmoid
+from ..declare.gated import Gate, GatedCell, field, new, old
 
 i, f, g, o = sigmoid(field("i")), sigmoid(field("f")), sp.tanh(field("g")), sigmoid(field("o"))
 
@@ -33,7 +33,7 @@ LSTM = GatedCell(
     reference="Hochreiter & Schmidhuber 1997; Gers et al. 2000; Gilboa et al. 2019",
     convention="PyTorch/Flax gate names and order (i, f, g, o), no peepholes",
     assumptions=("gate fields independent of the unit's own stored state (untied / annealed weights, 06 §1, §8)",
-                 "Gaussian closure for the cell state inside tanh (06 §3; exact alternative: theory.population)",
+                 "Gaussian closure for the cell state inside tanh (06 §3; exact alternative: theory.closures.population)",
                  "biases redrawn each step or sigma_b = 0 (a persistent bias with sigma_b > 0 breaks the closure, 02 §5)",
                  "inputs fresh each step, zero mean; g bias mean 0 (all state means vanish)"),
 )

@@ -7,9 +7,9 @@ old state kept.  The critical family is solved for (σ_w, σ_v) at given q* (02 
 """
 from __future__ import annotations
 
-from ..activations import sigmoid
-from ..cell import E, H, Z, Cell, Field
-from ..params import symbol
+from ..declare.activations import sigmoid
+from ..declare.cell import E, H, Z, Cell, Field
+from ..declare.params import symbol
 
 NAMES = ("sigma_w", "sigma_v", "sigma_b", "mu_b", "R", "Sigma")
 DEFAULTS = {"sigma_w": 2.0, "sigma_v": 1.0, "sigma_b": 0.0, "mu_b": 1.0, "R": 1.0, "Sigma": 1.0}

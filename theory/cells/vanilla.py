@@ -5,9 +5,9 @@ variant with a bias mean (its bivariate ReLU/erf expectations then fall back to 
 """
 from __future__ import annotations
 
-from ..activations import ACTIVATIONS, activation
-from ..cell import E, Cell, Field
-from ..params import symbol
+from ..declare.activations import ACTIVATIONS, activation
+from ..declare.cell import E, Cell, Field
+from ..declare.params import symbol
 
 DEFAULTS = {"sigma_w": 1.0, "sigma_v": 1.0, "sigma_b": 0.1, "R": 1.0, "Sigma": 1.0}
 #: a linear RNN has a finite fixed point only for sigma_w < 1

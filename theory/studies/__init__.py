@@ -1,7 +1,7 @@
 """Studies: quantities beyond the mean-field core, served through ``theory.predict``.
 
 Each study declares its formulas once in SymPy, generates its own kernel package under
-``derivations/`` with the shared printers (:mod:`theory.printers`) and registers its quantities
+``derivations/`` with the shared printers (:mod:`theory.codegen.printers`) and registers its quantities
 with :func:`theory.api.register_quantity`.  A study is loaded by listing it in
 :mod:`theory.extensions`.
 

@@ -7,7 +7,7 @@ pre-activation is ``<= 0`` there (decided from signs, never from float zeros); t
 D* when its output is constant on ``D``.
 
 Every closed-form formula is declared once below (:data:`KERNELS`, readable SymPy form), rewritten into a
-cancellation-free form (``expm1``/``log1p``), printed by :mod:`theory.printers` into
+cancellation-free form (``expm1``/``log1p``), printed by :mod:`theory.codegen.printers` into
 ``derivations/dying_relu`` (:mod:`theory.studies.dying_relu_codegen`) and served by::
 
     theory.predict("feedforward-relu", "p_point_collapse", N=[2, 4, 8], L=np.arange(1, 101)[:, None])
@@ -223,8 +223,8 @@ def _width_for_survival(cell, backend, params, extra):
 def is_feedforward_relu(c) -> bool:
     """True for a feed-forward (untied-layer) cell whose update is ReLU of the field: the net the
     dying-ReLU formulas describe."""
-    from ..activations import activation
-    from ..cell import E, Cell
+    from ..declare.activations import activation
+    from ..declare.cell import E, Cell
     return isinstance(c, Cell) and not c.recurrent and c.update == activation("relu", E)
 
 

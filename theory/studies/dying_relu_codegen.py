@@ -1,6 +1,6 @@
 """Render ``derivations/dying_relu`` from the declarations of :mod:`theory.studies.dying_relu`.
 
-Uses the shared printers (:func:`theory.printers.numba_code`, ``jax_code``, ``latex``); output is
+Uses the shared printers (:func:`theory.codegen.printers.numba_code`, ``jax_code``, ``latex``); output is
 deterministic (no timestamps, no hash-order dependence) and carries the generator version and a
 sha256 of the declarations and templates.  Regenerate with::
 
@@ -17,8 +17,8 @@ from pathlib import Path
 
 import sympy as sp
 
-from ..cell import GENERATOR_VERSION
-from ..printers import jax_code, latex, numba_code
+from ..declare.cell import GENERATOR_VERSION
+from ..codegen.printers import jax_code, latex, numba_code
 from .dying_relu_decl import BDP_ESTIMATE_DOC, KERNELS, STEP_KERNELS, Kernel
 
 PACKAGE = "dying_relu"

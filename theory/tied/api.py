@@ -42,7 +42,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import api
-from ..render import EXTENSIONS
+from ..codegen.render import EXTENSIONS
 from . import engine, relaxation
 from .render import render_extension
 

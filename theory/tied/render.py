@@ -1,7 +1,7 @@
 """Print a cell's site process (:mod:`theory.tied.site`) into ``tied_numba.py`` and ``tied_jax.py``.
 
 A ``render.EXTENSIONS`` hook, like the isometry files: the same SymPy printers as the core kernels
-(:mod:`theory.printers`), one elementwise function per site expression (numba: ``@vectorize`` ufuncs
+(:mod:`theory.codegen.printers`), one elementwise function per site expression (numba: ``@vectorize`` ufuncs
 over sample paths; jax: plain ``jnp`` functions that compose with ``vmap``/``jit``/``grad``), plus
 the data the solver needs (:data:`FIELDS`, :data:`COMPONENTS`, :data:`ARGS`, ``field_laws``).
 Output is deterministic (arguments sorted by name, no hashing).
@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import sympy as sp
 
-from ..cell import GENERATOR_VERSION
-from ..printers import jax_code, numba_code
+from ..declare.cell import GENERATOR_VERSION
+from ..codegen.printers import jax_code, numba_code
 from .site import SiteModel, site_model
 
 #: bumped whenever the generated tied files change shape

@@ -2,9 +2,9 @@ r"""The single-site process of a real (tied-weight) network, read off the cell's
 
 Both declaration families map to one description, :class:`SiteModel`:
 
-* a one-field cell (:class:`theory.cell.Cell`: vanilla, minimalRNN, user cells) is the case of one
+* a one-field cell (:class:`theory.declare.cell.Cell`: vanilla, minimalRNN, user cells) is the case of one
   field ``e`` that reads ``h``, one state component ``h`` and an optional direct input ``z``;
-* a gated cell (:class:`theory.gated.GatedCell`) has one field per gate (``a_<gate>``), each reading
+* a gated cell (:class:`theory.declare.gated.GatedCell`) has one field per gate (``a_<gate>``), each reading
   its declared ``reads`` (``h``, or ``r*h`` for a reset-before GRU), an optional scale of the
   recurrent part (reset-after GRU), and several state components updated in order.
 
@@ -22,9 +22,9 @@ from dataclasses import dataclass
 
 import sympy as sp
 
-from ..cell import E, H, Z, Cell
-from ..gaussian import complement_sigmoid
-from ..params import symbol
+from ..declare.cell import E, H, Z, Cell
+from ..declare.activations import complement_sigmoid
+from ..declare.params import symbol
 
 #: symbol of the direct input in every site expression
 ZSYM = Z
@@ -124,7 +124,7 @@ def site_model(cell) -> SiteModel:
         comp = SiteComponent(name="h", old=H, new=sp.Symbol("h_t", real=True), update=cell.update)
         return SiteModel(cell=cell, fields=(fld,), components=(comp,), direct_input=cell.update.has(Z),
                          read_field="e", hidden="h")
-    # a gated cell (theory.gated.GatedCell): read by attribute so this module needs no gated import
+    # a gated cell (theory.declare.gated.GatedCell): read by attribute so this module needs no gated import
     fields = []
     for g in cell.gates:
         scale, sf, sbh = None, None, sp.Integer(0)

@@ -2,7 +2,7 @@
 
 ``SIMULATORS[cell]`` is a :class:`~verify.simulators.base.Simulator`. Adding a cell (GRU, LSTM)
 means one file with ``draw_weights``, ``draw_inputs`` and ``step``, plus one line here; a theory
-cell with no entry is reported as "not simulated" by :mod:`verify.compare`, never skipped.
+cell with no entry is reported as "not simulated" by :mod:`verify.judge.compare`, never skipped.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ for _act in ACTIVATIONS:
 SIMULATORS[minimalrnn.SIMULATOR.cell] = minimalrnn.SIMULATOR
 
 
-#: Gated cells with a multi-component state (GRU, LSTM): their own protocol, driven by verify.gated.
+#: Gated cells with a multi-component state (GRU, LSTM): their own protocol, driven by verify.judge.gated.
 GATED_SIMULATORS: dict[str, GatedSimulator] = {s.cell: s for s in (gru.SIMULATOR, gru_reset_after.SIMULATOR,
                                                                   lstm.SIMULATOR)}
 

@@ -1,7 +1,7 @@
 """The simulator protocol: one hand-written forward step per cell.
 
 A :class:`Simulator` is a frozen record of pure functions on *one* network. The generic engine
-(:mod:`verify.simulate`) scans it over time and ``vmap``s it over the ensemble, so a cell file only
+(:mod:`verify.engine.simulate`) scans it over time and ``vmap``s it over the ensemble, so a cell file only
 says how to draw weights and inputs and how to take one step. Parameter names are the theory's
 (``theory.parameters(cell)``); values always arrive fully specified (no defaults here), so the
 only source of defaults is the theory declaration.

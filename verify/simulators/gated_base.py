@@ -1,8 +1,8 @@
 """The protocol of gated simulators: several gates and a multi-component state (GRU, LSTM).
 
-The generic engine of :mod:`verify.simulate` carries one state vector per network; a gated cell
+The generic engine of :mod:`verify.engine.simulate` carries one state vector per network; a gated cell
 with a carried cell state (LSTM: ``(c, h)``) needs a tuple of them, so gated simulators follow
-this small protocol and are driven by :mod:`verify.gated`.  As for every simulator, the code is
+this small protocol and are driven by :mod:`verify.judge.gated`.  As for every simulator, the code is
 hand-written (shares nothing with ``theory/``), parameter names are the theory's, and values
 always arrive fully specified.
 """

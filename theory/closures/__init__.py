@@ -1,0 +1,1 @@
+"""Numerical closures of gated cells beyond the generated Gaussian kernels (population dynamics)."""

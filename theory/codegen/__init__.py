@@ -1,0 +1,1 @@
+"""Code generation: SymPy printers, quadrature rules, templates that render numba/jax kernels and derivation.md, writing and trusting packages."""

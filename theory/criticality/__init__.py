@@ -1,0 +1,1 @@
+"""Critical initialisation, initialisers and phase diagrams built on the served quantities."""

@@ -1,0 +1,297 @@
+r"""Critical initialisation: parameters on :math:`\chi=1` that meet given constraints, and
+``jax.nn.initializers``-style functions that realise them.
+
+``critical_init(cell, **constraints)`` works along the cell's critical family (01 §2, 02 §3): the
+generated parametrisation by the field variance :math:`q^*` (``theory.critical_line``) —
+
+* vanilla / feed-forward (pair :math:`\sigma_w,\sigma_b`): :math:`\sigma_w^2=1/E_{q^*}[\phi'^2]`,
+  :math:`\sigma_b^2=q^*-\sigma_w^2E_{q^*}[\phi^2]-\sigma_v^2R`;
+* minimalRNN (pair :math:`\sigma_w,\sigma_v` at given :math:`\mu_b,\sigma_b,R`):
+  :math:`Q^*=RE[(1-u)^2]/(1-E[u^2])`, :math:`\sigma_w^2=(1-E[u^2])/(E[u'^2](Q^*+R))`,
+  :math:`\sigma_v^2=(q^*-\sigma_w^2Q^*-\sigma_b^2)/R` —
+
+and otherwise a bracketed root solve (Brent) of :math:`\chi=1` in the free member of the pair.
+Modes, by the constraints given:
+
+1. ``q_star=q``: closed form (no root finding);
+2. one member of the pair fixed (e.g. ``sigma_b=0.05``): root solve for the other;
+3. neither: the **isometry-optimal** point along the family — minimal per-step spread
+   :math:`v` (or, with ``T`` and ``max_variance``, the largest :math:`q^*` — the most signal —
+   whose :math:`T`-step variance stays within budget).  The family variable is ``q_star`` unless
+   ``knob`` names a parameter (e.g. ``knob="mu_b"`` for the minimalRNN gate bias, with ``q_star``
+   given).  Where the spread decreases monotonically to the edge of the feasible range (bounded
+   activations as :math:`q^*\to0`, the minimalRNN as :math:`\mu_b\to\infty`) there is no optimum:
+   ``ValueError`` says so and asks for a budget.
+
+Every result is checked at the fixed point the kernels' solver actually finds: ``|chi - 1| <=
+1e-10`` (else ``feasible`` is False and ``message`` says why — e.g. the designed :math:`Q^*` is not
+the stable root, 02 §3).  Cell objects with their own ``critical_init`` (gated GRU/LSTM) are
+dispatched to it unchanged.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..declare.registry import CRITICAL_INITS, lookup
+
+CHI_TOL = 1e-10
+
+
+@dataclass(frozen=True)
+class CriticalPoint:
+    """A point on the critical line: full parameter set and what holds there."""
+
+    cell: str
+    params: dict
+    q_star: float
+    chi: float
+    spread: float
+    weights: str
+    method: str
+    feasible: bool
+    message: str
+    variance: float | None = None
+    T: int | None = None
+    xi_q: float = math.nan
+    extra: dict = field(default_factory=dict)
+
+    def __getitem__(self, key):  # dict-style access, like the gated cells' result
+        return getattr(self, key)
+
+    def initializers(self, weights: str | None = None, in_axis: int = -2) -> dict:
+        """``{"W", "V", "b"}`` initialisers ``(key, shape, dtype) -> array`` realising this point
+        (``V`` only for cells with input weights).  ``weights`` defaults to the point's law."""
+        p = self.params
+        w = weights or self.weights
+        out = {"W": (orthogonal(p["sigma_w"]) if w == "orthogonal" else gaussian(p["sigma_w"], in_axis=in_axis))}
+        if "sigma_v" in p:
+            out["V"] = gaussian(p["sigma_v"], in_axis=in_axis)
+        out["b"] = bias(p.get("mu_b", 0.0), p.get("sigma_b", 0.0))
+        return out
+
+    def initializer(self, name: str, weights: str | None = None, in_axis: int = -2):
+        return self.initializers(weights, in_axis)[name]
+
+
+# ----------------------------------------------------------------------------------------------
+# initialisers, jax.nn.initializers convention
+# ----------------------------------------------------------------------------------------------
+
+def gaussian(std: float, in_axis: int = -2):
+    r""":math:`W_{ij}\sim\mathcal N(0,\mathrm{std}^2/\mathrm{fan\_in})`, ``fan_in = shape[in_axis]``
+    (-2: Flax ``Dense`` kernels ``(in, out)``; use -1 for Equinox ``(out, in)``; square: either)."""
+    import jax
+    import jax.numpy as jnp
+
+    def init(key, shape, dtype=jnp.float32):
+        fan_in = shape[in_axis] if len(shape) >= 2 else shape[0]
+        return (std / math.sqrt(fan_in)) * jax.random.normal(key, shape, dtype)
+    return init
+
+
+def orthogonal(gain: float):
+    r"""Scaled Haar orthogonal :math:`W=\mathrm{gain}\cdot O` (QR of a Gaussian matrix, signs of
+    :math:`\mathrm{diag}\,R` fixed): :math:`W^\top W=\mathrm{gain}^2I` for square shapes, so
+    :math:`\tfrac1N\mathrm{tr}\,WW^\top=\mathrm{gain}^2` (= the theory's :math:`\sigma_w^2`)."""
+    import jax
+    import jax.numpy as jnp
+
+    def init(key, shape, dtype=jnp.float32):
+        if len(shape) != 2:
+            raise ValueError(f"orthogonal initialiser needs a matrix shape, got {shape}")
+        n, m = shape
+        a = jax.random.normal(key, (max(n, m), min(n, m)), jnp.float64 if dtype == jnp.float64 else jnp.float32)
+        q, r = jnp.linalg.qr(a)
+        q = q * jnp.sign(jnp.diagonal(r))[None, :]
+        q = q if n >= m else q.T
+        return (gain * q).astype(dtype)
+    return init
+
+
+def bias(mean: float, std: float):
+    r""":math:`b_i\sim\mathcal N(\mu_b,\sigma_b^2)`."""
+    import jax
+    import jax.numpy as jnp
+
+    def init(key, shape, dtype=jnp.float32):
+        return mean + std * jax.random.normal(key, shape, dtype)
+    return init
+
+
+# ----------------------------------------------------------------------------------------------
+# critical_init
+# ----------------------------------------------------------------------------------------------
+
+def _predict(c, q, **p):
+    import theory
+    return float(theory.predict(c.name, q, **p))
+
+
+def _family_point(c, q_star, fixed):
+    """Closed-form point of the family at ``q_star`` (dict of params) or None if infeasible."""
+    import theory
+    a, b = c.critical_pair
+    line = theory.critical_line(c.name, q_star=q_star, **{k: v for k, v in fixed.items() if k not in (a, b)})
+    va, vb = float(line[a][0]), float(line[b][0])
+    if not (math.isfinite(va) and math.isfinite(vb)):
+        return None
+    return {**fixed, a: va, b: vb}
+
+
+def _solve_pair(c, fixed, free):
+    """Root of chi = 1 in ``free`` (the other member of the pair and everything else fixed).
+    ``fixed`` holds every parameter (defaults resolved), so the free one must be named."""
+    from scipy.optimize import brentq
+    a, b = c.critical_pair
+    hi = 10.0 if free == a else 20.0
+
+    def g(x):
+        try:
+            return _predict(c, "chi", **{**fixed, free: x}) - 1.0
+        except (RuntimeError, ArithmeticError):
+            return math.nan
+    grid = np.linspace(1e-4, hi, 161)
+    vals = np.array([g(x) for x in grid])
+    idx = np.nonzero(np.isfinite(vals[:-1]) & np.isfinite(vals[1:]) & (np.sign(vals[:-1]) != np.sign(vals[1:])))[0]
+    if not idx.size:
+        raise ValueError(f"{c.name}: chi = 1 is not reached for {free} in (0, {hi}] at {fixed}")
+    x = brentq(g, grid[idx[0]], grid[idx[0] + 1], xtol=1e-15, rtol=4 * np.finfo(float).eps, maxiter=200)
+    return {**fixed, free: x}
+
+
+def _objective(c, p, weights, T):
+    q = "isometry_variance" if T else "isometry_spread"
+    kw = {"T": T} if T else {}
+    return _predict(c, q, weights=weights, **kw, **p)
+
+
+def _isometry_point(c, fixed, weights, T, max_variance, knob, knob_range):
+    """Scan the family over ``knob``; return (params, description)."""
+    from scipy.optimize import brentq, minimize_scalar
+    if knob == "q_star":
+        lo, hi = knob_range or (1e-4, 20.0)
+        point = lambda x: _family_point(c, x, fixed)
+    else:
+        if "q_star" not in fixed:
+            raise ValueError(f"knob={knob!r} scans the family at a given q_star; pass q_star=")
+        q = fixed["q_star"]
+        lo, hi = knob_range or (-4.0, 12.0)
+        rest = {k: v for k, v in fixed.items() if k != "q_star"}
+        point = lambda x: _family_point(c, q, {**rest, knob: x})
+
+    def obj(x):
+        p = point(x)
+        if p is None:
+            return math.inf
+        try:
+            return _objective(c, p, weights, T)
+        except (RuntimeError, ArithmeticError, ValueError):
+            return math.inf
+    grid = np.geomspace(lo, hi, 121) if (knob == "q_star" and lo > 0) else np.linspace(lo, hi, 121)
+    vals = np.array([obj(x) for x in grid])
+    if not np.any(np.isfinite(vals)):
+        raise ValueError(f"{c.name}: no feasible critical point for {knob} in [{lo}, {hi}] at {fixed}")
+    if max_variance is not None:
+        ok = np.isfinite(vals) & (vals <= max_variance)
+        if not ok.any():
+            raise ValueError(f"{c.name}: T-step variance <= {max_variance} not reached for {knob} in [{lo}, {hi}] "
+                             f"(smallest {np.nanmin(np.where(np.isfinite(vals), vals, np.nan)):.4g})")
+        # the most signal (largest q*) / the smallest gate bias that meets the budget
+        i = int(np.nonzero(ok)[0][-1] if knob == "q_star" else np.nonzero(ok)[0][0])
+        j = i + 1 if knob == "q_star" else i - 1
+        if 0 <= j < grid.size and np.isfinite(vals[j]):
+            x = brentq(lambda t: obj(t) - max_variance, *sorted((grid[i], grid[j])), xtol=1e-13)
+        else:
+            x = grid[i]
+        return point(x), f"{knob} = {x:.10g}: T-step variance = {max_variance:g} budget"
+    k = int(np.nanargmin(np.where(np.isfinite(vals), vals, np.nan)))
+    if k == 0 or k == grid.size - 1 or not (np.isfinite(vals[k - 1]) and np.isfinite(vals[k + 1])):
+        trend = "decreases towards" if k in (0, grid.size - 1) else "is minimal at the edge of feasibility at"
+        raise ValueError(f"{c.name}: no isometry-optimal interior point: the spread {trend} {knob} = {grid[k]:.4g} "
+                         f"in [{lo}, {hi}]; give q_star=, or T= with max_variance= (a budget)")
+    r = minimize_scalar(obj, bracket=(grid[k - 1], grid[k], grid[k + 1]), tol=1e-10)
+    return point(r.x), f"{knob} = {r.x:.10g} minimises the per-step spread"
+
+
+def critical_init(cell, *, weights: str = "orthogonal", T: int | None = None, max_variance: float | None = None,
+                  knob: str = "q_star", knob_range=None, **constraints):
+    """Parameters on chi = 1 meeting ``constraints`` (see the module docstring for the modes).
+
+    Returns a :class:`CriticalPoint` (gated cells with their own ``critical_init``: their result).
+
+    ``tied=True``: the real (tied-weight) network's critical point, :func:`theory.tied.critical.critical_init_tied`
+    (every recurrent cell; ``solve_for``, ``target`` or ``xi``, ``bracket``, ``paths``, ``steps``, ``seed``)."""
+    import theory
+    from ..jacobian.isometry import weights_variance
+    tied = constraints.pop("tied", False)
+    if not isinstance(tied, bool):
+        raise ValueError(f"tied must be True or False, got {tied!r}")
+    if tied:
+        if T is not None or max_variance is not None or knob != "q_star" or knob_range is not None \
+                or weights != "orthogonal":
+            raise ValueError("tied=True solves tied lambda_max = target (or xi=); T, max_variance, knob, "
+                             "knob_range and weights apply to the annealed chi = 1 modes only")
+        from ..tied.critical import critical_init_tied
+        return critical_init_tied(cell, **constraints)
+    c = theory.cell(cell)
+    own = lookup(CRITICAL_INITS, c)  # gated cells: theory.criticality.gated_critical
+    if own is not None:
+        if T is not None or max_variance is not None or knob != "q_star" or knob_range is not None \
+                or weights != "orthogonal":
+            raise ValueError(f"{c.name}: T, max_variance, knob, knob_range and weights select the isometry modes of "
+                             f"single-field cells; the gated critical init solves lambda_max = 1 and takes "
+                             f"{c.name}'s parameters only (see theory.criticality.gated_critical.critical_init)")
+        return own(c, **constraints)
+    weights_variance(weights)
+    if max_variance is not None and not (isinstance(max_variance, (int, float)) and not isinstance(max_variance, bool)
+                                         and 0 < max_variance < float("inf")):
+        raise ValueError(f"max_variance must be a positive number, got {max_variance!r}")
+    if T is not None and (int(T) != T or T < 1):
+        raise ValueError(f"T must be a positive integer, got {T!r}")
+    a, b = c.critical_pair
+    q_star = constraints.pop("q_star", None)
+    fixed = dict(theory.api.resolve_params(c, constraints))
+    given = [n for n in (a, b) if n in constraints]
+    if q_star is not None and knob == "q_star":
+        if given:
+            raise ValueError(f"q_star fixes both {a} and {b}; do not also give {given}")
+        p = _family_point(c, float(q_star), fixed)
+        if p is None:
+            raise ValueError(f"{c.name}: q_star={q_star} is infeasible on the critical family "
+                             f"(a negative {a}^2 or {b}^2) at {fixed}")
+        method = "closed form (critical_line parametrised by q*)"
+    elif len(given) == 1 and max_variance is None:
+        p = _solve_pair(c, fixed, b if a in given else a)
+        method = f"root solve of chi = 1 in {b if a in given else a} (Brent)"
+    elif len(given) == 2:
+        raise ValueError(f"{a} and {b} both given: nothing left to put on chi = 1")
+    else:
+        extra = {"q_star": float(q_star)} if q_star is not None else {}
+        p, how = _isometry_point(c, {**fixed, **extra}, weights, T, max_variance, knob, knob_range)
+        method = f"isometry-optimal along the family: {how}"
+    return _finish(c, p, weights, T, method)
+
+
+def _finish(c, p, weights, T, method):
+    chi = _predict(c, "chi", **p)
+    q = _predict(c, "q_star", **p)
+    spread = _predict(c, "isometry_spread", weights=weights, **p)
+    var = _predict(c, "isometry_variance", weights=weights, T=T, **p) if T else None
+    xi_q = _predict(c, "xi_q", **p)
+    ok = abs(chi - 1.0) <= CHI_TOL
+    msg = "chi = 1 at the solver's fixed point" if ok else (
+        f"chi = {chi:.12g} at the fixed point the solver finds (q* = {q:.6g}): the designed fixed point is "
+        "not the smallest stable root (02 §3)")
+    return CriticalPoint(cell=c.name, params={k: float(v) for k, v in p.items()}, q_star=q, chi=chi, spread=spread,
+                         weights=weights, method=method, feasible=ok, message=msg, variance=var, T=T, xi_q=xi_q)
+
+
+def _register():
+    import theory
+    theory.critical_init = critical_init
+
+
+_register()

@@ -1,0 +1,1 @@
+"""Simulation of real networks (independent of theory): the scanned per-network step, sharded ensembles, Jacobian spectra."""

@@ -1,0 +1,1 @@
+"""Reports: report.json, tables, plots, atomic writes and the run manifest."""

@@ -1,0 +1,1 @@
+"""Ensemble statistics: standard errors, Bonferroni k, pass rules, estimators of fixed points and timescales."""

@@ -1,0 +1,1 @@
+"""Studies beyond the mean-field core: dying ReLU (born-dead networks)."""
