@@ -166,3 +166,29 @@ def test_simulators_and_engine_never_reach_theory():
     assert len(starts) >= 10  # the walk found both rooms
     bad = {m: sorted(w for w in _reach(graph, m) if _in("theory", w)) for m in starts}
     assert {m: ws for m, ws in bad.items() if ws} == {}
+
+
+def test_no_module_binds_names_on_another_module():
+    """Public names are bound where they are defined or imported (``theory/__init__`` imports
+    ``critical_init``, ``phase_diagram``, ``spectrum``); no module assigns an attribute of another
+    project module (``theory.spectrum = ...`` at import time was a hidden side effect and a hidden circle).
+    Registration goes through the registries (``api.register_quantity``, ``declare.registry``)."""
+    mods = _modules()
+    bad = []
+    for m, path in mods.items():
+        tree = ast.parse(path.read_text(), str(path))
+        project = (*PACKAGES, "derivations")
+        imported = {(a.asname or a.name).split(".")[0] for node in ast.walk(tree)
+                    if isinstance(node, ast.Import) for a in node.names if a.name.split(".")[0] in project}
+        imported |= {a.asname or a.name for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)
+                     and (node.level or (node.module or "").split(".")[0] in project) for a in node.names}
+        for node in ast.walk(tree):
+            targets = node.targets if isinstance(node, ast.Assign) else (
+                [node.target] if isinstance(node, (ast.AugAssign, ast.AnnAssign)) else [])
+            for t in targets:
+                if isinstance(t, ast.Attribute) and isinstance(t.value, ast.Name) and t.value.id in imported:
+                    bad.append(f"{m}:{node.lineno}: {t.value.id}.{t.attr} = ...")
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "setattr" \
+                    and node.args and isinstance(node.args[0], ast.Name) and node.args[0].id in imported:
+                bad.append(f"{m}:{node.lineno}: setattr({node.args[0].id}, ...)")
+    assert bad == []

@@ -11,10 +11,16 @@ from .api import (BACKENDS, QUANTITIES, FixedPointError, cell, cells, critical_l
                   parameters, predict, quantities, register, register_quantity, status, trajectory)
 from .declare.cell import Cell, Field
 from .declare.activations import sigmoid
+from .criticality.critical import critical_init
+from .criticality.phase import phase_diagram
+from .jacobian.spectrum import spectrum
 
 __all__ = ["BACKENDS", "QUANTITIES", "FixedPointError", "cell", "cells", "critical_line", "generate", "kernels",
-           "parameters", "predict", "quantities", "register", "register_quantity", "status", "trajectory", "Cell", "Field", "sigmoid"]
+           "parameters", "predict", "quantities", "register", "register_quantity", "status", "trajectory", "Cell", "Field", "sigmoid",
+           "critical_init", "phase_diagram", "spectrum"]
 
+# the families' registrations (quantities, renderers, critical inits, tied solver) into the registries
+# of theory.api and theory.declare.registry; listed in one place, theory/extensions.py
 from . import extensions as _extensions  # noqa: E402
 
 _extensions.load()

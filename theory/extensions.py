@@ -9,9 +9,6 @@ MODULES = (
     "theory.criticality.gated_critical",  # their critical_init (registry.CRITICAL_INITS)
     "theory.jacobian.isometry",
     "theory.jacobian.isometry_render",  # the isometry files of a generated package (render.EXTENSIONS)
-    "theory.criticality.critical",
-    "theory.criticality.phase",  # theory.phase_diagram
-    "theory.jacobian.spectrum",  # theory.spectrum(cell, T=..., weights=...): binds theory.spectrum (cheap: numpy only)
     "theory.tied.api",  # predict(..., tied=True), trajectory(..., tied=True): real (tied-weight) networks
 )
 

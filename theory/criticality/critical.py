@@ -31,94 +31,33 @@ dispatched to it unchanged.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..declare.registry import CRITICAL_INITS, lookup
+from ..declare.cell import Cell
+from ..declare.registry import CRITICAL_INITS, INITIALIZERS, lookup, register
+from .result import CriticalInit
 
 CHI_TOL = 1e-10
 
 
-@dataclass(frozen=True)
-class CriticalPoint:
-    """A point on the critical line: full parameter set and what holds there."""
-
-    cell: str
-    params: dict
-    q_star: float
-    chi: float
-    spread: float
-    weights: str
-    method: str
-    feasible: bool
-    message: str
-    variance: float | None = None
-    T: int | None = None
-    xi_q: float = math.nan
-    extra: dict = field(default_factory=dict)
-
-    def __getitem__(self, key):  # dict-style access, like the gated cells' result
-        return getattr(self, key)
-
-    def initializers(self, weights: str | None = None, in_axis: int = -2) -> dict:
-        """``{"W", "V", "b"}`` initialisers ``(key, shape, dtype) -> array`` realising this point
-        (``V`` only for cells with input weights).  ``weights`` defaults to the point's law."""
-        p = self.params
-        w = weights or self.weights
-        out = {"W": (orthogonal(p["sigma_w"]) if w == "orthogonal" else gaussian(p["sigma_w"], in_axis=in_axis))}
-        if "sigma_v" in p:
-            out["V"] = gaussian(p["sigma_v"], in_axis=in_axis)
-        out["b"] = bias(p.get("mu_b", 0.0), p.get("sigma_b", 0.0))
-        return out
-
-    def initializer(self, name: str, weights: str | None = None, in_axis: int = -2):
-        return self.initializers(weights, in_axis)[name]
+#: earlier name of the result type (single-field cells); every cell now returns a :class:`CriticalInit`
+CriticalPoint = CriticalInit
 
 
-# ----------------------------------------------------------------------------------------------
-# initialisers, jax.nn.initializers convention
-# ----------------------------------------------------------------------------------------------
-
-def gaussian(std: float, in_axis: int = -2):
-    r""":math:`W_{ij}\sim\mathcal N(0,\mathrm{std}^2/\mathrm{fan\_in})`, ``fan_in = shape[in_axis]``
-    (-2: Flax ``Dense`` kernels ``(in, out)``; use -1 for Equinox ``(out, in)``; square: either)."""
-    import jax
-    import jax.numpy as jnp
-
-    def init(key, shape, dtype=jnp.float32):
-        fan_in = shape[in_axis] if len(shape) >= 2 else shape[0]
-        return (std / math.sqrt(fan_in)) * jax.random.normal(key, shape, dtype)
-    return init
-
-
-def orthogonal(gain: float):
-    r"""Scaled Haar orthogonal :math:`W=\mathrm{gain}\cdot O` (QR of a Gaussian matrix, signs of
-    :math:`\mathrm{diag}\,R` fixed): :math:`W^\top W=\mathrm{gain}^2I` for square shapes, so
-    :math:`\tfrac1N\mathrm{tr}\,WW^\top=\mathrm{gain}^2` (= the theory's :math:`\sigma_w^2`)."""
-    import jax
-    import jax.numpy as jnp
-
-    def init(key, shape, dtype=jnp.float32):
-        if len(shape) != 2:
-            raise ValueError(f"orthogonal initialiser needs a matrix shape, got {shape}")
-        n, m = shape
-        a = jax.random.normal(key, (max(n, m), min(n, m)), jnp.float64 if dtype == jnp.float64 else jnp.float32)
-        q, r = jnp.linalg.qr(a)
-        q = q * jnp.sign(jnp.diagonal(r))[None, :]
-        q = q if n >= m else q.T
-        return (gain * q).astype(dtype)
-    return init
-
-
-def bias(mean: float, std: float):
-    r""":math:`b_i\sim\mathcal N(\mu_b,\sigma_b^2)`."""
-    import jax
-    import jax.numpy as jnp
-
-    def init(key, shape, dtype=jnp.float32):
-        return mean + std * jax.random.normal(key, shape, dtype)
-    return init
+def single_field_initializers(c, params: dict, weights: str = "orthogonal", in_axis: int = -2) -> dict:
+    r"""``{"W", "V", "b"}`` initialisers ``(key, shape, dtype) -> array`` realising ``params`` of a
+    single-field cell (``V`` only for cells with input weights): ``W`` scaled Haar orthogonal
+    (``weights="orthogonal"``) or Gaussian, ``V`` Gaussian, ``b`` :math:`\mathcal N(\mu_b,\sigma_b^2)`."""
+    from ..jacobian.isometry import weights_variance
+    from .initializers import bias, gaussian, orthogonal  # jax: imported when initialisers are asked for
+    weights_variance(weights)
+    p = params
+    out = {"W": (orthogonal(p["sigma_w"]) if weights == "orthogonal" else gaussian(p["sigma_w"], in_axis=in_axis))}
+    if "sigma_v" in p:
+        out["V"] = gaussian(p["sigma_v"], in_axis=in_axis)
+    out["b"] = bias(p.get("mu_b", 0.0), p.get("sigma_b", 0.0))
+    return out
 
 
 # ----------------------------------------------------------------------------------------------
@@ -126,15 +65,15 @@ def bias(mean: float, std: float):
 # ----------------------------------------------------------------------------------------------
 
 def _predict(c, q, **p):
-    import theory
-    return float(theory.predict(c.name, q, **p))
+    from .. import api
+    return float(api.predict(c.name, q, **p))
 
 
 def _family_point(c, q_star, fixed):
     """Closed-form point of the family at ``q_star`` (dict of params) or None if infeasible."""
-    import theory
+    from .. import api
     a, b = c.critical_pair
-    line = theory.critical_line(c.name, q_star=q_star, **{k: v for k, v in fixed.items() if k not in (a, b)})
+    line = api.critical_line(c.name, q_star=q_star, **{k: v for k, v in fixed.items() if k not in (a, b)})
     va, vb = float(line[a][0]), float(line[b][0])
     if not (math.isfinite(va) and math.isfinite(vb)):
         return None
@@ -220,11 +159,12 @@ def critical_init(cell, *, weights: str = "orthogonal", T: int | None = None, ma
                   knob: str = "q_star", knob_range=None, **constraints):
     """Parameters on chi = 1 meeting ``constraints`` (see the module docstring for the modes).
 
-    Returns a :class:`CriticalPoint` (gated cells with their own ``critical_init``: their result).
+    Returns a :class:`~theory.criticality.result.CriticalInit` for every cell and both theories
+    (``.theory`` says which: ``"annealed"`` here, ``"tied"`` with ``tied=True``).
 
     ``tied=True``: the real (tied-weight) network's critical point, :func:`theory.tied.critical.critical_init_tied`
     (every recurrent cell; ``solve_for``, ``target`` or ``xi``, ``bracket``, ``paths``, ``steps``, ``seed``)."""
-    import theory
+    from .. import api
     from ..jacobian.isometry import weights_variance
     tied = constraints.pop("tied", False)
     if not isinstance(tied, bool):
@@ -236,7 +176,7 @@ def critical_init(cell, *, weights: str = "orthogonal", T: int | None = None, ma
                              "knob_range and weights apply to the annealed chi = 1 modes only")
         from ..tied.critical import critical_init_tied
         return critical_init_tied(cell, **constraints)
-    c = theory.cell(cell)
+    c = api.cell(cell)
     own = lookup(CRITICAL_INITS, c)  # gated cells: theory.criticality.gated_critical
     if own is not None:
         if T is not None or max_variance is not None or knob != "q_star" or knob_range is not None \
@@ -253,7 +193,7 @@ def critical_init(cell, *, weights: str = "orthogonal", T: int | None = None, ma
         raise ValueError(f"T must be a positive integer, got {T!r}")
     a, b = c.critical_pair
     q_star = constraints.pop("q_star", None)
-    fixed = dict(theory.api.resolve_params(c, constraints))
+    fixed = dict(api.resolve_params(c, constraints))
     given = [n for n in (a, b) if n in constraints]
     if q_star is not None and knob == "q_star":
         if given:
@@ -285,13 +225,10 @@ def _finish(c, p, weights, T, method):
     msg = "chi = 1 at the solver's fixed point" if ok else (
         f"chi = {chi:.12g} at the fixed point the solver finds (q* = {q:.6g}): the designed fixed point is "
         "not the smallest stable root (02 §3)")
-    return CriticalPoint(cell=c.name, params={k: float(v) for k, v in p.items()}, q_star=q, chi=chi, spread=spread,
-                         weights=weights, method=method, feasible=ok, message=msg, variance=var, T=T, xi_q=xi_q)
+    return CriticalInit(cell=c.name, params={k: float(v) for k, v in p.items()}, theory="annealed", criterion="chi = 1",
+                        feasible=ok, message=msg, method=method,
+                        predicted={"chi": chi, "q_star": q, "xi_q": xi_q, "spread": spread, "variance": var},
+                        details={"weights": weights, "T": T})
 
 
-def _register():
-    import theory
-    theory.critical_init = critical_init
-
-
-_register()
+register(INITIALIZERS, Cell, single_field_initializers)

@@ -26,7 +26,8 @@ from functools import lru_cache
 import numpy as np
 
 from ..declare.gated import GatedCell
-from ..declare.registry import CRITICAL_INITS, register
+from ..declare.registry import CRITICAL_INITS, INITIALIZERS, register
+from .result import CriticalInit
 
 GRID = np.concatenate([np.linspace(0.05, 1.0, 20), np.linspace(1.05, 8.0, 140)])
 
@@ -112,28 +113,35 @@ def solve_scale(cell, params, solve_for="sigma_w", target=1.0, grid=GRID, tol=1e
 
 
 def critical_init(cell, *, solve_for: str = "sigma_w", target: float = 1.0, horizon: float | None = None,
-                  bias_range=(-4.0, 12.0), **params) -> dict:
-    r"""Critical initialisation of a gated cell.
+                  bias_range=(-4.0, 12.0), **params) -> CriticalInit:
+    r"""Critical initialisation of a gated cell (annealed theory).
 
-    ``params``: fixed parameter values (the rest at the cell's defaults).  Returns
-    ``{"params": {...}, "lambda_max", "xi_q", "xi", "scale", "feasible", "message"}`` with ``params``
-    the full parameter set at the solution; ``feasible`` is False (and ``message`` says why) when
-    λ_max never reaches ``target`` for scales in (0, 8] or the horizon is not reached in
-    ``bias_range``."""
+    ``params``: fixed parameter values (the rest at the cell's defaults).  Returns a
+    :class:`~theory.criticality.result.CriticalInit` with ``params`` the full parameter set at the
+    solution, ``predicted`` = ``{"lambda_max", "xi_q", "xi"}`` there and ``details`` =
+    ``{"scale", "solve_for", "target", "horizon"}``; ``feasible`` is False (and ``message`` says why)
+    when λ_max never reaches ``target`` for scales in (0, 8], the horizon is not reached in
+    ``bias_range``, or the Newton/bisection on the bias does not converge."""
     from .. import api
 
     p = api.resolve_params(cell, params)
     names = _scale_params(cell, solve_for)
     mkey = f"mu_b_{cell.memory_gate}"
 
+    criterion = f"lambda_max = {target:g}" + ("" if horizon is None else f", xi_q = {horizon:g}")
+    method = (f"scan of lambda_max over {solve_for}, then Newton with d lambda/d theta by jax.jacfwd"
+              + ("" if horizon is None else f"; Newton/bisection on {mkey} along the critical surface"))
+
     def result(pp, s, feasible, msg):
-        out = {"params": pp, "scale": s, "feasible": feasible, "message": msg}
+        predicted = {}
         for q in ("lambda_max", "xi_q", "xi"):
             try:
-                out[q] = float(api.predict(cell, q, **pp)) if feasible else math.nan
+                predicted[q] = float(api.predict(cell, q, **pp)) if feasible else math.nan
             except api.FixedPointError:
-                out[q] = math.nan
-        return out
+                predicted[q] = math.nan
+        return CriticalInit(cell=cell.name, params={k: float(v) for k, v in pp.items()}, theory="annealed",
+                            criterion=criterion, feasible=feasible, message=msg, method=method, predicted=predicted,
+                            details={"scale": s, "solve_for": solve_for, "target": target, "horizon": horizon})
 
     if horizon is None:
         s = solve_scale(cell, p, solve_for, target)
@@ -182,9 +190,21 @@ def critical_init(cell, *, solve_for: str = "sigma_w", target: float = 1.0, hori
         mu = step if lo < step < hi else 0.5 * (lo + hi)
         if hi - lo < 1e-12:
             break
+    if not abs(f) <= 1e-6 * horizon:
+        return result(q, s, False, f"xi_q = {horizon} not converged: xi_q - horizon = {f:.3g} at {mkey} = {mu:.10g}")
     return result(q, s, True, f"{mkey} = {mu:.10g}, {solve_for} = {s:.10g}: lambda_max = {target}, xi_q = {horizon}")
 
 
+def gated_initializers(c, params: dict, **options) -> dict:
+    """Per-gate and stacked initialisers realising ``params`` (:func:`theory.criticality.gated_init.initializers`)."""
+    if options:
+        raise ValueError(f"{c.name}: gated initialisers take no options (weights are Gaussian, layout (fan_in, fan_out)); "
+                         f"got {sorted(options)}")
+    from .gated_init import initializers
+    return initializers(c, **params)
+
+
 register(CRITICAL_INITS, GatedCell, critical_init)
+register(INITIALIZERS, GatedCell, gated_initializers)
 
 __all__ = ["critical_init", "solve_scale"]

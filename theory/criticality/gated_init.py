@@ -20,29 +20,10 @@ then ``b_hn``), PyTorch's ``bias_hh`` / Flax's ``hn`` bias.
 """
 from __future__ import annotations
 
-import math
-
 import jax
 import jax.numpy as jnp
 
-
-def normal_kernel(std: float):
-    """``N(0, std^2 / fan_in)`` kernels of shape ``(..., fan_in, fan_out)``."""
-    if not (math.isfinite(std) and std >= 0):
-        raise ValueError(f"std must be finite and >= 0, got {std!r}")
-
-    def init(key, shape, dtype=jnp.float32):
-        if len(shape) < 2:
-            raise ValueError(f"a kernel needs shape (..., fan_in, fan_out), got {tuple(shape)}")
-        return (std / math.sqrt(shape[-2])) * jax.random.normal(key, shape, dtype)
-    return init
-
-
-def normal_bias(mean: float, std: float):
-    """``N(mean, std^2)`` biases."""
-    def init(key, shape, dtype=jnp.float32):
-        return mean + std * jax.random.normal(key, shape, dtype)
-    return init
+from .initializers import bias, gaussian
 
 
 def _stacked(parts):
@@ -66,23 +47,23 @@ def initializers(cell, **params) -> dict:
         raise ValueError(f"gated_init.initializers builds per-gate initialisers for gated cells (gru, lstm, ...); "
                          f"{c.name} is not one: use theory.critical_init({c.name!r}, ...).initializers()")
     p = api.resolve_params(c, params)
-    out, rec, inp, bias = {}, [], [], []
+    out, rec, inp, biases = {}, [], [], []
     for g in c.gates:
         n = g.name
-        rec.append(normal_kernel(float(p[f"sigma_w_{n}"])))
-        inp.append(normal_kernel(float(p[f"sigma_v_{n}"])))
-        bias.append(normal_bias(float(p.get(f"mu_b_{n}", 0.0)), float(p[f"sigma_b_{n}"])))
-        out[f"recurrent_kernel_{n}"], out[f"kernel_{n}"], out[f"bias_{n}"] = rec[-1], inp[-1], bias[-1]
-    out["recurrent_kernel"], out["kernel"], out["bias"] = _stacked(rec), _stacked(inp), _stacked(bias)
+        rec.append(gaussian(float(p[f"sigma_w_{n}"])))
+        inp.append(gaussian(float(p[f"sigma_v_{n}"])))
+        biases.append(bias(float(p.get(f"mu_b_{n}", 0.0)), float(p[f"sigma_b_{n}"])))
+        out[f"recurrent_kernel_{n}"], out[f"kernel_{n}"], out[f"bias_{n}"] = rec[-1], inp[-1], biases[-1]
+    out["recurrent_kernel"], out["kernel"], out["bias"] = _stacked(rec), _stacked(inp), _stacked(biases)
     if any(g.scale is not None for g in c.gates):
         rb = []
         for g in c.gates:
             std = float(p[f"sigma_b_h{g.name}"]) if g.scale is not None else 0.0
-            rb.append(normal_bias(0.0, std))
+            rb.append(bias(0.0, std))
             if g.scale is not None:
                 out[f"recurrent_bias_{g.name}"] = rb[-1]
         out["recurrent_bias"] = _stacked(rb)
     return out
 
 
-__all__ = ["initializers", "normal_kernel", "normal_bias"]
+__all__ = ["initializers"]

@@ -7,6 +7,7 @@ function of its key, so draws are reproducible and ``vmap``-able.
 * :func:`gaussian` — :math:`W_{ij}\sim\mathcal N(0,\sigma^2/\mathrm{fan\_in})` (the library's
   ``sigma_w`` convention), or :math:`\mathcal N(0,\sigma^2)` with ``fan_in_scaled=False``;
 * :func:`he_normal` — :math:`\mathcal N(0, 2/\mathrm{fan\_in})` (He et al. 2015), i.e. ``gaussian(sqrt(2))``;
+* :func:`bias` — :math:`b_i\sim\mathcal N(\mu_b,\sigma_b^2)`;
 * :func:`orthogonal` — ``gain`` times a Haar-distributed matrix with orthonormal columns (or rows);
 * :func:`rai` / :func:`rai_dense` — randomized asymmetric initialisation (Lu, Shin, Su & Karniadakis
   2019/2020; see :func:`rai` for what was and was not checked).
@@ -22,24 +23,39 @@ import jax.numpy as jnp
 RAI_SCALE = 0.6007
 
 
-def _fan_in(shape) -> int:
+def _fan_in(shape, in_axis: int = -2) -> int:
     if len(shape) < 2:
         raise ValueError(f"a kernel needs shape (..., fan_in, fan_out), got {tuple(shape)}")
     if shape[-2] < 1 or shape[-1] < 1:
         raise ValueError(f"fan_in and fan_out must be >= 1, got shape {tuple(shape)}")
-    return int(shape[-2])
+    return int(shape[in_axis])
 
 
-def gaussian(std: float, fan_in_scaled: bool = True):
+def gaussian(std: float, fan_in_scaled: bool = True, in_axis: int = -2):
     r"""i.i.d. :math:`W_{ij}\sim\mathcal N(0, s^2)` with :math:`s=\mathrm{std}/\sqrt{\mathrm{fan\_in}}`
     (``fan_in_scaled=True``, matching ``sigma_w``) or :math:`s=\mathrm{std}`; so
-    :math:`E[W_{ij}^2]=\mathrm{std}^2/\mathrm{fan\_in}` resp. :math:`\mathrm{std}^2`."""
+    :math:`E[W_{ij}^2]=\mathrm{std}^2/\mathrm{fan\_in}` resp. :math:`\mathrm{std}^2`.
+    ``fan_in = shape[in_axis]``: -2 for Flax ``Dense`` kernels ``(in, out)``, -1 for Equinox/PyTorch
+    ``(out, in)``."""
     if not (math.isfinite(std) and std >= 0):
         raise ValueError(f"std must be finite and >= 0, got {std!r}")
+    if in_axis not in (-2, -1):
+        raise ValueError(f"in_axis must be -2 (fan_in, fan_out) or -1 (fan_out, fan_in), got {in_axis!r}")
 
     def init(key, shape, dtype=jnp.float32):
-        s = std / math.sqrt(_fan_in(shape)) if fan_in_scaled else std
+        s = std / math.sqrt(_fan_in(shape, in_axis)) if fan_in_scaled else std
         return s * jax.random.normal(key, tuple(shape), dtype)
+
+    return init
+
+
+def bias(mean: float, std: float):
+    r"""i.i.d. biases :math:`b_i\sim\mathcal N(\mu_b,\sigma_b^2)` (``mean``, ``std``), any shape."""
+    if not (math.isfinite(mean) and math.isfinite(std) and std >= 0):
+        raise ValueError(f"bias mean must be finite and std finite and >= 0, got mean={mean!r}, std={std!r}")
+
+    def init(key, shape, dtype=jnp.float32):
+        return mean + std * jax.random.normal(key, tuple(shape), dtype)
 
     return init
 

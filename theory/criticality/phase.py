@@ -123,10 +123,10 @@ def phase_diagram(cell, x: str = "sigma_w", y: str | None = None, xlim=None, yli
     import time
     import warnings
 
-    import theory
+    from .. import api
     from ..jacobian.isometry import has_isometry
     from ..validate import count
-    c = theory.cell(cell)
+    c = api.cell(cell)
     if not has_isometry(c):
         raise ValueError(f"phase_diagram needs chi and the isometry moments, derived for single-field cells; "
                          f"{c.name} is a gated cell: its critical line lambda_max = 1 is served by "
@@ -139,12 +139,12 @@ def phase_diagram(cell, x: str = "sigma_w", y: str | None = None, xlim=None, yli
     if x == y:
         raise ValueError("x and y must differ")
     if n is None:  # chaotic xi costs ~30 ms/point where the bivariate expectation needs quadrature
-        quad = any(k.startswith("_E2_") for k in vars(theory.kernels(c)))
+        quad = any(k.startswith("_E2_") for k in vars(api.kernels(c)))
         n = (80, 60) if (quad and xi) else (160, 120)
     nx, ny = (n, n) if isinstance(n, int) else n
     xs, ys = _axis(x, xlim, nx), _axis(y, ylim, ny)
     grid = {x: xs[None, :], y: ys[:, None]}
-    base = {k: v for k, v in theory.parameters(c).items() if k not in (x, y)}
+    base = {k: v for k, v in api.parameters(c).items() if k not in (x, y)}
     base.update({k: v for k, v in fixed.items()})
     kw = {**base, **grid}
     secs = {}
@@ -157,9 +157,9 @@ def phase_diagram(cell, x: str = "sigma_w", y: str | None = None, xlim=None, yli
             vw = weights_variance(weights)
             if int(T) != T or T < 1:
                 raise ValueError(f"T must be a positive integer, got {T!r}")
-            p = theory.api.resolve_params(c, kw)
+            p = api.resolve_params(c, kw)
             args = [np.asarray(p[k], dtype=np.float64) for k in c.param_names]
-            core, iso = theory.kernels(c, "numba"), isometry_kernels(c, "numba")
+            core, iso = api.kernels(c, "numba"), isometry_kernels(c, "numba")
             t = time.perf_counter()
             Qs = core.Q_star(*args)
             secs["Q_star"] = time.perf_counter() - t
@@ -172,14 +172,14 @@ def phase_diagram(cell, x: str = "sigma_w", y: str | None = None, xlim=None, yli
             secs["isometry"] = time.perf_counter() - t
         else:
             t = time.perf_counter()
-            chi = np.asarray(theory.predict(c.name, "chi", backend=backend, **kw))
+            chi = np.asarray(api.predict(c.name, "chi", backend=backend, **kw))
             secs["chi"] = time.perf_counter() - t
             t = time.perf_counter()
-            var = np.asarray(theory.predict(c.name, "isometry_variance", backend=backend, T=T, weights=weights, **kw))
-            mean = np.asarray(theory.predict(c.name, "isometry_mean", backend=backend, T=T, weights=weights, **kw))
+            var = np.asarray(api.predict(c.name, "isometry_variance", backend=backend, T=T, weights=weights, **kw))
+            mean = np.asarray(api.predict(c.name, "isometry_mean", backend=backend, T=T, weights=weights, **kw))
             secs["isometry"] = time.perf_counter() - t
         t = time.perf_counter()
-        xiv = np.asarray(theory.predict(c.name, "xi", backend=backend, **kw)) if xi else None
+        xiv = np.asarray(api.predict(c.name, "xi", backend=backend, **kw)) if xi else None
         secs["xi"] = time.perf_counter() - t
     shape = (ys.size, xs.size)
     chi, var, mean = (np.broadcast_to(a, shape) for a in (chi, var, mean))
@@ -188,15 +188,7 @@ def phase_diagram(cell, x: str = "sigma_w", y: str | None = None, xlim=None, yli
     if (x, y) == tuple(c.critical_pair) or (y, x) == tuple(c.critical_pair):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
-            crit = theory.critical_line(c.name, q_star=np.geomspace(1e-3, 50.0, 400), **base)
+            crit = api.critical_line(c.name, q_star=np.geomspace(1e-3, 50.0, 400), **base)
     return PhaseDiagram(cell=c.name, x=x, y=y, xs=xs, ys=ys, chi=np.array(chi), xi=None if xiv is None else np.array(xiv),
                         relvar=np.array(var / mean ** 2), T=int(T), weights=weights, fixed=base, critical=crit,
                         seconds=secs)
-
-
-def _register():
-    import theory
-    theory.phase_diagram = phase_diagram
-
-
-_register()

@@ -243,8 +243,8 @@ class GatedCell:
         """Short description for the ``derive`` command (:func:`theory.symbolic.gated_derive.summary_lines`)."""
         return _served(SUMMARIES, self, "summary_lines")(self)
 
-    def critical_init(self, **constraints) -> dict:
-        """Critical initialisation (λ_max = 1); see :func:`theory.criticality.gated_critical.critical_init`."""
+    def critical_init(self, **constraints) -> "CriticalInit":
+        """Critical initialisation (λ_max = 1); returns a ``CriticalInit``; see :func:`theory.criticality.gated_critical.critical_init`."""
         return _served(CRITICAL_INITS, self, "critical_init")(self, **constraints)
 
 

@@ -23,6 +23,10 @@ TRAJECTORIES: dict = {}
 #: type -> name of the quantity that is 1 on the critical surface (default ``"chi"``; gated cells:
 #: ``"lambda_max"``, the top eigenvalue of the perturbation map)
 CRITICAL_QUANTITY: dict = {}
+#: type -> ``initializers(cell, params, **options) -> {name: init(key, shape, dtype)}`` (the weights
+#: and biases that realise a parameter set, ``jax.nn.initializers`` convention; used by
+#: ``CriticalInit.initializers``)
+INITIALIZERS: dict = {}
 #: type -> ``summary_lines(cell) -> [str]`` (what the ``derive`` command prints about the cell)
 SUMMARIES: dict = {}
 
@@ -41,4 +45,4 @@ def lookup(table: dict, obj):
     return None
 
 
-__all__ = ["RENDERERS", "CORE_PREDICTORS", "CRITICAL_INITS", "CRITICAL_QUANTITY", "TRAJECTORIES", "SUMMARIES", "register", "lookup"]
+__all__ = ["RENDERERS", "CORE_PREDICTORS", "CRITICAL_INITS", "INITIALIZERS", "CRITICAL_QUANTITY", "TRAJECTORIES", "SUMMARIES", "register", "lookup"]

@@ -817,10 +817,10 @@ def spectrum(cell, T: int = 1, weights: str = "orthogonal", n: int = 800, eps_re
     already exact (one step: nothing to correlate) and is returned.  ``"free-steps"`` for a gated
     cell at ``T >= 2`` is the free-steps *model* (its variance is ``isometry_variance_free``, below
     the exact ``isometry_variance``)."""
-    import theory
+    from .. import api
     from .isometry import has_isometry, weights_variance
     from ..validate import count
-    c = theory.cell(cell)
+    c = api.cell(cell)
     if not has_isometry(c):
         raise ValueError(f"spectrum: the Jacobian spectrum is derived for single-field cells (vanilla, minimalRNN, "
                          f"feed-forward); not yet for the gated cell {c.name}")
@@ -843,18 +843,18 @@ def spectrum(cell, T: int = 1, weights: str = "orthogonal", n: int = 800, eps_re
         if T >= 2:
             from .spectrum_ov import spectrum_ov
             return spectrum_ov(c.name, T=T, weights=weights, **params)  # self-checked there
-    p = theory.api.resolve_params(c, params)
+    p = api.resolve_params(c, params)
     pf = {k: float(v) for k, v in p.items()}
     # Q*, or Q = 1 at a marginal point (He-initialised ReLU: every Q is a fixed point and the Jacobian's
     # law does not depend on Q); failures raise FixedPointError with the solver's reason
-    core = theory.api.kernels(c, "numba")
+    core = api.kernels(c, "numba")
     args = [pf[k] for k in c.param_names]
     Q_star = float(core.Q_served(*args))
-    theory.api.check_defined(c, "Q_star", np.asarray(Q_star), pf)
+    api.check_defined(c, "Q_star", np.asarray(Q_star), pf)
     q_star = float(core.field_variance(Q_star, *args))
     law = unit_law(c, pf, q_star, Q_star, panels=panels)
-    m1 = float(theory.predict(c.name, "isometry_mean", T=T, weights=weights, **pf))
-    var = float(theory.predict(c.name, "isometry_variance_free", T=T, weights=weights, **pf))
+    m1 = float(api.predict(c.name, "isometry_mean", T=T, weights=weights, **pf))
+    var = float(api.predict(c.name, "isometry_variance_free", T=T, weights=weights, **pf))
     atom = float(np.sum(law.w[(law.a == 0) & (law.s == 0)]))
     if not (SCALE_RANGE[0] < m1 < SCALE_RANGE[1] and math.isfinite(var)):
         if law.sigma_w == 0.0 and not np.any(law.a):
@@ -862,7 +862,7 @@ def spectrum(cell, T: int = 1, weights: str = "orthogonal", n: int = 800, eps_re
             return Spectrum(cell=c.name, T=T, weights=weights, params=pf, lam=np.zeros(1), density=np.zeros(1),
                             atom=1.0, eps=np.zeros(1), converged=np.ones(1, bool), m1=0.0, variance=0.0,
                             notes=("J = 0 exactly (sigma_w = 0): all eigenvalues of JJ^T are 0",))
-        chi1 = float(theory.predict(c.name, "isometry_mean", T=1, weights=weights, **pf))
+        chi1 = float(api.predict(c.name, "isometry_mean", T=1, weights=weights, **pf))
         raise ValueError(f"{c.name}: m1 = chi^T = 10^{T * math.log10(chi1) if chi1 > 0 else -math.inf:.1f} at T = {T} "
                          f"(chi = {chi1:.6g}) is outside {SCALE_RANGE[0]:g}..{SCALE_RANGE[1]:g}, where the density "
                          "and its variance (~ m1^2) are representable in float64; use a smaller T")
@@ -909,13 +909,3 @@ def spectrum(cell, T: int = 1, weights: str = "orthogonal", n: int = 800, eps_re
     out = Spectrum(cell=c.name, T=T, weights=weights, params=pf, lam=lam, density=dens,
                    atom=atom, eps=eps, converged=np.ones(lam.size, bool), m1=m1, variance=var, notes=notes)
     return self_check(out)
-
-
-def _register():
-    # theory.spectrum(cell, T=...) is this function (its module lives at theory.jacobian.spectrum, so
-    # binding the name on the package shadows no submodule)
-    import theory
-    theory.spectrum = spectrum
-
-
-_register()

@@ -876,21 +876,21 @@ def spectrum_ov(cell, T: int = 4, weights: str = "orthogonal", n: int = 150, M: 
     ``calibrate`` (default): rescale the sampled law so that its mean is the exact :math:`\chi^T`
     (:func:`calibrated`; a control variate that removes most of the path sample's spread)."""
     import time
-    import theory
+    from .. import api
     from .isometry import weights_variance
     from .spectrum_law import Spectrum, vanilla_grid
     t_start = time.perf_counter()
-    c = theory.cell(cell)
+    c = api.cell(cell)
     weights_variance(weights)
     if int(T) != T or T < 1:
         raise ValueError(f"T must be a positive integer, got {T!r}")
     T = int(T)
-    p = theory.api.resolve_params(c, params)
+    p = api.resolve_params(c, params)
     pf = {k: float(v) for k, v in p.items()}
-    q_star = float(theory.predict(c.name, "q_star", **pf))
-    Q_star = float(theory.predict(c.name, "Q_star", **pf))
-    m1 = float(theory.predict(c.name, "isometry_mean", T=T, weights=weights, **pf))
-    var = float(theory.predict(c.name, "isometry_variance", T=T, weights=weights, **pf))
+    q_star = float(api.predict(c.name, "q_star", **pf))
+    Q_star = float(api.predict(c.name, "Q_star", **pf))
+    m1 = float(api.predict(c.name, "isometry_mean", T=T, weights=weights, **pf))
+    var = float(api.predict(c.name, "isometry_variance", T=T, weights=weights, **pf))
     sample = path_sample(c, pf, q_star, Q_star, T, M=M, seed=seed)
     scale = 1.0
     if calibrate:

@@ -15,6 +15,7 @@ import math
 import numpy as np
 
 from .. import api
+from ..criticality.result import CriticalInit
 from .api import solve
 
 #: scan points of the bracket
@@ -29,14 +30,15 @@ def default_solve_for(c) -> str:
 
 def critical_init_tied(name, *, solve_for: str | None = None, target: float = 1.0, xi: float | None = None,
                        bracket=None, paths: int = 4096, steps: int = 160, burn: int | None = None, seed: int = 0,
-                       **params) -> dict:
+                       **params) -> CriticalInit:
     """Parameter ``solve_for`` (default :func:`default_solve_for`) where the tied λ_max equals
     ``target`` (or ``exp(-1/xi)`` when ``xi`` is given), other parameters at ``params``/defaults.
 
-    Returns ``{"params", "solve_for", "value", "value_se", "lambda_max", "lambda_max_se", "xi",
-    "feasible", "message", "theory": "tied", "paths", "steps"}``; ``feasible`` is False (with the
-    reason) when the target is not crossed inside ``bracket`` (default: (-4, 12) for a bias mean,
-    (0.05, 6) for a scale)."""
+    Returns a :class:`~theory.criticality.result.CriticalInit` with ``theory="tied"``, ``predicted`` =
+    ``{"lambda_max", "lambda_max_se", "xi"}`` (the solver's tied values at the root) and ``details`` =
+    ``{"solve_for", "value", "value_se", "target", "paths", "steps", "seed"}`` (``value_se`` =
+    SE(λ)/|dλ/dθ|, the root's error); ``feasible`` is False (with the reason) when the target is not
+    crossed inside ``bracket`` (default: (-4, 12) for a bias mean, (0.05, 6) for a scale)."""
     c = api.cell(name)
     solve_for = solve_for or default_solve_for(c)
     if solve_for not in c.param_names:
@@ -69,13 +71,21 @@ def critical_init_tied(name, *, solve_for: str | None = None, target: float = 1.
             break
     crossing = [(a, b) for a, b in zip(vals[:-1], vals[1:]) if math.isfinite(a[1]) and math.isfinite(b[1])
                 and np.sign(a[1]) != np.sign(b[1])]
-    out = {"solve_for": solve_for, "theory": "tied", "paths": paths, "steps": steps, "target": target}
+    criterion = f"tied lambda_max = {target:.6g}" + ("" if xi is None else f" = exp(-1/xi), xi = {xi:g}")
+    method = (f"scan of {solve_for} over [{lo:g}, {hi:g}], then Brent on the tied solver's lambda_max "
+              f"(common random numbers, seed {seed}, {paths} paths, {steps} steps)")
+
+    def result(p, feasible, message, value=math.nan, value_se=math.nan, lam=math.nan, lam_se=math.nan):
+        xi_at = -1.0 / math.log(lam) if 0 < lam < 1 else (math.inf if lam >= 1 else math.nan)
+        return CriticalInit(cell=c.name, params={k: float(v) for k, v in p.items()}, theory="tied",
+                            criterion=criterion, feasible=feasible, message=message, method=method,
+                            predicted={"lambda_max": lam, "lambda_max_se": lam_se, "xi": xi_at},
+                            details={"solve_for": solve_for, "value": value, "value_se": value_se, "target": target,
+                                     "paths": paths, "steps": steps, "seed": seed})
+
     if not crossing:
-        out.update(params={**base}, value=math.nan, value_se=math.nan, lambda_max=math.nan, lambda_max_se=math.nan,
-                   xi=math.nan, feasible=False,
-                   message=f"tied lambda_max = {target:.6g} is not crossed for {solve_for} in [{lo}, {hi}] "
-                           f"(lambda_max - target from {vals[0][1]:+.4g} to {vals[-1][1]:+.4g})")
-        return out
+        return result(base, False, f"tied lambda_max = {target:.6g} is not crossed for {solve_for} in [{lo}, {hi}] "
+                                   f"(lambda_max - target from {vals[0][1]:+.4g} to {vals[-1][1]:+.4g})")
     (a, fa, _), (b, fb, _) = crossing[0]
     from scipy.optimize import brentq
     cache = {}
@@ -90,12 +100,11 @@ def critical_init_tied(name, *, solve_for: str | None = None, target: float = 1.
     slope = (fb - fa) / (b - a)
     lam_se = sol.se["lambda_max"]
     lam_v = sol.mean["lambda_max"]
-    out.update(params={**base, solve_for: root}, value=root, value_se=abs(lam_se / slope) if slope else math.inf,
-               lambda_max=lam_v, lambda_max_se=lam_se, xi=-1.0 / math.log(lam_v) if 0 < lam_v < 1 else math.inf,
-               feasible=True,
-               message=f"{solve_for} = {root:.6g} +- {abs(lam_se / slope):.2g} gives tied lambda_max = {lam_v:.6g} "
-                       f"(target {target:.6g}; common random numbers, seed {seed}, {paths} paths, {steps} steps)")
-    return out
+    root_se = abs(lam_se / slope) if slope else math.inf
+    return result({**base, solve_for: root}, True,
+                  f"{solve_for} = {root:.6g} +- {root_se:.2g} gives tied lambda_max = {lam_v:.6g} "
+                  f"(target {target:.6g}; common random numbers, seed {seed}, {paths} paths, {steps} steps)",
+                  value=root, value_se=root_se, lam=lam_v, lam_se=lam_se)
 
 
 __all__ = ["critical_init_tied", "default_solve_for"]
