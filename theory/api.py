@@ -478,9 +478,11 @@ def critical_line(name, q_star=None, *, along: str | None = None, values=None, s
     * ``critical_line(cell, along="sigma_b", values=array, solve_for=None, **fixed)``: for each value of
       ``along``, solve criterion(``solve_for``) = 1 by Brent's method on the generated kernels
       (``solve_for`` defaults to the first member of the critical pair; gated cells must name it, e.g.
-      ``critical_line("lstm", along="mu_b_f", values=..., solve_for="sigma_w_g")``).  The root is the
-      first sign change on a 201-point grid over :data:`SEARCH_GRID` (by the parameter's kind); NaN
-      where there is none.  Annealed (untied) theory.
+      ``critical_line("lstm", along="mu_b_f", values=..., solve_for="sigma_w")``).  ``along`` and
+      ``solve_for`` are parameters or parameter families (:func:`axis_members`: ``"sigma_w"`` on a gated
+      cell is every ``sigma_w_<gate>`` set to one common value).  The root is the first sign change on
+      a 201-point grid over :data:`SEARCH_GRID` (by the parameter's kind), scanned in one vectorised
+      kernel call per value; NaN where there is none.  Annealed (untied) theory.
     Returns a dict of arrays keyed by parameter name (and ``q_star``)."""
     c = cell(name)
     choice("backend", backend, BACKENDS)
@@ -507,29 +509,47 @@ def critical_line(name, q_star=None, *, along: str | None = None, values=None, s
     if a is None:
         raise ValueError(f"{c.name}: name the parameter to solve {criterion} = 1 for (solve_for=...), one of "
                          f"{list(c.param_names)}")
-    if a not in c.param_names:
-        raise ValueError(f"solve_for must be a parameter of {c.name}: {list(c.param_names)}; got {a!r}")
-    if along == a or along not in c.param_names:
-        raise ValueError(f"along must be a parameter of {c.name} other than {a}: {list(c.param_names)}")
-    if a in params:
-        raise ValueError(f"{a} is solved for; do not also fix it")
+    solved, moved = axis_members(c, a, role="solve_for"), axis_members(c, along, role="along")
+    if set(solved) & set(moved):
+        raise ValueError(f"along={along!r} and solve_for={a!r} set the same parameter(s) "
+                         f"{sorted(set(solved) & set(moved))}")
+    if set(solved) & set(params):
+        raise ValueError(f"{a} is solved for; do not also fix {sorted(set(solved) & set(params))}")
     from scipy.optimize import brentq
 
-    from .declare.params import spec
     vals = np.atleast_1d(np.asarray(finite("values", values), dtype=float))
-    lo, hi = SEARCH_GRID["real" if spec(a).kind == "real" else "std"]
+    lo, hi = SEARCH_GRID["real" if spec(solved[0]).kind == "real" else "std"]
     grid = np.linspace(lo, hi, 201)
     sol = np.full(vals.shape, np.nan)
     for i, v in enumerate(vals):
-        p = resolve_params(c, {**params, along: v})
+        p = resolve_params(c, {**params, **{m: v for m in moved}})
 
         def f(s):
+            # NaN where the fixed point fails: the scan skips those points, it does not stop there
             try:
-                return float(predict(c, criterion, **{**p, a: s})) - 1.0
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", RuntimeWarning)
+                    out = predict(c, criterion, backend, **{**p, **{m: s for m in solved}})
+                return np.asarray(out, dtype=float) - 1.0
             except FixedPointError:
-                return np.nan
-        fs = np.array([f(s) for s in grid])
+                return np.full(np.shape(s), np.nan)
+        fs = f(grid)  # one broadcast kernel call brackets the first crossing
         idx = np.nonzero(np.isfinite(fs[:-1]) & np.isfinite(fs[1:]) & (np.sign(fs[:-1]) != np.sign(fs[1:])))[0]
         if idx.size:
-            sol[i] = brentq(f, grid[idx[0]], grid[idx[0] + 1], xtol=1e-14, rtol=1e-14)
+            sol[i] = brentq(lambda s: float(f(s)), grid[idx[0]], grid[idx[0] + 1], xtol=1e-14, rtol=1e-14)
     return {along: vals, a: sol}
+
+
+def axis_members(c, name: str, role: str = "axis") -> tuple:
+    """The parameters that the axis ``name`` sets: ``(name,)`` for a parameter of ``c``; for a family
+    prefix that is not itself a parameter (``"sigma_w"``, ``"sigma_v"``, ``"mu_b"`` on a gated cell) every
+    ``<name>_<gate>``, moved together to one common value.  ValueError for anything else."""
+    if not isinstance(name, str):
+        raise ValueError(f"{role} must be a parameter name, got {name!r}")
+    if name in c.param_names:
+        return (name,)
+    family = tuple(n for n in c.param_names if n.startswith(name + "_"))
+    if not family:
+        raise ValueError(f"{c.name}: {role} {name!r} is not a parameter or a family of parameters; choose from "
+                         f"{list(c.param_names)}")
+    return family

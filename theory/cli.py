@@ -63,8 +63,9 @@ def _help(theory) -> str:
              "            the repo in an editable checkout, site-packages when installed;",
              "            user-declared cells: $SIGNALPROP_CACHE or ~/.cache/signalprop); must be new, empty",
              "            or an earlier generation of the same cell (.signalprop-generated)",
-             "  plot      phase: write <out>/<package>_phase.png (chi = 1 line, xi, isometry spread; out default .;",
-             "            only cells with a critical pair, not gated cells; the PNG is replaced atomically)",
+             "  plot      phase: write <out>/<package>_phase.png (annealed chi = 1 or lambda_max = 1 line; xi and",
+             "            isometry spread, or xi_q for gated cells over sigma_w (all gates) x memory-gate bias;",
+             "            out default .; the PNG is replaced atomically)",
              "  parameters for the example evaluation (defaults per cell):"]
     lines += [f"    {n:<8} {s.meaning}" for n, s in SPECS.items()]
     return "\n".join(lines)
@@ -144,11 +145,7 @@ def _plot_kind(k, v):
 
 
 def _check_plot(c, out):
-    """Before any work: the cell has a phase diagram and ``out`` can receive its PNG."""
-    if c.critical_pair is None:  # gated cells: critical surface lambda_max = 1, no closed-form pair
-        raise ValueError(f"plot=phase needs a cell with a critical pair and isometry moments; {c.name} has "
-                         f"neither (its lambda_max = 1 line: theory.critical_line({c.name!r}, along=..., "
-                         f"values=..., solve_for=...))")
+    """Before any work: ``out`` can receive the PNG (every cell has a phase diagram)."""
     png = check_path(out) / f"{c.package}_phase.png"
     if os.path.lexists(png) and not png.is_file():
         raise OutputError(f"{png} exists and is not a file")

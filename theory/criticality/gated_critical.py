@@ -33,11 +33,9 @@ GRID = np.concatenate([np.linspace(0.05, 1.0, 20), np.linspace(1.05, 8.0, 140)])
 
 
 def _scale_params(cell, solve_for):
-    if solve_for == "sigma_w":
-        return tuple(n for n in cell.param_names if n.startswith("sigma_w_"))
-    if solve_for not in cell.param_names:
-        raise ValueError(f"{cell.name}: solve_for must be 'sigma_w' or a parameter, got {solve_for!r}")
-    return (solve_for,)
+    """The parameters moved together as one scale (``"sigma_w"``: every ``sigma_w_<gate>``)."""
+    from .. import api
+    return api.axis_members(cell, solve_for, role="solve_for")
 
 
 #: the quantities whose gradients the solvers use, computed together by :func:`_values_and_jacobian`
