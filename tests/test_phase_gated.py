@@ -117,3 +117,21 @@ def test_derive_plot_phase_for_a_gated_cell(tmp_path):
                        capture_output=True, text=True, cwd=tmp_path, env=env, timeout=600)
     assert r.returncode == 0, r.stderr
     assert (tmp_path / "gru_phase.png").stat().st_size > 20_000
+
+
+def test_tied_critical_line_is_where_the_tied_lambda_max_is_one():
+    # GRU, recurrent scale of all three gates = 3: the update-gate bias where the real network is critical
+    line = theory.critical_line("gru", along="sigma_w", values=[3.0], tied=True, paths=1024)
+    mu, se = float(line["mu_b_z"][0]), float(line["mu_b_z_se"][0])
+    assert np.isfinite(mu) and 0 < se < 0.5
+    same = theory.critical_init("gru", tied=True, paths=1024, sigma_w_r=3.0, sigma_w_z=3.0, sigma_w_n=3.0)
+    assert same.details["value"] == mu  # one root per value, on the same common random numbers
+    # the tied solver at the root, on those random numbers (seed 0, 160 steps, burn-in 80), gives 1 to the
+    # root finder's tolerance (1e-6 in mu times the slope), far below its Monte-Carlo SE
+    lam, lam_se = theory.predict("gru", "lambda_max", tied=True, return_error=True, paths=1024, steps=160, burn=80,
+                                 seed=0, mu_b_z=mu, sigma_w_r=3.0, sigma_w_z=3.0, sigma_w_n=3.0)
+    assert lam == pytest.approx(1.0, abs=1e-5) and lam_se > 1e-4
+    with pytest.raises(ValueError, match="no q"):
+        theory.critical_line("gru", q_star=[1.0], tied=True)
+    with pytest.raises(ValueError, match="feed-forward"):
+        theory.critical_line("feedforward-relu", along="sigma_b", values=[0.1], tied=True)

@@ -65,17 +65,21 @@ def register_quantity(name: str, evaluate, extra: dict | None = None, doc: str =
 
 
 #: the tied-weight (real-network) solver: (predict, trajectory), registered by theory.tied.api
-_TIED: list = []
+_TIED: dict = {}
 
 
-def register_tied(predict_fn, trajectory_fn) -> None:
-    """Serve ``predict(..., tied=True)`` and ``trajectory(..., tied=True)`` (one registration)."""
-    _TIED[:] = [predict_fn, trajectory_fn]
+def register_tied(**servers) -> None:
+    """Serve the tied (real-network) forms: ``predict=`` (``predict(..., tied=True)``), ``trajectory=``,
+    ``critical_line=``; each module of :mod:`theory.tied` registers what it serves."""
+    unknown = set(servers) - {"predict", "trajectory", "critical_line"}
+    if unknown:
+        raise ValueError(f"unknown tied server(s) {sorted(unknown)}")
+    _TIED.update(servers)
 
 
-def _tied_server(c, what: int):
-    if not _TIED:
-        raise ValueError("the tied-weight solver is not loaded (import theory first)")
+def _tied_server(c, what: str):
+    if what not in _TIED:
+        raise ValueError(f"the tied-weight {what} is not loaded (import theory first)")
     if not getattr(c, "recurrent", True):
         raise ValueError(f"{c.name} is a feed-forward net: each layer has its own weights, so tied and untied "
                          f"coincide; use tied=False")
@@ -264,7 +268,7 @@ def predict(name, quantity: str, backend: str = "numba", *, tied: bool = False, 
     if not isinstance(quantity, str):
         raise ValueError(f"quantity must be a name, one of {quantities()}; got {quantity!r}")
     if tied:
-        return _tied_server(c, 0)(c, quantity, backend, params)
+        return _tied_server(c, "predict")(c, quantity, backend, params)
     if quantity not in QUANTITIES + tuple(EXTRA_QUANTITIES):
         raise ValueError(f"unknown quantity {quantity!r}; choose one of {quantities()}")
     if quantity in EXTRA_QUANTITIES:
@@ -415,7 +419,7 @@ def trajectory(name, steps: int, Q0: float, C0: float | None = None, backend: st
     choice("backend", backend, BACKENDS)
     steps = count("steps", steps)
     if tied:
-        return _tied_server(c, 1)(c, steps, Q0, C0, **params)
+        return _tied_server(c, "trajectory")(c, steps, Q0, C0, **params)
     family = lookup(TRAJECTORIES, c)  # gated cells: one Q and C per state component (theory.closures.gated_api)
     if family is not None:
         if backend != "numba":
@@ -469,7 +473,7 @@ SEARCH_GRID = {"std": (1e-3, 10.0), "real": (-20.0, 20.0)}
 
 
 def critical_line(name, q_star=None, *, along: str | None = None, values=None, solve_for: str | None = None,
-                  backend: str = "numba", **params) -> dict:
+                  backend: str = "numba", tied: bool = False, **params) -> dict:
     r"""The critical curve (χ = 1; gated cells: λ_max = 1, the top eigenvalue of the perturbation map) as arrays.
 
     * ``critical_line(cell, q_star=array, **fixed)``: the generated parametrisation by q*
@@ -483,9 +487,18 @@ def critical_line(name, q_star=None, *, along: str | None = None, values=None, s
       cell is every ``sigma_w_<gate>`` set to one common value).  The root is the first sign change on
       a 201-point grid over :data:`SEARCH_GRID` (by the parameter's kind), scanned in one vectorised
       kernel call per value; NaN where there is none.  Annealed (untied) theory.
+    * ``tied=True`` (with ``along``/``values``): the real network's line, tied λ_max = 1, one
+      :func:`theory.tied.critical.critical_init_tied` root per value (Monte-Carlo with common random
+      numbers; seconds per value; ``solve_for`` defaults to the memory-gate bias of a gated cell, else
+      σ_w; options ``paths``, ``steps``, ``burn``, ``seed``, ``bracket``); the dict adds
+      ``<solve_for>_se``, the root's standard error.
     Returns a dict of arrays keyed by parameter name (and ``q_star``)."""
     c = cell(name)
     choice("backend", backend, BACKENDS)
+    if flag("tied", tied):
+        if q_star is not None or along is None or values is None:
+            raise ValueError("critical_line(tied=True) takes along=<parameter> and values=array (no q* form)")
+        return _tied_server(c, "critical_line")(c, along, values, solve_for, **params)
     criterion = lookup(CRITICAL_QUANTITY, c) or "chi"
     pair = c.critical_pair
     if q_star is not None:

@@ -10,6 +10,7 @@ MODULES = (
     "theory.jacobian.isometry",
     "theory.jacobian.isometry_render",  # the isometry files of a generated package (render.EXTENSIONS)
     "theory.tied.api",  # predict(..., tied=True), trajectory(..., tied=True): real (tied-weight) networks
+    "theory.tied.critical",  # critical_line(..., tied=True)
 )
 
 

@@ -437,7 +437,7 @@ def trajectory_tied(c, steps, Q0, C0=None, *, paths: int = 8192, groups: int = T
 def _register():
     if render_extension not in EXTENSIONS:
         EXTENSIONS.append(render_extension)
-    api.register_tied(predict_tied, trajectory_tied)
+    api.register_tied(predict=predict_tied, trajectory=trajectory_tied)
 
 
 _register()

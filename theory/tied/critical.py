@@ -41,9 +41,7 @@ def critical_init_tied(name, *, solve_for: str | None = None, target: float = 1.
     crossed inside ``bracket`` (default: (-4, 12) for a bias mean, (0.05, 6) for a scale)."""
     c = api.cell(name)
     solve_for = solve_for or default_solve_for(c)
-    if solve_for not in c.param_names:
-        raise ValueError(f"{c.name}: solve_for must be a parameter of the cell, one of {list(c.param_names)}; "
-                         f"got {solve_for!r}")
+    members = api.axis_members(c, solve_for, role="solve_for")  # "sigma_w": every gate's scale together
     if xi is not None:
         if isinstance(xi, bool) or not (isinstance(xi, (int, float)) and math.isfinite(xi) and xi > 0):
             raise ValueError(f"xi must be a positive finite number of steps, got {xi!r}")
@@ -55,11 +53,14 @@ def critical_init_tied(name, *, solve_for: str | None = None, target: float = 1.
     lo, hi = (float(b) for b in bracket)
     if not lo < hi:
         raise ValueError(f"bracket must be (low, high) with low < high, got {bracket!r}")
-    base = api.resolve_params(c, {k: v for k, v in params.items() if k != solve_for})
+    fixed = sorted(set(members) & set(params))
+    if fixed and fixed != [solve_for]:
+        raise ValueError(f"{solve_for} is solved for; do not also fix {fixed}")
+    base = api.resolve_params(c, {k: v for k, v in params.items() if k not in members})
     burn = steps // 2 if burn is None else burn  # given explicitly: no automatic extension (CRN)
 
     def lam(v):
-        s = solve(c, paths=paths, steps=steps, burn=burn, seed=seed, pairs=False, **{**base, solve_for: v})
+        s = solve(c, paths=paths, steps=steps, burn=burn, seed=seed, pairs=False, **{**base, **{m: v for m in members}})
         return s.mean["lambda_max"] - target, s
 
     grid = np.linspace(lo, hi, SCAN)
@@ -101,10 +102,46 @@ def critical_init_tied(name, *, solve_for: str | None = None, target: float = 1.
     lam_se = sol.se["lambda_max"]
     lam_v = sol.mean["lambda_max"]
     root_se = abs(lam_se / slope) if slope else math.inf
-    return result({**base, solve_for: root}, True,
+    return result({**base, **{m: root for m in members}}, True,
                   f"{solve_for} = {root:.6g} +- {root_se:.2g} gives tied lambda_max = {lam_v:.6g} "
                   f"(target {target:.6g}; common random numbers, seed {seed}, {paths} paths, {steps} steps)",
                   value=root, value_se=root_se, lam=lam_v, lam_se=lam_se)
 
 
-__all__ = ["critical_init_tied", "default_solve_for"]
+def critical_line_tied(c, along: str, values, solve_for: str | None = None, **params) -> dict:
+    """``theory.critical_line(cell, along=..., values=..., tied=True)``: for each value of ``along`` (a
+    parameter or family), :func:`critical_init_tied`'s root of the tied λ_max = 1 in ``solve_for``.
+    Returns ``{along: values, solve_for: roots, solve_for + "_se": their SEs}``; NaN (and a warning
+    saying why) where the line is not crossed inside the bracket.  ``params`` holds cell parameters
+    and the solver's options (``paths``, ``steps``, ``burn``, ``seed``, ``bracket``)."""
+    import sys
+    import time
+    import warnings
+
+    from ..validate import finite
+    solve_for = solve_for or default_solve_for(c)
+    solved, moved = api.axis_members(c, solve_for, role="solve_for"), api.axis_members(c, along, role="along")
+    if set(solved) & set(moved):
+        raise ValueError(f"along={along!r} and solve_for={solve_for!r} set the same parameter(s) "
+                         f"{sorted(set(solved) & set(moved))}")
+    vals = np.atleast_1d(np.asarray(finite("values", values), dtype=float))
+    roots, ses, missed = np.full(vals.shape, np.nan), np.full(vals.shape, np.nan), []
+    t0 = time.time()
+    for i, v in enumerate(vals):
+        r = critical_init_tied(c, solve_for=solve_for, **params, **{m: float(v) for m in moved})
+        if r.feasible:
+            roots[i], ses[i] = r.details["value"], r.details["value_se"]
+        else:
+            missed.append(f"{along}={v:g}: {r.message}")
+        if vals.size > 1:  # seconds per value: say how far it is
+            print(f"\rtied critical line of {c.name}: {i + 1}/{vals.size} values, {time.time() - t0:.0f} s",
+                  end="" if i + 1 < vals.size else "\n", file=sys.stderr)
+    if missed:
+        warnings.warn(f"{c.name}: tied lambda_max = 1 not crossed at {len(missed)} of {vals.size} values (NaN): "
+                      + "; ".join(missed[:3]), RuntimeWarning, stacklevel=3)
+    return {along: vals, solve_for: roots, f"{solve_for}_se": ses}
+
+
+api.register_tied(critical_line=critical_line_tied)
+
+__all__ = ["critical_init_tied", "critical_line_tied", "default_solve_for"]
