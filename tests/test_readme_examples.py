@@ -33,7 +33,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 #: documentation with examples (generated derivations/*/derivation.md and reports/ are not API docs)
 READMES = ("README.md", "theory/README.md", "theory/README_gated.md", "theory/README_isometry.md",
-           "verify/README.md", "verify/README_spectra.md", "verify/README_dying_relu.md")
+           "verify/README.md", "verify/README_spectra.md", "verify/README_dying_relu.md",
+           "verify/README_trainability.md")
 NOT_DOCUMENTATION = ("derivations", "reports", ".git", ".venv", "out", "node_modules")
 
 
@@ -445,6 +446,7 @@ def dry_cli(monkeypatch, tmp_path):
     import verify.cli as verify_cli
     import verify.commands.cliutil
     import verify.studies.dying_relu
+    import verify.studies.trainability_cli
     import verify.commands.gated_cli
 
     reached = []
@@ -467,6 +469,8 @@ def dry_cli(monkeypatch, tmp_path):
     monkeypatch.setattr(verify.commands.gated_cli, "horizon", lambda cell, params: 40)  # a theory solve, not parsing
     monkeypatch.setattr(verify.commands.gated_cli, "run_cell", stub("verify gated cell", lambda kv: verify.commands.gated_cli.parse(dict(kv))))
     monkeypatch.setattr(verify.studies.dying_relu, "main", stub("verify study", lambda kv: verify.studies.dying_relu.parse(kv)))
+    monkeypatch.setattr(verify.studies.trainability_cli, "main",
+                        stub("verify study", lambda kv: verify.studies.trainability_cli.parse(kv)))
 
     def run(line):
         prog, args = argv_of(line)

@@ -12,6 +12,7 @@ compilation, so a repeated ``verify all`` is several times faster.
 
 from __future__ import annotations
 
+import importlib
 import sys
 from pathlib import Path
 from typing import Optional
@@ -21,6 +22,9 @@ from .commands.cliutil import (BOOL, REGIMES, BadInput, check_out, parse_bool, p
 from .reporting.atomic import start_run
 from .commands.suite_runs import family_horizons, run_spectra, suite_points
 
+#: study name -> module (relative to this package) whose ``main(kv)`` runs it
+STUDIES = {"dying-relu": ".studies.dying_relu", "trainability": ".studies.trainability_cli"}
+
 USAGE = """\
 usage: verify cell=NAME [key=value ...]
        verify all [width=N] [ensemble=E] [seed=S] [dtype=float32|float64] [out=DIR] [cells=A,B]
@@ -28,6 +32,9 @@ usage: verify cell=NAME [key=value ...]
                   jobs: worker processes for the gated, dying-ReLU and spectral parts, which run
                   beside the other cells; default 2 on a CPU with >= 2 cores, 0 = sequential)
        verify study=dying-relu [width=2,4,8 depth=1:100 ensemble=E init=he,rai out=DIR ...]
+       verify study=trainability [cell=vanilla-tanh|minimalrnn|lstm|gru knob=P values=a,b T=1,2,4 seeds=S
+                  width=N steps=K tied_xi=true|false out=DIR ...]   (does xi predict the trainable horizon?
+                  verify/README_trainability.md)
        verify spectra [cells=A,B] [width=N] [ensemble=E] [steps=1,2,4,8,16] [ks_steps=1,4,8]
                       [weights=orthogonal,gaussian] [tied=true|false|both] [seed=S] [out=DIR]
                       [plots=true|false] [quiet=true|false] [law=auto|free-steps|operator-valued] [samples=DIR]
@@ -451,12 +458,10 @@ def main(argv: Optional[list[str]] = None) -> int:
         if argv[0] == "spectra":
             return run_spectra(parse_spectra_args(split_pairs(argv[1:])))
         kv = split_pairs(argv)
-        if "study" in kv:  # --- study dispatch (issue 7, dying ReLU): verify/README_dying_relu.md
-            if kv["study"] != "dying-relu":
-                raise BadInput(f"unknown study {kv['study']!r}; valid studies: dying-relu")
-            from .studies.dying_relu import main as run_dying_relu
-
-            return run_dying_relu(kv)  # --- end study dispatch
+        if "study" in kv:  # --- study dispatch: verify/README_dying_relu.md, verify/README_trainability.md
+            if kv["study"] not in STUDIES:
+                raise BadInput(f"unknown study {kv['study']!r}; valid studies: {', '.join(STUDIES)}")
+            return importlib.import_module(STUDIES[kv["study"]], __package__).main(kv)  # --- end study dispatch
         from .simulators import GATED_SIMULATORS
 
         if kv.get("cell") in GATED_SIMULATORS:  # GRU/LSTM: multi-component state
