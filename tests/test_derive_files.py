@@ -225,10 +225,11 @@ def test_library_generate_refuses_a_foreign_folder(tmp_path):
     assert snapshot(tmp_path) == {"mine.py": b"x = 1\n"}
 
 
-def test_phase_plot_of_a_gated_cell_is_a_one_line_error_and_creates_nothing(tmp_path, capsys):
+def test_phase_plot_of_a_gated_cell_with_a_bad_parameter_is_a_one_line_error_and_creates_nothing(tmp_path, capsys):
+    # gated cells have phase diagrams now (tests/test_phase_gated.py); a bad value is still refused up front
     out = tmp_path / "plots"
-    rc, _, err = derive(capsys, "cell=gru", "plot=phase", f"out={out}")
-    assert_one_line_error(rc, err, "critical pair", "gru")
+    rc, _, err = derive(capsys, "cell=gru", "plot=phase", "sigma_w_z=-1", f"out={out}")
+    assert_one_line_error(rc, err, "sigma_w_z")
     assert not out.exists()
 
 

@@ -38,19 +38,19 @@ THRESHOLD = 0.8
 BOOTSTRAP = 2000
 
 
-def theory_xi(cell: str, knob: str, values, base: dict, tied: bool = False, tied_paths: int = 8192) -> dict:
-    """ξ at Σ = 0 for each knob value: ``{"annealed": [...], "tied": [...], "tied_se": [...]}`` (tied
+def theory_xi(cell: str, param_sets: list, labels: list, tied: bool = False, tied_paths: int = 8192) -> dict:
+    """ξ at Σ = 0 for each parameter set: ``{"annealed": [...], "tied": [...], "tied_se": [...]}`` (tied
     only when asked; NaN where the theory has no finite value, with the reason in ``"notes"``)."""
     import theory
 
     out = {"annealed": [], "tied": [], "tied_se": [], "notes": []}
-    for v in values:
-        p = {**base, knob: float(v), "Sigma": 0.0}
+    for label, params in zip(labels, param_sets):
+        p = {**params, "Sigma": 0.0}
         try:
             out["annealed"].append(float(theory.predict(cell, "xi", **p)))
         except (theory.FixedPointError, ValueError) as e:
             out["annealed"].append(math.nan)
-            out["notes"].append(f"{knob}={v:g}: annealed xi: {e}")
+            out["notes"].append(f"{label}: annealed xi: {e}")
         if tied:
             try:
                 x, se = theory.predict(cell, "xi", tied=True, return_error=True, paths=tied_paths, **p)
@@ -59,7 +59,7 @@ def theory_xi(cell: str, knob: str, values, base: dict, tied: bool = False, tied
             except (theory.FixedPointError, ValueError) as e:
                 out["tied"].append(math.nan)
                 out["tied_se"].append(math.nan)
-                out["notes"].append(f"{knob}={v:g}: tied xi: {e}")
+                out["notes"].append(f"{label}: tied xi: {e}")
     return out
 
 
@@ -86,14 +86,18 @@ def row_summary(correct: np.ndarray, Ts, eval_size: int, threshold: float, rng) 
 
 
 def fit_log(T_max, xi, Ts) -> dict:
-    """Least squares ``log T_max = slope log xi + intercept`` over rows with T_max inside the grid."""
+    """Least squares ``log T_max = slope log xi + intercept`` over rows with T_max inside the grid, when
+    they hold at least 3 distinct T_max values (else a ``note`` says why there is no fit)."""
     T_max, xi = np.asarray(T_max, float), np.asarray(xi, float)
     use = (T_max > 0) & (T_max < max(Ts)) & np.isfinite(xi) & (xi > 0)
-    out = {"rows_used": int(use.sum()), "rule": "rows with 0 < T_max < max(T) and finite xi"}
+    out = {"rows_used": int(use.sum()), "rule": "rows with 0 < T_max < max(T) and finite xi; >= 3 distinct T_max"}
     if use.sum() < 3:  # two points fit any line exactly: R^2 = 1 would say nothing
         out["note"] = f"{int(use.sum())} row(s) with T_max inside the grid (3 needed): no fit"
         return out
     x, y = np.log(xi[use]), np.log(T_max[use])
+    if np.unique(y).size < 3 or np.ptp(x) < 1e-6:  # T_max on a factor-2 grid: two levels are two points
+        out["note"] = f"the {int(use.sum())} fitted rows have fewer than 3 distinct T_max (or one xi): no fit"
+        return out
     slope, intercept = np.polyfit(x, y, 1)
     res = y - (slope * x + intercept)
     ss = float(np.sum((y - y.mean()) ** 2))
@@ -102,6 +106,35 @@ def fit_log(T_max, xi, Ts) -> dict:
     # with the slope fixed at 1 (T_max = c xi): the c of the overlay
     out["c_at_slope_1"] = float(math.exp(np.mean(y - x)))
     return out
+
+
+def _checked(cell, Ts, cfg, threshold):
+    Ts = sorted(int(T) for T in Ts)
+    if not Ts or Ts[0] < 1:
+        raise ValueError("T values must be positive integers")
+    if not 1.0 / cfg.classes < threshold < 1.0:
+        raise ValueError(f"threshold must lie between chance (1/{cfg.classes}) and 1, got {threshold}")
+    return Ts
+
+
+def _run_rows(cell, labels, sets, schemes, Ts, seeds, cfg, threshold, tied_xi, progress) -> dict:
+    """Train every (row, T, seed); the per-row summaries, ξ and fits shared by both study kinds."""
+    t0 = time.time()
+    correct = np.zeros((len(sets), len(Ts), len(seeds)), dtype=int)
+    for j, T in enumerate(Ts):
+        correct[:, j, :] = run_horizon(cell, T, cfg, sets, list(seeds), schemes)
+        if progress is not None:
+            print(f"trainability {cell}: T={T} done ({j + 1}/{len(Ts)}, {time.time() - t0:.0f} s)", file=progress,
+                  flush=True)
+    xi = theory_xi(cell, sets, labels, tied=tied_xi)
+    rng = np.random.default_rng(0)
+    rows = [row_summary(correct[i], Ts, cfg.eval_size, threshold, rng) for i in range(len(sets))]
+    fits = {"annealed": fit_log([r["T_max"] for r in rows], xi["annealed"], Ts)}
+    if tied_xi:
+        fits["tied"] = fit_log([r["T_max"] for r in rows], xi["tied"], Ts)
+    return {"cell": cell, "T": Ts, "seeds": list(seeds), "training": asdict(cfg), "threshold": threshold,
+            "chance": 1.0 / cfg.classes, "weights": "tied (one W at every step, as in a real network)",
+            "correct": correct.tolist(), "rows": rows, "xi": xi, "fit": fits, "seconds": round(time.time() - t0, 1)}
 
 
 def run_study(cell: str, knob: str, values, Ts, seeds=(0, 1, 2), cfg: Training = Training(),
@@ -115,32 +148,54 @@ def run_study(cell: str, knob: str, values, Ts, seeds=(0, 1, 2), cfg: Training =
     if knob not in c.param_names or knob in ("R", "Sigma"):
         raise ValueError(f"{cell}: knob must be an initialisation parameter of the cell, one of "
                          f"{[n for n in c.param_names if n not in ('R', 'Sigma')]}; got {knob!r}")
-    Ts = sorted(int(T) for T in Ts)
-    if not Ts or Ts[0] < 1:
-        raise ValueError("T values must be positive integers")
-    if not 1.0 / cfg.classes < threshold < 1.0:
-        raise ValueError(f"threshold must lie between chance (1/{cfg.classes}) and 1, got {threshold}")
+    Ts = _checked(cell, Ts, cfg, threshold)
     base = {**theory.parameters(cell), **(params or {})}
     values = [float(v) for v in values]
     sets = [{**base, knob: v} for v in values]
-    t0 = time.time()
-    correct = np.zeros((len(values), len(Ts), len(seeds)), dtype=int)
-    for j, T in enumerate(Ts):
-        correct[:, j, :] = run_horizon(cell, T, cfg, sets, list(seeds))
-        if progress is not None:
-            print(f"trainability {cell}: T={T} done ({j + 1}/{len(Ts)}, {time.time() - t0:.0f} s)", file=progress,
-                  flush=True)
-    xi = theory_xi(cell, knob, values, base, tied=tied_xi)
-    rng = np.random.default_rng(0)
-    rows = [row_summary(correct[i], Ts, cfg.eval_size, threshold, rng) for i in range(len(values))]
-    fits = {"annealed": fit_log([r["T_max"] for r in rows], xi["annealed"], Ts)}
-    if tied_xi:
-        fits["tied"] = fit_log([r["T_max"] for r in rows], xi["tied"], Ts)
-    return {"cell": cell, "knob": knob, "values": values, "T": Ts, "seeds": list(seeds), "params": base,
-            "training": asdict(cfg), "threshold": threshold, "chance": 1.0 / cfg.classes,
-            "weights": "tied (one W at every step, as in a real network)",
-            "correct": correct.tolist(), "rows": rows, "xi": xi, "fit": fits,
-            "seconds": round(time.time() - t0, 1)}
+    out = _run_rows(cell, [f"{knob}={v:g}" for v in values], sets, None, Ts, seeds, cfg, threshold, tied_xi, progress)
+    return {**out, "knob": knob, "values": values, "labels": [f"{v:g}" for v in values], "params": base}
+
+
+def run_inits(cell: str, Ts, seeds=(0, 1, 2), cfg: Training = Training(), schemes=("critical", "pytorch", "glorot",
+              "orthogonal"), threshold: float = THRESHOLD, tied_xi: bool = False, params: dict | None = None,
+              progress=sys.stderr) -> dict:
+    """Item 3: T_max of the library's critical initialisation against common ones on the same task.
+
+    ``"critical"``: ``theory.critical_init(cell, tied=True)`` — the real (tied) network's λ_max = 1,
+    solved for the memory-gate bias of a gated cell or σ_w otherwise, other parameters at their
+    defaults (where the bias never reaches λ_max = 1, as for the GRU at σ_w = 1, for every gate's σ_w
+    together instead; the report's ``schemes`` says which) — drawn as Gaussians.  The others (:data:`~verify.studies.trainability_task.SCHEMES`)
+    replace the draw; their ξ is the theory's at the Gaussian-equivalent parameters
+    (:func:`~verify.studies.trainability_task.equivalent_params`).  Rows are the schemes."""
+    import theory
+
+    from .trainability_task import SCHEMES, equivalent_params
+    Ts = _checked(cell, Ts, cfg, threshold)
+    base = {**theory.parameters(cell), **(params or {})}
+    sets, draws, notes = [], [], {}
+    for s in schemes:
+        if s == "critical":
+            ci = theory.critical_init(cell, tied=True, **(params or {}))
+            if not ci.feasible and "sigma_w" not in (params or {}):
+                # e.g. the GRU at sigma_w = 1 is ordered at every update-gate bias: scale the recurrent
+                # weights instead (every gate's sigma_w together)
+                first = ci.message
+                ci = theory.critical_init(cell, tied=True, solve_for="sigma_w", **(params or {}))
+                notes["critical (first try)"] = first
+            if not ci.feasible:
+                raise ValueError(f"{cell}: no tied critical initialisation at these parameters: {ci.message}")
+            sets.append({**base, **ci.params})
+            draws.append("theory")
+            notes[s] = ci.message
+        elif s in SCHEMES and s != "theory":
+            sets.append(equivalent_params(base, s, cfg.width))
+            draws.append(s)
+            notes[s] = SCHEMES[s]
+        else:
+            raise ValueError(f"unknown scheme {s!r}; choose from critical, pytorch, glorot, orthogonal")
+    out = _run_rows(cell, list(schemes), sets, draws, Ts, seeds, cfg, threshold, tied_xi, progress)
+    return {**out, "knob": "initialisation", "values": list(range(len(schemes))), "labels": list(schemes),
+            "params": base, "row_params": sets, "schemes": notes}
 
 
 def plot(result: dict, path) -> str:
@@ -170,10 +225,11 @@ def plot(result: dict, path) -> str:
         xi = np.asarray(result["xi"].get(name) or [], float)
         fit = result["fit"].get(name, {})
         if xi.size and "c_at_slope_1" in fit:
-            ax.plot(col(fit["c_at_slope_1"] * xi), y, style, color="w", lw=1.8,
+            fmt = (("x" if name == "annealed" else "+") if result["knob"] == "initialisation" else style)
+            ax.plot(col(fit["c_at_slope_1"] * xi), y, fmt, color="w", lw=1.8, ms=9,
                     label=rf"{fit['c_at_slope_1']:.2g} $\xi$ ({name})")
     ax.set_xticks(np.arange(Ts.size), [str(t) for t in Ts])
-    ax.set_yticks(y, [f"{v:g}" for v in vals])
+    ax.set_yticks(y, result.get("labels") or [f"{v:g}" for v in vals])
     ax.set_xlabel("horizon T (steps between the class input and the readout)")
     ax.set_ylabel(result["knob"])
     fa = result["fit"]["annealed"]
@@ -197,4 +253,4 @@ def write_report(result: dict, out) -> Path:
     return out
 
 
-__all__ = ["run_study", "theory_xi", "t_max", "row_summary", "fit_log", "plot", "write_report", "THRESHOLD"]
+__all__ = ["run_study", "run_inits", "theory_xi", "t_max", "row_summary", "fit_log", "plot", "write_report", "THRESHOLD"]

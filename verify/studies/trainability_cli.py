@@ -1,5 +1,7 @@
 """``verify study=trainability [cell=NAME] [knob=P] [values=a,b,..] [T=1,2,4,..] [seeds=S] [width=N]
 [steps=K] [batch=B] [lr=X] [classes=K] [eval=E] [threshold=A] [tied_xi=true|false] [out=DIR] [<param>=v ...]``
+and ``verify study=trainability compare=inits [schemes=critical,pytorch,glorot,orthogonal] ...`` (item 3:
+the library's tied critical initialisation against PyTorch's default, Glorot and orthogonal).
 
 Runs :func:`verify.studies.trainability.run_study` and writes ``DIR/report.json`` and
 ``DIR/trainability.png`` (default ``DIR``: ``trainability_<cell>``).  Defaults per cell choose a knob
@@ -23,7 +25,8 @@ DEFAULTS = {
 }
 T_DEFAULT = (1, 2, 4, 8, 16, 32, 64)
 OPTIONS = ("study", "cell", "knob", "values", "T", "seeds", "width", "steps", "batch", "lr", "classes", "eval",
-           "threshold", "tied_xi", "out", "quiet")
+           "threshold", "tied_xi", "out", "quiet", "compare", "schemes")
+SCHEME_NAMES = ("critical", "pytorch", "glorot", "orthogonal")
 
 
 def parse(kv: dict) -> dict:
@@ -36,7 +39,8 @@ def parse(kv: dict) -> dict:
         raise BadInput(f"study=trainability: cell must be one of {', '.join(DEFAULTS)}; got {cell!r}")
     knob, values, overrides = DEFAULTS[cell]
     names = theory.cell(cell).param_names
-    params = dict(overrides)
+    # the knob grid's weak-input defaults do not apply to compare=inits: every scheme sees the cell's defaults
+    params = dict(overrides) if kv.get("compare", "knob") == "knob" else {}
     for k, v in kv.items():
         if k in OPTIONS:
             continue
@@ -65,7 +69,16 @@ def parse(kv: dict) -> dict:
     threshold = parse_float("threshold", kv.get("threshold", "0.8"))
     if not 1.0 / cfg.classes < threshold < 1.0:
         raise BadInput(f"threshold must lie between chance (1/{cfg.classes}) and 1, got {threshold}")
-    return {"cell": cell, "knob": knob, "values": values, "Ts": Ts,
+    compare = kv.get("compare", "knob")
+    if compare not in ("knob", "inits"):
+        raise BadInput(f"compare must be knob or inits, got {compare!r}")
+    schemes = tuple(kv.get("schemes", ",".join(SCHEME_NAMES)).split(","))
+    bad = [x for x in schemes if x not in SCHEME_NAMES]
+    if bad or len(set(schemes)) != len(schemes):
+        raise BadInput(f"schemes must be distinct names from {', '.join(SCHEME_NAMES)}; got {kv.get('schemes')!r}")
+    if compare == "knob" and "schemes" in kv:
+        raise BadInput("schemes= goes with compare=inits")
+    return {"cell": cell, "knob": knob, "values": values, "Ts": Ts, "compare": compare, "schemes": schemes,
             "seeds": tuple(range(parse_int("seeds", kv.get("seeds", "3"), 1))), "cfg": cfg, "threshold": threshold,
             "tied_xi": parse_bool("tied_xi", kv.get("tied_xi", "false")), "params": params,
             "out": check_out(kv.get("out", f"trainability_{cell}")),
@@ -75,18 +88,26 @@ def parse(kv: dict) -> dict:
 def main(kv: dict) -> int:
     """``verify study=trainability ...``: 0 on success (the data decide nothing about the exit status:
     a poor fit is a result, not a failure), 2 on bad input."""
-    from .trainability import run_study, write_report
+    from .trainability import run_inits, run_study, write_report
     try:
         a = parse(kv)
     except BadInput as exc:
         print(f"verify: error: {exc}", file=sys.stderr)
         return 2
     t0 = time.time()
-    r = run_study(a["cell"], a["knob"], a["values"], a["Ts"], seeds=a["seeds"], cfg=a["cfg"], threshold=a["threshold"],
-                  tied_xi=a["tied_xi"], params=a["params"], progress=None if a["quiet"] else sys.stderr)
+    common = dict(seeds=a["seeds"], cfg=a["cfg"], threshold=a["threshold"], tied_xi=a["tied_xi"], params=a["params"],
+                  progress=None if a["quiet"] else sys.stderr)
+    try:
+        if a["compare"] == "inits":
+            r = run_inits(a["cell"], a["Ts"], schemes=a["schemes"], **common)
+        else:
+            r = run_study(a["cell"], a["knob"], a["values"], a["Ts"], **common)
+    except ValueError as exc:  # e.g. no critical initialisation at the given parameters: said, not a traceback
+        print(f"verify: error: {exc}", file=sys.stderr)
+        return 2
     out = write_report(r, a["out"])
-    for v, row, xi in zip(r["values"], r["rows"], r["xi"]["annealed"]):
-        print(f"{a['knob']}={v:<6g} T_max={row['T_max']:<4g} [{row['T_max_lo']:g}, {row['T_max_hi']:g}]  "
+    for label, row, xi in zip(r["labels"], r["rows"], r["xi"]["annealed"]):
+        print(f"{r['knob']}={label:<10} T_max={row['T_max']:<4g} [{row['T_max_lo']:g}, {row['T_max_hi']:g}]  "
               f"annealed xi={xi:.3g}")
     fa = r["fit"]["annealed"]
     print("fit log T_max ~ log xi (annealed): " + (f"slope {fa['slope']:.3f}, R^2 {fa['r2']:.3f}, "

@@ -59,6 +59,68 @@ def network(cell: str):
             lambda s: s)
 
 
+#: initialisation schemes that replace the theory's Gaussian draw (issue 19 item 3), with what each does
+SCHEMES = {
+    "theory": "the theory's Gaussian draw at the row's parameters (W ~ N(0, sigma_w^2/N), b ~ N(mu_b, sigma_b^2))",
+    "pytorch": "torch.nn.RNN/GRU/LSTM reset_parameters: every matrix U(-1/sqrt(N), 1/sqrt(N)); every bias is "
+               "b_ih + b_hh, two such uniforms",
+    "glorot": "every matrix Glorot-uniform U(-sqrt(6/(2N)), sqrt(6/(2N))) (variance 1/N); biases 0",
+    "orthogonal": "every matrix Haar-orthogonal (gain 1); biases 0",
+}
+
+
+def reinit(weights, scheme: str, key, n: int):
+    """``weights`` with every matrix and bias replaced by ``scheme`` (:data:`SCHEMES`), same structure.
+    The cells' weights are N x N matrices (recurrent and input, input width N) and length-N biases."""
+    if scheme == "theory":
+        return weights
+    if scheme not in SCHEMES:
+        raise ValueError(f"unknown initialisation scheme {scheme!r}; choose one of {list(SCHEMES)}")
+    leaves, tree = jax.tree_util.tree_flatten(weights)
+    keys = jax.random.split(key, len(leaves))
+    out = []
+    for k, leaf in zip(keys, leaves):
+        k1, k2 = jax.random.split(k)
+        if leaf.ndim == 2:
+            if scheme == "pytorch":
+                bound = 1.0 / np.sqrt(n)
+            elif scheme == "glorot":
+                bound = np.sqrt(6.0 / (2 * n))
+            if scheme == "orthogonal":
+                q, r = jnp.linalg.qr(jax.random.normal(k1, leaf.shape, jnp.float32))
+                new = q * jnp.sign(jnp.diagonal(r))[None, :]  # sign fix: Haar, not QR-biased
+            else:
+                new = jax.random.uniform(k1, leaf.shape, jnp.float32, -bound, bound)
+        elif scheme == "pytorch":
+            bound = 1.0 / np.sqrt(n)
+            new = (jax.random.uniform(k1, leaf.shape, jnp.float32, -bound, bound)
+                   + jax.random.uniform(k2, leaf.shape, jnp.float32, -bound, bound))
+        else:
+            new = jnp.zeros(leaf.shape, jnp.float32)
+        out.append(new.astype(leaf.dtype))
+    return jax.tree_util.tree_unflatten(tree, out)
+
+
+def equivalent_params(cell_params: dict, scheme: str, n: int) -> dict:
+    """The Gaussian parameters with the same first two moments per entry as ``scheme`` (what the
+    mean-field theory sees at large N: ξ of a scheme is the theory's ξ at these); ``cell_params`` for
+    ``"theory"``.  Orthogonal matrices enter as σ = 1 (unit row norms) — exact for the annealed
+    forward moments, an approximation for tied networks (Haar and Gaussian tied DMFT may differ)."""
+    if scheme == "theory":
+        return dict(cell_params)
+    std = {"pytorch": 1.0 / np.sqrt(3.0), "glorot": 1.0, "orthogonal": 1.0}[scheme]
+    bias = float(np.sqrt(2.0 / (3.0 * n))) if scheme == "pytorch" else 0.0
+    out = dict(cell_params)
+    for k in cell_params:
+        if k.startswith(("sigma_w", "sigma_v")):
+            out[k] = float(std)
+        elif k.startswith("sigma_b"):
+            out[k] = bias
+        elif k.startswith("mu_b"):
+            out[k] = 0.0
+    return out
+
+
 def _batch(key, patterns, n_examples, T, R):
     """Labels (n,) and inputs (T + 1, n, N): the class pattern first, then noise."""
     k1, k2 = jax.random.split(key)
@@ -111,16 +173,18 @@ def make_trainer(cell: str, T: int, cfg: Training):
     return train
 
 
-def run_horizon(cell: str, T: int, cfg: Training, param_sets: list, seeds: list) -> np.ndarray:
+def run_horizon(cell: str, T: int, cfg: Training, param_sets: list, seeds: list, schemes=None) -> np.ndarray:
     """Correct answers (out of ``cfg.eval_size``) for every parameter set x seed at horizon ``T``:
     an integer array of shape (len(param_sets), len(seeds)).  Network ``(i, s)`` is drawn from
-    ``PRNGKey(seed)`` at parameters ``param_sets[i]`` (common random numbers along a grid row)."""
+    ``PRNGKey(seed)`` at parameters ``param_sets[i]`` (common random numbers along a grid row), then
+    re-initialised by ``schemes[i]`` (default ``"theory"``: kept)."""
     draw = network(cell)[0]
+    schemes = list(schemes or ["theory"] * len(param_sets))
     nets, keys = [], []
-    for p in param_sets:
+    for p, scheme in zip(param_sets, schemes):
         for s in seeds:
             kd, kt = jax.random.split(jax.random.PRNGKey(int(s)))
-            nets.append(draw(kd, cfg.width, p))
+            nets.append(reinit(draw(kd, cfg.width, p), scheme, jax.random.fold_in(kd, 1), cfg.width))
             keys.append(kt)
     stacked = jax.tree_util.tree_map(lambda *a: jnp.stack(a), *nets)
     ps = {k: jnp.asarray([float(p[k]) for p in param_sets for _ in seeds], jnp.float32) for k in param_sets[0]}
@@ -129,4 +193,4 @@ def run_horizon(cell: str, T: int, cfg: Training, param_sets: list, seeds: list)
     return correct.reshape(len(param_sets), len(seeds))
 
 
-__all__ = ["Training", "network", "make_trainer", "run_horizon"]
+__all__ = ["Training", "SCHEMES", "network", "reinit", "equivalent_params", "make_trainer", "run_horizon"]
