@@ -4,7 +4,9 @@ Reference values come from ``tests/reference.py`` (scipy quadrature, written ind
 derivation engine and the generated kernels), never from the code under test.
 """
 import os
+import subprocess
 import sys
+from pathlib import Path
 
 import jax
 import pytest
@@ -75,3 +77,17 @@ def differing_inputs_point(cell):
 def getkey():
     keys = iter(jax.random.split(jax.random.PRNGKey(0), 1000))
     return lambda: next(keys)
+
+
+@pytest.fixture
+def run_cli():
+    """``run_cli("theory.cli" | "verify.cli", *args, cwd=...)``: the command in a fresh interpreter, headless
+    (no DISPLAY, matplotlib's default backend), this checkout on PYTHONPATH; the CompletedProcess."""
+    root = str(Path(__file__).resolve().parents[1])
+
+    def run(module, *args, cwd):
+        env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "MPLBACKEND")}
+        env["PYTHONPATH"] = root
+        return subprocess.run([sys.executable, "-m", module, *args], capture_output=True, text=True, cwd=cwd,
+                              env=env, timeout=600)
+    return run

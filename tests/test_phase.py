@@ -2,17 +2,12 @@
 along sigma_b, and the closed-form q* parametrisation drawn on the plot), headless plotting, and the
 ``derive ... plot=phase`` command.
 """
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 import theory
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def _interpolation_bound(d, row, x):
@@ -88,22 +83,15 @@ def test_phase_diagram_rejects_bad_axes():
         theory.phase_diagram("vanilla-tanh", x="sigma_b", y="sigma_b")
 
 
-def _derive(*args, cwd):
-    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "MPLBACKEND")}
-    env["PYTHONPATH"] = str(ROOT)
-    return subprocess.run([sys.executable, "-m", "theory.cli", *args], capture_output=True, text=True, cwd=cwd,
-                          env=env, timeout=600)
-
-
-def test_derive_plot_phase_writes_a_png(tmp_path):
+def test_derive_plot_phase_writes_a_png(tmp_path, run_cli):
     # vanilla-erf: closed-form covariance map, so the default grid (160 x 120, xi included) is fast
-    r = _derive("cell=vanilla-erf", "plot=phase", f"out={tmp_path}", "sigma_v=0", cwd=tmp_path)
+    r = run_cli("theory.cli", "cell=vanilla-erf", "plot=phase", f"out={tmp_path}", "sigma_v=0", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     assert (tmp_path / "vanilla_erf_phase.png").stat().st_size > 20_000
 
 
 @pytest.mark.parametrize("args", [("cell=vanilla-tanh", "plot=phases"), ("all", "plot=phase"),
                                   ("cell=vanilla-tanh", "plot=phase", "sigma_w=abc")])
-def test_derive_plot_bad_input_exits_2(tmp_path, args):
-    r = _derive(*args, f"out={tmp_path}" if args[0] != "all" else "backend=numba", cwd=tmp_path)
+def test_derive_plot_bad_input_exits_2(tmp_path, run_cli, args):
+    r = run_cli("theory.cli", *args, f"out={tmp_path}" if args[0] != "all" else "backend=numba", cwd=tmp_path)
     assert r.returncode == 2 and r.stderr.startswith("derive: error:"), (r.returncode, r.stderr)

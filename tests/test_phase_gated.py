@@ -6,18 +6,12 @@ and crosses (0.98 s below, 1.02 s above); the grid's interpolated contour must s
 interpolation error bound of it.  The tied grid must be the tied solver's values on common random
 numbers (the same seed at every point), with their standard errors.
 """
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 import theory
-
-ROOT = Path(__file__).resolve().parents[1]
-LSTM_W = ("sigma_w_i", "sigma_w_f", "sigma_w_g", "sigma_w_o")
 
 
 def _lam(cell, scale, **params):
@@ -110,11 +104,8 @@ def test_tied_grid_is_the_tied_solver_on_common_random_numbers():
     assert [p[0] for p in d.panels()] == ["order"]
 
 
-def test_derive_plot_phase_for_a_gated_cell(tmp_path):
-    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "MPLBACKEND")}
-    env["PYTHONPATH"] = str(ROOT)
-    r = subprocess.run([sys.executable, "-m", "theory.cli", "cell=gru", "plot=phase", f"out={tmp_path}"],
-                       capture_output=True, text=True, cwd=tmp_path, env=env, timeout=600)
+def test_derive_plot_phase_for_a_gated_cell(tmp_path, run_cli):
+    r = run_cli("theory.cli", "cell=gru", "plot=phase", f"out={tmp_path}", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     assert (tmp_path / "gru_phase.png").stat().st_size > 20_000
 

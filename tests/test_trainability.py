@@ -5,10 +5,6 @@ constructed inputs; the command line.
 """
 import json
 import math
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -18,7 +14,6 @@ import theory
 from verify.studies.trainability import fit_log, row_summary, run_study, t_max
 from verify.studies.trainability_task import Training
 
-ROOT = Path(__file__).resolve().parents[1]
 #: vanilla-tanh with a weak input (sigma_v = 0.1, sigma_b = 0): xi(0.5) = 0.71, xi(1.2) = 18.3 at Sigma = 0
 WEAK_INPUT = {"sigma_v": 0.1, "sigma_b": 0.0}
 CFG = Training(width=32, steps=200, batch=64, eval_size=400)
@@ -88,15 +83,8 @@ def test_fit_recovers_a_known_power_law_and_refuses_too_few_rows():
         assert "slope" not in f and "no fit" in f["note"]
 
 
-def _verify(*args, cwd):
-    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "MPLBACKEND")}
-    env["PYTHONPATH"] = str(ROOT)
-    return subprocess.run([sys.executable, "-m", "verify.cli", *args], capture_output=True, text=True, cwd=cwd,
-                          env=env, timeout=600)
-
-
-def test_command_writes_the_report_and_heat_map(tmp_path):
-    r = _verify("study=trainability", "cell=lstm", "values=-1,3", "T=1,4", "seeds=2", "width=16", "steps=20",
+def test_command_writes_the_report_and_heat_map(tmp_path, run_cli):
+    r = run_cli("verify.cli", "study=trainability", "cell=lstm", "values=-1,3", "T=1,4", "seeds=2", "width=16", "steps=20",
                 "eval=64", f"out={tmp_path}", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     rep = json.loads((tmp_path / "report.json").read_text())
@@ -115,8 +103,8 @@ def test_command_writes_the_report_and_heat_map(tmp_path):
     (("compare=inits", "schemes=critical,he"), "schemes must be"),
     (("schemes=pytorch",), "goes with compare=inits"),
 ])
-def test_command_rejects_bad_input_with_exit_2(tmp_path, args, match):
-    r = _verify("study=trainability", *args, f"out={tmp_path}", cwd=tmp_path)
+def test_command_rejects_bad_input_with_exit_2(tmp_path, run_cli, args, match):
+    r = run_cli("verify.cli", "study=trainability", *args, f"out={tmp_path}", cwd=tmp_path)
     assert r.returncode == 2 and match in r.stderr, (r.returncode, r.stderr)
 
 
@@ -144,8 +132,8 @@ def test_reinitialised_weights_have_the_schemes_moments(scheme, var_n, bias_var_
     assert eq["mu_b_f"] == 0.0
 
 
-def test_compare_inits_puts_the_tied_critical_init_beside_pytorchs(tmp_path):
-    r = _verify("study=trainability", "cell=gru", "compare=inits", "schemes=critical,pytorch", "T=1,2", "seeds=2",
+def test_compare_inits_puts_the_tied_critical_init_beside_pytorchs(tmp_path, run_cli):
+    r = run_cli("verify.cli", "study=trainability", "cell=gru", "compare=inits", "schemes=critical,pytorch", "T=1,2", "seeds=2",
                 "width=16", "steps=10", "eval=64", f"out={tmp_path}", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     rep = json.loads((tmp_path / "report.json").read_text())

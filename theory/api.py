@@ -522,10 +522,7 @@ def critical_line(name, q_star=None, *, along: str | None = None, values=None, s
     if a is None:
         raise ValueError(f"{c.name}: name the parameter to solve {criterion} = 1 for (solve_for=...), one of "
                          f"{list(c.param_names)}")
-    solved, moved = axis_members(c, a, role="solve_for"), axis_members(c, along, role="along")
-    if set(solved) & set(moved):
-        raise ValueError(f"along={along!r} and solve_for={a!r} set the same parameter(s) "
-                         f"{sorted(set(solved) & set(moved))}")
+    moved, solved = axis_pair(c, along, a, roles=("along", "solve_for"))
     if set(solved) & set(params):
         raise ValueError(f"{a} is solved for; do not also fix {sorted(set(solved) & set(params))}")
     from scipy.optimize import brentq
@@ -551,6 +548,15 @@ def critical_line(name, q_star=None, *, along: str | None = None, values=None, s
         if idx.size:
             sol[i] = brentq(lambda s: float(f(s)), grid[idx[0]], grid[idx[0] + 1], xtol=1e-14, rtol=1e-14)
     return {along: vals, a: sol}
+
+
+def axis_pair(c, first: str, second: str, roles=("x", "y")) -> tuple:
+    """``(axis_members(first), axis_members(second))``; ValueError if the two axes set a common parameter."""
+    a, b = axis_members(c, first, role=roles[0]), axis_members(c, second, role=roles[1])
+    common = sorted(set(a) & set(b))
+    if common:
+        raise ValueError(f"{roles[0]}={first!r} and {roles[1]}={second!r} both set the same parameter(s) {common}")
+    return a, b
 
 
 def axis_members(c, name: str, role: str = "axis") -> tuple:

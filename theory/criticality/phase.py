@@ -104,10 +104,8 @@ class PhaseDiagram:
         g = (self.order if grid is None else grid) - 1.0
         out = np.full(self.ys.shape, np.nan)
         for i in range(self.ys.size):
-            r = g[i]
-            s = np.nonzero(np.isfinite(r[:-1]) & np.isfinite(r[1:]) & (np.sign(r[:-1]) != np.sign(r[1:])))[0]
-            if s.size:
-                j = s[0]
+            r, j = g[i], first_crossing(g[i])
+            if j is not None:
                 out[i] = self.xs[j] - r[j] * (self.xs[j + 1] - self.xs[j]) / (r[j + 1] - r[j])
         return out
 
@@ -192,6 +190,13 @@ class PhaseDiagram:
                     bbox=dict(boxstyle="round", fc=(0, 0, 0, 0.35), ec="none"))
 
 
+def first_crossing(r) -> int | None:
+    """Index ``j`` of the first sign change of ``r`` between ``j`` and ``j + 1`` (both finite); None if none."""
+    r = np.asarray(r)
+    s = np.nonzero(np.isfinite(r[:-1]) & np.isfinite(r[1:]) & (np.sign(r[:-1]) != np.sign(r[1:])))[0]
+    return int(s[0]) if s.size else None
+
+
 def _family(name: str) -> str:
     """``mu_b_f`` -> ``mu_b``: the prefix that names the kind of a gate's parameter."""
     for k in SYMBOLS:
@@ -205,8 +210,8 @@ def _symbol(name: str) -> str:
     sym = SYMBOLS.get(base)
     if sym is None:
         return name
-    gate = name[len(base) + 1:]
-    return sym if not gate else sym[:-1] + rf"^{{({gate})}}$" if sym.endswith("$") else name
+    gate = name[len(base) + 1:]  # every symbol is "$...$": the gate goes in as a superscript
+    return sym[:-1] + rf"^{{({gate})}}$" if gate else sym
 
 
 def _axis(name, lim, n, gated):
@@ -245,9 +250,7 @@ def phase_diagram(cell, x: str = "sigma_w", y: str | None = None, xlim=None, yli
         y = c.critical_pair[1] if c.critical_pair is not None else f"mu_b_{c.memory_gate}"
     if x == y:
         raise ValueError("x and y must differ")
-    xm, ym = api.axis_members(c, x, role="axis x"), api.axis_members(c, y, role="axis y")
-    if set(xm) & set(ym):
-        raise ValueError(f"axes {x!r} and {y!r} both set {sorted(set(xm) & set(ym))}")
+    xm, ym = api.axis_pair(c, x, y, roles=("axis x", "axis y"))
     if n is None:
         if tied:
             n = (9, 9)
@@ -341,13 +344,10 @@ def _refined_line(api, c, criterion, backend, base, x, xm, y, ym, xs, ys, order)
     from scipy.optimize import brentq
 
     out = np.full(ys.shape, np.nan)
-    g = order - 1.0
     for i, yv in enumerate(ys):
-        r = g[i]
-        s = np.nonzero(np.isfinite(r[:-1]) & np.isfinite(r[1:]) & (np.sign(r[:-1]) != np.sign(r[1:])))[0]
-        if not s.size:
+        j = first_crossing(order[i] - 1.0)
+        if j is None:
             continue
-        j = s[0]
         p = {**base, **{m: float(yv) for m in ym}}
 
         def f(v):

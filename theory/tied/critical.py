@@ -120,10 +120,7 @@ def critical_line_tied(c, along: str, values, solve_for: str | None = None, **pa
 
     from ..validate import finite
     solve_for = solve_for or default_solve_for(c)
-    solved, moved = api.axis_members(c, solve_for, role="solve_for"), api.axis_members(c, along, role="along")
-    if set(solved) & set(moved):
-        raise ValueError(f"along={along!r} and solve_for={solve_for!r} set the same parameter(s) "
-                         f"{sorted(set(solved) & set(moved))}")
+    moved, _ = api.axis_pair(c, along, solve_for, roles=("along", "solve_for"))
     vals = np.atleast_1d(np.asarray(finite("values", values), dtype=float))
     roots, ses, missed = np.full(vals.shape, np.nan), np.full(vals.shape, np.nan), []
     t0 = time.time()

@@ -108,7 +108,7 @@ def fit_log(T_max, xi, Ts) -> dict:
     return out
 
 
-def _checked(cell, Ts, cfg, threshold):
+def _checked(Ts, cfg, threshold):
     Ts = sorted(int(T) for T in Ts)
     if not Ts or Ts[0] < 1:
         raise ValueError("T values must be positive integers")
@@ -148,7 +148,7 @@ def run_study(cell: str, knob: str, values, Ts, seeds=(0, 1, 2), cfg: Training =
     if knob not in c.param_names or knob in ("R", "Sigma"):
         raise ValueError(f"{cell}: knob must be an initialisation parameter of the cell, one of "
                          f"{[n for n in c.param_names if n not in ('R', 'Sigma')]}; got {knob!r}")
-    Ts = _checked(cell, Ts, cfg, threshold)
+    Ts = _checked(Ts, cfg, threshold)
     base = {**theory.parameters(cell), **(params or {})}
     values = [float(v) for v in values]
     sets = [{**base, knob: v} for v in values]
@@ -170,7 +170,7 @@ def run_inits(cell: str, Ts, seeds=(0, 1, 2), cfg: Training = Training(), scheme
     import theory
 
     from .trainability_task import SCHEMES, equivalent_params
-    Ts = _checked(cell, Ts, cfg, threshold)
+    Ts = _checked(Ts, cfg, threshold)
     base = {**theory.parameters(cell), **(params or {})}
     sets, draws, notes = [], [], {}
     for s in schemes:

@@ -87,13 +87,10 @@ def parse(kv: dict) -> dict:
 
 def main(kv: dict) -> int:
     """``verify study=trainability ...``: 0 on success (the data decide nothing about the exit status:
-    a poor fit is a result, not a failure), 2 on bad input."""
+    a poor fit is a result, not a failure); bad input raises :class:`BadInput`, which ``verify.cli``
+    reports with exit status 2."""
     from .trainability import run_inits, run_study, write_report
-    try:
-        a = parse(kv)
-    except BadInput as exc:
-        print(f"verify: error: {exc}", file=sys.stderr)
-        return 2
+    a = parse(kv)  # BadInput: verify.cli reports it (exit 2)
     t0 = time.time()
     common = dict(seeds=a["seeds"], cfg=a["cfg"], threshold=a["threshold"], tied_xi=a["tied_xi"], params=a["params"],
                   progress=None if a["quiet"] else sys.stderr)
@@ -103,8 +100,7 @@ def main(kv: dict) -> int:
         else:
             r = run_study(a["cell"], a["knob"], a["values"], a["Ts"], **common)
     except ValueError as exc:  # e.g. no critical initialisation at the given parameters: said, not a traceback
-        print(f"verify: error: {exc}", file=sys.stderr)
-        return 2
+        raise BadInput(str(exc)) from None
     out = write_report(r, a["out"])
     for label, row, xi in zip(r["labels"], r["rows"], r["xi"]["annealed"]):
         print(f"{r['knob']}={label:<10} T_max={row['T_max']:<4g} [{row['T_max_lo']:g}, {row['T_max_hi']:g}]  "
