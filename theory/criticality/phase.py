@@ -281,11 +281,11 @@ def phase_diagram(cell, x: str = "sigma_w", y: str | None = None, xlim=None, yli
         return None if a is None else np.array(np.broadcast_to(np.asarray(a, dtype=float), shape))
 
     var = mean = xiq = se = annealed = None
-    if single:
+    if single and not tied:
         chi, var, mean = timed("chi+isometry", _single_field, api, c, kw, T, weights, backend)
-    else:
-        chi = timed("lambda_max", api.predict, c.name, criterion, backend, **kw)
-        if not tied:  # a tied diagram shows only tied quantities beside the annealed line
+    else:  # a tied diagram shows only tied quantities beside the annealed criterion's line
+        chi = timed(criterion, api.predict, c.name, criterion, backend, **kw)
+        if not tied:
             xiq = timed("xi_q", api.predict, c.name, "xi_q", backend, **kw)
     xiv = timed("xi", api.predict, c.name, "xi", backend, **kw) if xi else None
     order, crit_name = grid(chi), criterion
