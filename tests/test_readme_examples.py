@@ -216,8 +216,31 @@ def _annealed_recursion(v, ns):
     assert round(100 * (1 - free / exact)) == 18
 
 
+def _lstm_power(block):
+    # README: m_1 = (1/n) 1^T M^T 1 (full) or e_h^T M^T e_h (block), M from the served perturbation_map_ij kernels
+    def check(v, ns):
+        mod = theory.api.kernels("lstm", "numba")
+        c = theory.cell("lstm")
+        args = [theory.api.resolve_params(c, {})[n] for n in c.param_names]
+        Q = (mod.Q_c_star(*args), mod.Q_star(*args))
+        M = np.array([[getattr(mod, f"perturbation_map_{i}{j}")(*Q, *args) for j in range(2)] for i in range(2)])
+        MT = np.linalg.matrix_power(M, 12)
+        assert v == pytest.approx(MT[1, 1] if block else MT.sum() / 2, rel=1e-12)
+        if not block:
+            assert round(v, 5) == 0.00061  # "annealed 6.1e-4" in the text
+    return check
+
+
+def _tied_m1(v, ns):
+    # README: "tied theory 2.49e-3 ± 0.05e-3" at T = 12
+    assert abs(v - 2.49e-3) <= 4 * 0.05e-3, v
+
+
 EXPECTED = {
     ("README.md", 'theory.cells()'): _cells_listing,
+    ("README.md", 'theory.predict("lstm", "isometry_mean", T=12)'): _lstm_power(False),
+    ("README.md", 'theory.predict("lstm", "isometry_mean", T=12, block="h")'): _lstm_power(True),
+    ("README.md", 'theory.predict("lstm", "isometry_mean", T=12, tied=True)'): _tied_m1,
     ("README.md", 'theory.parameters("minimalrnn")'):
         lambda v, ns: v == {'sigma_w': 2.0, 'sigma_v': 1.0, 'sigma_b': 0.0, 'mu_b': 1.0, 'R': 1.0, 'Sigma': 1.0} or
         pytest.fail(f"got {v}"),
@@ -447,6 +470,7 @@ def dry_cli(monkeypatch, tmp_path):
     import verify.commands.cliutil
     import verify.studies.dying_relu
     import verify.studies.trainability_cli
+    import verify.studies.gated_jacobian
     import verify.commands.gated_cli
 
     reached = []
@@ -471,6 +495,8 @@ def dry_cli(monkeypatch, tmp_path):
     monkeypatch.setattr(verify.studies.dying_relu, "main", stub("verify study", lambda kv: verify.studies.dying_relu.parse(kv)))
     monkeypatch.setattr(verify.studies.trainability_cli, "main",
                         stub("verify study", lambda kv: verify.studies.trainability_cli.parse(kv)))
+    monkeypatch.setattr(verify.studies.gated_jacobian, "main",
+                        stub("verify study", lambda kv: verify.studies.gated_jacobian.parse(kv)))
 
     def run(line):
         prog, args = argv_of(line)

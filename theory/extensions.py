@@ -8,6 +8,7 @@ MODULES = (
     "theory.codegen.gated_render",  # their generated package (registry.RENDERERS); imports gated_derive (SUMMARIES)
     "theory.criticality.gated_critical",  # their critical_init (registry.CRITICAL_INITS)
     "theory.jacobian.isometry",
+    "theory.jacobian.gated_isometry",  # isometry_mean of gated cells (registry.JACOBIAN_MOMENTS)
     "theory.jacobian.isometry_render",  # the isometry files of a generated package (render.EXTENSIONS)
     "theory.tied.api",  # predict(..., tied=True), trajectory(..., tied=True): real (tied-weight) networks
     "theory.tied.critical",  # critical_line(..., tied=True)

@@ -146,11 +146,7 @@ def _compiled(cell, burn, window, size):
                 sc, dsc = jax.jvp(fn, (a[j],), (dv[j],))
                 dv.append(dsc * recs[k] + sc * fresh)
         _, Jv = jax.jvp(update, (state, tuple(a)), (v, tuple(dv)))
-        before = sum(jnp.mean(t * t) for t in tang)
-        after = sum(jnp.mean(t * t) for t in new_tang)
-        growth = after / before
-        new_tang = tuple(t / jnp.sqrt(after) for t in new_tang)
-        obs = {"growth": growth, "chi": sum(jnp.mean(t * t) for t in Jv) / len(comps)}
+        obs = {"chi": sum(jnp.mean(t * t) for t in Jv) / len(comps)}
         for i, k in enumerate(comps):
             m2 = jnp.mean(new_state[i] ** 2)
             obs[f"Q_{k}"] = m2
@@ -159,28 +155,47 @@ def _compiled(cell, burn, window, size):
             obs[f"q_{g.name}"] = q
         return (new_state, new_tang), obs
 
-    def run(p, key, init):
+    def renormalised(carry, key, p):
+        """One step whose tangent is rescaled to unit norm; its growth is the step's observable."""
+        (state, tang), obs = step(carry, key, p)
+        before = sum(jnp.mean(t * t) for t in carry[1])
+        after = sum(jnp.mean(t * t) for t in tang)
+        obs["growth"] = after / before
+        return (state, tuple(t / jnp.sqrt(after) for t in tang)), obs
+
+    def start(p, key, init):
         k0, k1, key = jax.random.split(key, 3)
         state = tuple(jnp.sqrt(init[i]) * jax.random.normal(jax.random.fold_in(k0, i), (size,)) for i in range(len(comps)))
         tang = tuple(jax.random.normal(jax.random.fold_in(k1, i), (size,)) for i in range(len(comps)))
         keys = jax.random.split(key, burn + window)
-        f = lambda c, k: step(c, k, p)  # noqa: E731
+        f = lambda c, k: renormalised(c, k, p)  # noqa: E731
         carry, _ = jax.lax.scan(f, (state, tang), keys[:burn])
-        _, obs = jax.lax.scan(f, carry, keys[burn:])
+        return carry, keys[burn:], f
+
+    def run(p, key, init):
+        carry, keys, f = start(p, key, init)
+        _, obs = jax.lax.scan(f, carry, keys)
         return {k: jnp.mean(v) for k, v in obs.items()}
 
-    return jax.jit(jax.vmap(run, in_axes=(None, 0, None))), comps, ir
+    def jacobian(p, key, init, u):
+        """Hutchinson m_1(t), t = 1..window: a probe u_k v_k (v ~ N(0, 1) per sample) started at
+        stationarity and pushed ``window`` steps without rescaling; sum_k mean(dk_t^2) / sum_k mean(dk_0^2)."""
+        (state, _), keys, _ = start(p, key, init)
+        kv = jax.random.fold_in(key, _PROBE + 200)
+        tang = tuple(u[i] * jax.random.normal(jax.random.fold_in(kv, i), (size,)) for i in range(len(comps)))
+
+        def advance(c, k):
+            c, _ = step(c, k, p)
+            return c, sum(u[i] * jnp.mean(t * t) for i, t in enumerate(c[1]))
+        _, norms = jax.lax.scan(advance, (state, tang), keys)
+        return norms / sum(u[i] * jnp.mean(t * t) for i, t in enumerate(tang))
+
+    return (jax.jit(jax.vmap(run, in_axes=(None, 0, None))), comps, ir,
+            jax.jit(jax.vmap(jacobian, in_axes=(None, 0, None, None))))
 
 
-def solve(cell, params: dict, *, size: int | None = None, replicas: int = REPLICAS, seed: int | None = None,
-          burn: int | None = None, window: int = WINDOW) -> PopulationResult:
-    """Population-dynamics fixed point of ``cell`` at scalar ``params`` (all of ``cell.param_names``).
-
-    ``burn`` defaults to 12 x the Gaussian-closure variance timescale ξ_q (at least 60 steps, at
-    most 2000): the exact law relaxes on the same scale (its second moments obey the same maps)."""
-    import jax
-    import jax.numpy as jnp
-
+def _setup(cell, params, size, seed, burn):
+    """(size, seed, parameter list, initial second moments, burn-in steps) of a population run."""
     from .. import api
     from ..validate import count
 
@@ -198,12 +213,43 @@ def solve(cell, params: dict, *, size: int | None = None, replicas: int = REPLIC
                 for k in cell.state]
     except api.FixedPointError:
         init = [0.1] * len(cell.state)
-    fn, comps, _ = _compiled(cell, int(burn), int(window), size)
+    return size, seed, p, init, burn
+
+
+def solve(cell, params: dict, *, size: int | None = None, replicas: int = REPLICAS, seed: int | None = None,
+          burn: int | None = None, window: int = WINDOW) -> PopulationResult:
+    """Population-dynamics fixed point of ``cell`` at scalar ``params`` (all of ``cell.param_names``).
+
+    ``burn`` defaults to 12 x the Gaussian-closure variance timescale ξ_q (at least 60 steps, at
+    most 2000): the exact law relaxes on the same scale (its second moments obey the same maps)."""
+    import jax
+    import jax.numpy as jnp
+
+    size, seed, p, init, burn = _setup(cell, params, size, seed, burn)
+    fn, comps, _, _ = _compiled(cell, int(burn), int(window), size)
     keys = jax.random.split(jax.random.PRNGKey(seed), replicas)
     out = fn(jnp.asarray(p), keys, jnp.asarray(init))
     mean = {k: float(np.mean(v)) for k, v in out.items()}
     se = {k: float(np.std(np.asarray(v), ddof=1) / math.sqrt(replicas)) for k, v in out.items()}
     return PopulationResult(mean, se, size, replicas, int(burn), int(window))
+
+
+def isometry_mean(cell, params: dict, T: int, u, *, size: int | None = None, replicas: int = REPLICAS,
+                  seed: int | None = None) -> tuple:
+    r"""Exact untied :math:`m_1(T)` of the T-step state Jacobian, by population dynamics: a Hutchinson
+    probe :math:`u_kv_k` (:math:`v\sim\mathcal N(0,1)` per sample and component) started at stationarity
+    is pushed ``T`` steps through the exact one-site law and read out as
+    :math:`\sum_ku_k\overline{\delta k_T^2}/\sum_ku_k\overline{\delta k_0^2}` (``u`` all ones: the full state,
+    :math:`\mathrm{Tr}(J^\top J)/(nN)`; :math:`u=e_k`: the :math:`k\to k` block).
+    Returns ``(means, standard errors over replicas)``, arrays over :math:`t=1..T`."""
+    import jax
+    import jax.numpy as jnp
+
+    size, seed, p, init, burn = _setup(cell, params, size, seed, None)
+    _, _, _, fn = _compiled(cell, int(burn), int(T), size)
+    keys = jax.random.split(jax.random.PRNGKey(seed), replicas)
+    out = np.asarray(fn(jnp.asarray(p), keys, jnp.asarray(init), jnp.asarray(u, dtype=jnp.float64)))
+    return out.mean(axis=0), out.std(axis=0, ddof=1) / math.sqrt(replicas)
 
 
 _NAMES = {"Q_h_star": "Q_h", "Q_c_star": "Q_c", "kurtosis_c": "kurtosis_c", "lambda_max": "growth", "chi": "chi"}
@@ -230,4 +276,4 @@ def predict(cell, name: str, params: dict, size=None, seed=None) -> float:
     return res.mean[key]
 
 
-__all__ = ["solve", "predict", "observable", "PopulationResult", "SIZE", "REPLICAS"]
+__all__ = ["solve", "isometry_mean", "predict", "observable", "PopulationResult", "SIZE", "REPLICAS"]

@@ -27,6 +27,9 @@ CRITICAL_QUANTITY: dict = {}
 #: and biases that realise a parameter set, ``jax.nn.initializers`` convention; used by
 #: ``CriticalInit.initializers``)
 INITIALIZERS: dict = {}
+#: type -> {name: ``evaluate(cell, backend, params, extra)``}: the Jacobian moments (``isometry_mean``,
+#: ``isometry_variance``, ...) a family of declarations serves through ``predict``
+JACOBIAN_MOMENTS: dict = {}
 #: type -> ``summary_lines(cell) -> [str]`` (what the ``derive`` command prints about the cell)
 SUMMARIES: dict = {}
 

@@ -71,6 +71,7 @@ import sympy as sp
 from . import freeprob
 from ..declare.activations import X
 from ..declare.cell import E, H, Cell
+from ..declare.registry import JACOBIAN_MOMENTS, lookup, register
 from ..symbolic.derive import Q
 from ..symbolic.gaussian import E1, lower_closed_forms
 from .isometry_expect import Q4, expect, one_minus
@@ -187,7 +188,8 @@ def isometry_kernels(name, backend: str = "numba"):
     return api.generated_module(name, f"isometry_{backend}")
 
 
-def _steps(T):
+def steps(T):
+    """``T`` as a float array after checking it holds positive integers (ValueError otherwise)."""
     import numpy as np
     t = np.asarray(T, dtype=float)
     if not np.all(np.isfinite(t)) or np.any(t < 1) or np.any(t != np.round(t)):
@@ -224,9 +226,13 @@ def _evaluator(kernel: str):
         import numpy as np
 
         from .. import api
+        stray = {k: v for k, v in extra.items() if k in GATED_ONLY and v != GATED_ONLY[k]}
+        if stray:
+            raise ValueError(f"{c.name}: {sorted(stray)} apply to gated cells (several state components, "
+                             f"closure='population'); a single-field cell has one state and exact Gaussian fields")
         lead = []
         if kernel in ("isometry_mean", "isometry_variance", "isometry_variance_free"):
-            lead.append(_steps(extra["T"]))
+            lead.append(steps(extra["T"]))
         if kernel in ("isometry_variance", "isometry_variance_free", "isometry_spread"):
             lead.append(np.float64(weights_variance(extra["weights"])))
         else:
@@ -272,20 +278,43 @@ def has_isometry(c) -> bool:
     return isinstance(c, Cell)
 
 
+#: options of ``isometry_mean`` that only gated cells use (theory.jacobian.gated_isometry), with defaults
+GATED_ONLY = {"block": None, "closure": "gaussian", "size": None, "seed": None}
+KERNELS = ("isometry_mean", "isometry_variance", "isometry_variance_free", "isometry_spread")
+
+
+def _served_for(name):
+    def served(c) -> bool:
+        return name in (lookup(JACOBIAN_MOMENTS, c) or {})
+    return served
+
+
+def _dispatch(name):
+    def evaluate(c, backend, params, extra):
+        return lookup(JACOBIAN_MOMENTS, c)[name](c, backend, params, extra)
+    return evaluate
+
+
 def _register():
     from .. import api
-    docs = {"isometry_mean": "m_1 = chi^T of J J^T over T steps/layers",
+    docs = {"isometry_mean": "m_1 = Tr(J J^T)/(nN) of the T-step state Jacobian (chi^T for single-field cells; "
+                             "1^T M^T 1/n for gated cells, block= for one component)",
             "isometry_variance": "m_2 - m_1^2 of J J^T over T untied steps (weights='gaussian'|'orthogonal'); "
-                                 "= chi^(2T) T v for vanilla/feed-forward, exact annealed recursion for gated cells",
+                                 "= chi^(2T) T v for vanilla/feed-forward, exact annealed recursion for the minimalRNN",
             "isometry_variance_free": "chi^(2T) T v: the S-transform product, treating the T steps as free",
             "isometry_spread": "per-step normalised variance v = m_2/m_1^2 - 1 of J_t J_t^T"}
     tw = {"T": 1, "weights": "gaussian"}
-    extras = {"isometry_mean": tw, "isometry_variance": tw, "isometry_variance_free": tw,
+    extras = {"isometry_mean": {**tw, **GATED_ONLY}, "isometry_variance": tw, "isometry_variance_free": tw,
               "isometry_spread": {"weights": "gaussian"}}
+    register(JACOBIAN_MOMENTS, Cell, {name: _evaluator(name) for name in KERNELS})
     for name, doc in docs.items():
-        api.register_quantity(name, _evaluator(name), extra=extras[name], doc=doc, applies=has_isometry,
-                              applies_to="single-field cells (vanilla, minimalRNN, feed-forward and user cells "
-                                         "declared with theory.Cell); GRU/LSTM Jacobian moments are not derived yet")
+        cells = ("every built-in cell (single-field cells, GRU and LSTM) and user cells of either declaration type"
+                 if name == "isometry_mean" else
+                 "single-field cells (vanilla, minimalRNN, feed-forward and user cells declared with theory.Cell); "
+                 "for GRU/LSTM only isometry_mean is derived (the spectrum's variance is measured, not derived: "
+                 "reports/isometry_gated_cpu)")
+        api.register_quantity(name, _dispatch(name), extra=extras[name], doc=doc, applies=_served_for(name),
+                              applies_to=cells)
 
 
 _register()

@@ -823,7 +823,9 @@ def spectrum(cell, T: int = 1, weights: str = "orthogonal", n: int = 800, eps_re
     c = api.cell(cell)
     if not has_isometry(c):
         raise ValueError(f"spectrum: the Jacobian spectrum is derived for single-field cells (vanilla, minimalRNN, "
-                         f"feed-forward); not yet for the gated cell {c.name}")
+                         f"feed-forward); not for the gated cell {c.name}, whose m_1 is served "
+                         f"(predict(..., 'isometry_mean', T=..., block=..., tied=...)) and whose spread is "
+                         f"measured by `verify study=gated-jacobian` (reports/isometry_gated_cpu)")
     weights_variance(weights)
     T = count("T", T)
     n = count("n", n, low=2)

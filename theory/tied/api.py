@@ -22,6 +22,8 @@ estimate of the exact large-width single-site process (08) with its standard err
                           (:mod:`theory.tied.relaxation`)
 ``xi_q``                  late-time relaxation time of the second moment (linear response, common random
                           numbers; the tied relaxation is not one exponential, 08 §6)
+``isometry_mean``         :math:`m_1(T)=\mathrm{Tr}(J_T^\top J_T)/(nN)` of the T-step state Jacobian at
+                          stationarity (``T=``, ``block=``; :mod:`theory.tied.jacobian`)
 ========================= ============================================================================
 
 Options: ``paths`` (default None: adaptive, groups of :data:`GROUP_PATHS` paths are added until the
@@ -43,7 +45,7 @@ import numpy as np
 
 from .. import api
 from ..codegen.render import EXTENSIONS
-from . import engine, relaxation
+from . import engine, jacobian, relaxation
 from .render import render_extension
 
 #: paths per independent group (sub-population); the standard error is the spread of the groups.
@@ -278,7 +280,7 @@ def _positive_int(name, v, least):
 
 def _served(mod) -> set:
     """Names ``predict(..., tied=True)`` serves for a cell's generated site module."""
-    out = {"Q_star", "q_star", "c_star", "c_h_star", "chi", "lambda_max", "xi", "xi_q"}
+    out = {"Q_star", "q_star", "c_star", "c_h_star", "chi", "lambda_max", "xi", "xi_q", "isometry_mean"}
     out |= {f"Q_{k}_star" for k in mod.COMPONENTS} | {f"c_{k}_star" for k in mod.COMPONENTS}
     return out | {f"q_star_{f}" for f, _ in mod.FIELDS}
 
@@ -320,7 +322,11 @@ def _point(c, mod, quantity: str, opts: dict, p: dict):
 
 def predict_tied(c, quantity: str, backend: str, params: dict):
     """``theory.predict(..., tied=True)``: see the module docstring.  ``params`` holds cell parameters
-    and the options :data:`OPTIONS`."""
+    and the options :data:`OPTIONS` (``isometry_mean``: those of :data:`theory.tied.jacobian.OPTIONS`)."""
+    if quantity == "isometry_mean":
+        if backend not in api.BACKENDS:
+            raise ValueError(f"unknown backend {backend!r}; choose one of {list(api.BACKENDS)}")
+        return jacobian.predict_isometry_mean(c, dict(params))
     opts = {k: params.pop(k) for k in OPTIONS if k in params}
     return_error = bool(opts.pop("return_error", False))
     if backend not in api.BACKENDS:

@@ -94,6 +94,7 @@ class Run:
     q_ab: dict = field(default_factory=dict)       # field -> E[(a^a - mu)(a^b - mu)](t)
     log_growth: np.ndarray | None = None           # ln(|ds_t|^2 / |ds_(t-1)|^2) of the carried tangent
     chi: np.ndarray | None = None                  # fresh-probe mean squared singular value per window step
+    tangent_share: dict = field(default_factory=dict)  # component -> |dk_t|^2 / |ds_t|^2 of the carried tangent
     window: dict = field(default_factory=dict)     # name -> per-path window average
 
 
@@ -103,13 +104,18 @@ def _call(mod, name, env):
 
 
 def forward(mod, params: dict, *, steps: int, burn: int, paths: int, seed, replicas: int = 1,
-            Q0=1.0, C0: float = 0.5, tangent: bool = True, probe: bool = True) -> Run:
+            Q0=1.0, C0: float = 0.5, tangent: bool = True, probe: bool = True, tangent_start: int = 0,
+            tangent_weights: dict | None = None) -> Run:
     """Run the site process of generated module ``mod`` (a cell's ``tied_numba``) at ``params``.
 
     ``Q0``: initial second moment (a number, or {component: number}); states start i.i.d. Gaussian.
     ``C0``: initial correlation between the two replicas (``replicas=2``).  The last ``steps - burn``
     steps are the averaging window.  ``seed``: anything ``numpy.random.default_rng`` takes (an int, a
-    ``SeedSequence``); deterministic for a given seed."""
+    ``SeedSequence``); deterministic for a given seed.
+
+    ``tangent_start``: the step at which the carried tangent is drawn (0: with the state; later: a
+    Jacobian probe started at a stationary state, :mod:`theory.tied.jacobian`); ``tangent_weights``:
+    {component: weight} of its initial draw (default 1 each; 0 leaves a component unperturbed)."""
     rng = np.random.default_rng(seed)
     M, T, burn = int(paths), int(steps), int(burn)
     env0 = {n: np.float64(params[n]) for n in mod.PARAMS}
@@ -137,9 +143,13 @@ def forward(mod, params: dict, *, steps: int, burn: int, paths: int, seed, repli
     if replicas == 2:
         state.append({c: C0 * state[0][c] + math.sqrt(max(1.0 - C0 * C0, 0.0) * Q0[c]) * rng.standard_normal(M)
                       for c in comps})
-    dstate = {c: rng.standard_normal(M) for c in comps}
-    norm = math.sqrt(sum(float(v @ v) for v in dstate.values()) / (M * len(comps)))
-    dstate = {c: v / norm for c, v in dstate.items()}
+    weights = {c: float((tangent_weights or {}).get(c, 1.0)) for c in comps}
+
+    def fresh_tangent():
+        d = {c: weights[c] * rng.standard_normal(M) for c in comps}
+        norm = math.sqrt(sum(float(v @ v) for v in d.values()) / (M * len(comps)))
+        return {c: v / norm for c, v in d.items()}
+    dstate = fresh_tangent() if tangent and tangent_start == 0 else None
 
     run = Run(steps=T, burn=burn, paths=M)
     run.Q = {c: np.empty(T) for c in comps}
@@ -148,6 +158,8 @@ def forward(mod, params: dict, *, steps: int, burn: int, paths: int, seed, repli
         run.C = {c: np.empty(T) for c in comps}
         run.q_ab = {f: np.empty(T) for f in fields}
     run.log_growth = np.full(T, np.nan) if tangent else None
+    if tangent:
+        run.tangent_share = {c: np.full(T, np.nan) for c in comps}
     run.chi = np.full(T, np.nan) if probe else None
     acc: dict = {}
 
@@ -161,12 +173,15 @@ def forward(mod, params: dict, *, steps: int, burn: int, paths: int, seed, repli
 
     for t in range(T):
         env = [dict(env0, **s) for s in state]
+        carrying = tangent and t >= tangent_start
+        if carrying and dstate is None:
+            dstate = fresh_tangent()
         if mod.DIRECT_INPUT:  # the input the update reads directly (second moment R, correlation Sigma)
             za = rng.standard_normal(M)
             zb = Sigma * za + sq_in * rng.standard_normal(M)
             for r in reps:
                 env[r]["z"] = math.sqrt(R) * (za, zb)[r]
-        denv = dict({"d_" + c: v for c, v in dstate.items()}) if tangent else None
+        denv = dict({"d_" + c: v for c, v in dstate.items()}) if carrying else None
         probing = probe and t >= burn  # chi is a window average: no probe during the burn-in
         penv = {"d_" + c: rng.standard_normal(M) for c in comps} if probing else None
         drawn = {}
@@ -186,7 +201,7 @@ def forward(mod, params: dict, *, steps: int, burn: int, paths: int, seed, repli
                 else:
                     env[r]["_rec_" + f] = rec + bias_h[f]
                     env[r][sym[f]] = u + _call(mod, "scale_" + f, env[r]) * env[r]["_rec_" + f]
-            if tangent:
+            if carrying:
                 if f == head:
                     drawn[("d", f)] = dgram[f].add(_call(mod, "dread_" + f, {**env[0], **denv}))
                 dg = sw * drawn[("d", head)][slot[f]]
@@ -209,7 +224,7 @@ def forward(mod, params: dict, *, steps: int, burn: int, paths: int, seed, repli
         for c in comps:  # in declared order: later components may read earlier new values (c_t)
             for r in reps:
                 new[r][c] = env[r][c + "_t"] = _call(mod, "update_" + c, env[r])
-            if tangent:
+            if carrying:
                 dnew[c] = denv["d_" + c + "_t"] = _call(mod, "dupdate_" + c, {**env[0], **denv})
             if probing:
                 pnew[c] = penv["d_" + c + "_t"] = _call(mod, "dupdate_" + c, {**env[0], **penv})
@@ -224,9 +239,11 @@ def forward(mod, params: dict, *, steps: int, burn: int, paths: int, seed, repli
                 run.C[c][t] = float(np.mean(cab))
                 if t >= burn:
                     accumulate("C_" + c, cab)
-        if tangent:
+        if carrying:
             grow = sum(float(v @ v) for v in dnew.values()) / (M * len(comps))  # carried: unit mean square
             run.log_growth[t] = math.log(grow) if grow > 0.0 else -math.inf
+            for c, v in dnew.items():
+                run.tangent_share[c][t] = float(v @ v) / (M * len(comps) * grow) if grow > 0.0 else math.nan
             scale = 1.0 / math.sqrt(grow) if 0.0 < grow < math.inf else 1.0
             dstate = {c: v * scale for c, v in dnew.items()}
         if probing:
