@@ -92,7 +92,7 @@ def test_population_closure_is_served_through_predict():
 
 def test_simulated_untied_gru_networks_match_m1_within_their_standard_error():
     from verify.statistics.stats import FINITE_WIDTH_COEF, bonferroni_k
-    from verify.studies.gated_jacobian import measure
+    from verify.studies.jacobian_moments import measure
 
     N, E, T = 256, 12, 3
     p = {k: float(v) for k, v in api.resolve_params(api.cell("gru"), {}).items()}
@@ -141,24 +141,29 @@ def test_tied_m1_of_the_vanilla_rnn_is_the_annealed_chi_to_the_T():
     assert np.max(np.abs(mean - pred) / se) < 4.0
 
 
-def test_tied_lstm_networks_follow_the_tied_theory_and_reject_the_annealed_one():
+@pytest.mark.parametrize("cell", ["lstm", "minimalrnn"])
+def test_tied_networks_follow_the_tied_theory_and_reject_the_annealed_one(cell):
+    from theory.tied.jacobian import isometry_mean_tied
     from verify.statistics.stats import FINITE_WIDTH_COEF, bonferroni_k
-    from verify.studies.gated_jacobian import measure
+    from verify.studies.jacobian_moments import measure
 
     N, E, T = 256, 12, 8
-    p = {k: float(v) for k, v in api.resolve_params(api.cell("lstm"), {}).items()}
-    full, _, _ = measure("lstm", p, width=N, networks=E, t_max=T, burn=150, seed=5, tied=True)
+    p = {k: float(v) for k, v in api.resolve_params(api.cell(cell), {}).items()}
+    full, _, _ = measure(cell, p, width=N, networks=E, t_max=T, burn=150, seed=5, tied=True)
     m, se = full.mean(axis=0), full.std(axis=0, ddof=1) / math.sqrt(E)
-    from theory.tied.jacobian import isometry_mean_tied
-    th, th_se = isometry_mean_tied(api.cell("lstm"), p, T)  # every t <= T from one run
+    th, th_se = isometry_mean_tied(api.cell(cell), p, T)  # every t <= T from one run
     # the public route serves the same run's last step
-    assert theory.predict("lstm", "isometry_mean", T=T, tied=True, return_error=True) == (th[-1], th_se[-1])
+    assert theory.predict(cell, "isometry_mean", T=T, tied=True, return_error=True) == (th[-1], th_se[-1])
     k = bonferroni_k(T, E)
     allowance = FINITE_WIDTH_COEF * th / N
     assert np.all(np.abs(m - th) <= k * np.hypot(se, th_se) + allowance), (m, th, se)
-    annealed = theory.predict("lstm", "isometry_mean", T=np.arange(1, T + 1))
-    # power: the annealed m_1 is far outside the same interval at the longest horizon (here ~4x too small)
-    assert abs(m[-1] - annealed[-1]) > k * se[-1] + FINITE_WIDTH_COEF * annealed[-1] / N
+    annealed = theory.predict(cell, "isometry_mean", T=np.arange(1, T + 1))
+    detectable = (k + 1.2816) * se[-1] / m[-1] + FINITE_WIDTH_COEF / N  # relative error caught with 90 % power
+    assert detectable < 0.35
+    if cell == "lstm":  # the annealed m_1 (half the tied one at T = 8) is outside the same interval
+        assert abs(m[-1] - annealed[-1]) > k * se[-1] + FINITE_WIDTH_COEF * annealed[-1] / N
+    # minimalRNN: the annealed m_1 is 16 % below the tied one at T = 8, under this size's power (~30 %);
+    # reports/jacobian_moments_cpu/minimalrnn_default resolves it with 24 networks and T up to 24
 
 
 def test_tied_isometry_mean_requests_say_what_is_not_served():
@@ -174,11 +179,11 @@ def test_tied_isometry_mean_requests_say_what_is_not_served():
 
 # ---- the study's command line -------------------------------------------------------------------
 
-def test_gated_jacobian_study_writes_its_report_and_plot(run_cli, tmp_path):
+def test_jacobian_moments_study_writes_its_report_and_plot(run_cli, tmp_path):
     import json
 
     out = tmp_path / "gj"
-    r = run_cli("verify.cli", "study=gated-jacobian", "cell=gru", "width=32", "networks=3", "T=3", "burn=5",
+    r = run_cli("verify.cli", "study=jacobian-moments", "cell=gru", "width=32", "networks=3", "T=3", "burn=5",
                 "population=false", f"out={out}", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     rep = json.loads((out / "report.json").read_text())
@@ -190,9 +195,9 @@ def test_gated_jacobian_study_writes_its_report_and_plot(run_cli, tmp_path):
     assert rep["gaussian_closure"]["full"][0] == pytest.approx(theory.predict("gru", "chi"), rel=1e-12)
 
 
-@pytest.mark.parametrize("arg, message", [("cell=vanilla-tanh", "cell must be one of"), ("bogus=1", "unknown option"),
+@pytest.mark.parametrize("arg, message", [("cell=feedforward-tanh", "simulated recurrent cell"), ("bogus=1", "unknown option"),
                                           ("sigma_w_f=-1", "sigma_w_f must be >= 0"), ("width=x", "width must be")])
-def test_gated_jacobian_study_refuses_bad_input_before_running(run_cli, tmp_path, arg, message):
-    r = run_cli("verify.cli", "study=gated-jacobian", arg, f"out={tmp_path / 'x'}", cwd=tmp_path)
+def test_jacobian_moments_study_refuses_bad_input_before_running(run_cli, tmp_path, arg, message):
+    r = run_cli("verify.cli", "study=jacobian-moments", arg, f"out={tmp_path / 'x'}", cwd=tmp_path)
     assert r.returncode == 2 and message in r.stderr
     assert not (tmp_path / "x" / "report.json").exists()

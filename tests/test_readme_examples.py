@@ -470,7 +470,7 @@ def dry_cli(monkeypatch, tmp_path):
     import verify.commands.cliutil
     import verify.studies.dying_relu
     import verify.studies.trainability_cli
-    import verify.studies.gated_jacobian
+    import verify.studies.jacobian_moments
     import verify.commands.gated_cli
 
     reached = []
@@ -495,8 +495,8 @@ def dry_cli(monkeypatch, tmp_path):
     monkeypatch.setattr(verify.studies.dying_relu, "main", stub("verify study", lambda kv: verify.studies.dying_relu.parse(kv)))
     monkeypatch.setattr(verify.studies.trainability_cli, "main",
                         stub("verify study", lambda kv: verify.studies.trainability_cli.parse(kv)))
-    monkeypatch.setattr(verify.studies.gated_jacobian, "main",
-                        stub("verify study", lambda kv: verify.studies.gated_jacobian.parse(kv)))
+    monkeypatch.setattr(verify.studies.jacobian_moments, "main",
+                        stub("verify study", lambda kv: verify.studies.jacobian_moments.parse(kv)))
 
     def run(line):
         prog, args = argv_of(line)

@@ -298,6 +298,12 @@ def predict(name, quantity: str, backend: str = "numba", *, tied: bool = False, 
     return float(out) if np.ndim(out) == 0 else out
 
 
+def critical_quantity(c) -> str:
+    """The quantity that is 1 on the order-chaos boundary of declaration ``c``: ``"chi"``, or the
+    family's registered name (gated cells: ``"lambda_max"``, the perturbation map's top eigenvalue)."""
+    return lookup(CRITICAL_QUANTITY, c) or "chi"
+
+
 def quietly(fn, *args):
     """``fn(*args)`` with numpy's floating-point warnings off: a kernel's NaN at a failed point is
     reported once, with the solver's reason, by :func:`check_defined` (not as thousands of
@@ -499,7 +505,7 @@ def critical_line(name, q_star=None, *, along: str | None = None, values=None, s
         if q_star is not None or along is None or values is None:
             raise ValueError("critical_line(tied=True) takes along=<parameter> and values=array (no q* form)")
         return _tied_server(c, "critical_line")(c, along, values, solve_for, **params)
-    criterion = lookup(CRITICAL_QUANTITY, c) or "chi"
+    criterion = critical_quantity(c)
     pair = c.critical_pair
     if q_star is not None:
         if pair is None:

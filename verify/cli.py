@@ -24,7 +24,7 @@ from .commands.suite_runs import family_horizons, run_spectra, suite_points
 
 #: study name -> module (relative to this package) whose ``main(kv)`` runs it
 STUDIES = {"dying-relu": ".studies.dying_relu", "trainability": ".studies.trainability_cli",
-           "gated-jacobian": ".studies.gated_jacobian"}
+           "jacobian-moments": ".studies.jacobian_moments"}
 
 USAGE = """\
 usage: verify cell=NAME [key=value ...]
@@ -36,8 +36,9 @@ usage: verify cell=NAME [key=value ...]
        verify study=trainability [cell=vanilla-tanh|minimalrnn|lstm|gru knob=P values=a,b T=1,2,4 seeds=S
                   width=N steps=K tied_xi=true|false out=DIR ...]   (does xi predict the trainable horizon?
                   verify/README_trainability.md)
-       verify study=gated-jacobian [cell=lstm|gru|gru-reset-after width=N networks=E T=Tmax burn=B population=true|false
-                  out=DIR ...]   (T-step Jacobian moments of real gated networks against the annealed m_1)
+       verify study=jacobian-moments [cell=lstm|gru|minimalrnn|vanilla-tanh|... width=N networks=E T=Tmax burn=B
+                  population=true|false critical=H out=DIR ...]   (T-step Jacobian moments of untied and tied
+                  networks against the annealed and tied m_1; theory/README_isometry.md)
        verify spectra [cells=A,B] [width=N] [ensemble=E] [steps=1,2,4,8,16] [ks_steps=1,4,8]
                       [weights=orthogonal,gaussian] [tied=true|false|both] [seed=S] [out=DIR]
                       [plots=true|false] [quiet=true|false] [law=auto|free-steps|operator-valued] [samples=DIR]

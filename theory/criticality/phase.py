@@ -232,7 +232,6 @@ def phase_diagram(cell, x: str = "sigma_w", y: str | None = None, xlim=None, yli
     real-network λ_max by the tied site process (``paths``, ``seed``, ``steps``: the options of
     ``theory.predict(..., tied=True)``); see the module docstring."""
     from .. import api
-    from ..declare.registry import CRITICAL_QUANTITY, lookup
     from ..jacobian.isometry import has_isometry
     from ..validate import count, flag
 
@@ -264,7 +263,7 @@ def phase_diagram(cell, x: str = "sigma_w", y: str | None = None, xlim=None, yli
     base = {k: v for k, v in api.parameters(c).items() if k not in xm + ym}
     base.update(fixed)
     kw = {**base, **{m: xs[None, :] for m in xm}, **{m: ys[:, None] for m in ym}}
-    criterion = lookup(CRITICAL_QUANTITY, c) or "chi"
+    criterion = api.critical_quantity(c)
     secs = {}
 
     def timed(key, fn, *a, **k):

@@ -30,7 +30,7 @@ drops.  ``closure="population"``: the exact untied one-site answer by population
 
 **Not derived here:** the variance of the :math:`J_TJ_T^\top` spectrum (it needs the joint law of
 the gate diagonals of different steps beyond second moments; see the closing note of the
-dynamical-isometry issue and ``reports/isometry_gated_cpu``, where it is measured), and the tied
+dynamical-isometry issue and ``reports/jacobian_moments_cpu``, where it is measured), and the tied
 (real-network) :math:`m_1` (measured there against simulation).
 """
 from __future__ import annotations

@@ -312,7 +312,7 @@ def _register():
                  if name == "isometry_mean" else
                  "single-field cells (vanilla, minimalRNN, feed-forward and user cells declared with theory.Cell); "
                  "for GRU/LSTM only isometry_mean is derived (the spectrum's variance is measured, not derived: "
-                 "reports/isometry_gated_cpu)")
+                 "reports/jacobian_moments_cpu)")
         api.register_quantity(name, _dispatch(name), extra=extras[name], doc=doc, applies=_served_for(name),
                               applies_to=cells)
 

@@ -825,7 +825,7 @@ def spectrum(cell, T: int = 1, weights: str = "orthogonal", n: int = 800, eps_re
         raise ValueError(f"spectrum: the Jacobian spectrum is derived for single-field cells (vanilla, minimalRNN, "
                          f"feed-forward); not for the gated cell {c.name}, whose m_1 is served "
                          f"(predict(..., 'isometry_mean', T=..., block=..., tied=...)) and whose spread is "
-                         f"measured by `verify study=gated-jacobian` (reports/isometry_gated_cpu)")
+                         f"measured by `verify study=jacobian-moments` (reports/jacobian_moments_cpu)")
     weights_variance(weights)
     T = count("T", T)
     n = count("n", n, low=2)

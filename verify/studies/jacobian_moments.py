@@ -1,6 +1,7 @@
-r"""``verify study=gated-jacobian [cell=lstm|gru|gru-reset-after] [width=N] [networks=E] [T=Tmax] [burn=B]
-[seed=S] [population=true|false] [critical=H] [out=DIR] [<param>=v ...]``: Jacobian moments of real gated
-networks.  ``critical=H``: at the library's (annealed) critical initialisation for horizon ``H``
+r"""``verify study=jacobian-moments [cell=lstm|gru|gru-reset-after|minimalrnn|vanilla-<act>] [width=N] [networks=E] [T=Tmax] [burn=B]
+[seed=S] [population=true|false] [critical=H] [out=DIR] [<param>=v ...]``: Jacobian moments of real
+recurrent networks (gated cells, and the single-field minimalRNN and vanilla cells as one-component
+states).  ``critical=H``: at the library's (annealed) critical initialisation for horizon ``H``
 (``theory.critical_init(cell, horizon=H)``: λ_max = 1 and ξ_q = H), the other parameters overriding it.
 
 For each regime (untied: weights redrawn every step; tied: one ``W`` at every step, the real network)
@@ -16,7 +17,8 @@ is probed with one Gaussian vector :math:`v` per network (Hutchinson):
 
 Estimates are means over networks with their standard error (``std/sqrt(E)``).  The theory columns:
 the annealed :math:`m_1` of the Gaussian closure (``theory.predict(cell, "isometry_mean", T=...)``),
-with ``population=true`` the exact untied one (population dynamics, with its SE), and the tied one
+with ``population=true`` the exact untied one (population dynamics, with its SE; gated cells: for the
+single-field cells the annealed :math:`m_1=\chi^T` has no closure to check), and the tied one
 (``theory.predict(..., tied=True)``, :mod:`theory.tied.jacobian`, with its SE): untied networks are
 to be compared with the first two, tied (real) networks with the last.  The report
 gives ``z = (estimate - prediction)/SE`` and does not fold any finite-width allowance into it: it is a
@@ -28,6 +30,7 @@ from __future__ import annotations
 import json
 import math
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -37,6 +40,34 @@ from ..commands.cliutil import BadInput, check_out, parse_bool, parse_float, par
 OPTIONS = ("study", "cell", "width", "networks", "T", "burn", "seed", "population", "critical", "out", "quiet")
 #: steps at which m_2 is measured (those <= Tmax)
 M2_STEPS = (1, 2, 4, 8, 16, 32)
+
+
+@dataclass(frozen=True)
+class OneComponent:
+    """A single-field simulator (:class:`verify.simulators.base.Simulator`: vanilla, minimalRNN) in the
+    gated protocol the Jacobian program drives: state ``(h,)``, read ``h``."""
+
+    sim: object
+    components: tuple = ("h",)
+    read: str = "h"
+
+    def draw_weights(self, key, n, params, dtype):
+        return self.sim.draw_weights(key, n, params, dtype)
+
+    def step(self, w, state, x, params):
+        return (self.sim.step(w, state[0], x, params).h,), None
+
+
+def simulator(cell: str):
+    """The cell's simulator in the gated protocol (ValueError naming the cells that have one)."""
+    from ..simulators import GATED_SIMULATORS, SIMULATORS
+
+    if cell in GATED_SIMULATORS:
+        return GATED_SIMULATORS[cell]
+    if cell in SIMULATORS and SIMULATORS[cell].recurrent:
+        return OneComponent(SIMULATORS[cell])
+    names = sorted(GATED_SIMULATORS) + sorted(c for c, s in SIMULATORS.items() if s.recurrent)
+    raise ValueError(f"cell must be a simulated recurrent cell, one of {', '.join(names)}; got {cell!r}")
 
 
 def jacobian_program(sim, width: int, burn: int, t_max: int, tied: bool, m2_steps: tuple):
@@ -93,9 +124,7 @@ def measure(cell: str, params: dict, *, width: int, networks: int, t_max: int, b
     import jax
     import jax.numpy as jnp
 
-    from ..simulators import GATED_SIMULATORS
-
-    sim = GATED_SIMULATORS[cell]
+    sim = simulator(cell)
     pj = {k: jnp.asarray(v, jnp.float64) for k, v in params.items()}
     keys = jax.random.split(jax.random.PRNGKey(seed), networks)
     prog = jacobian_program(sim, width, burn, t_max, tied, tuple(m2_steps))
@@ -113,17 +142,21 @@ def run_study(cell: str, params: dict, *, width: int, networks: int, t_max: int,
     from theory.closures import population as exact
     from theory.jacobian.gated_isometry import probe
     from theory.tied.jacobian import isometry_mean_tied
-    from ..simulators import GATED_SIMULATORS
-
-    sim = GATED_SIMULATORS[cell]
+    from ..simulators.gated_base import GatedSimulator
+    sim = simulator(cell)
     decl = theory.api.cell(cell)
+    several = len(sim.components) > 1
     p = {k: float(v) for k, v in theory.api.resolve_params(decl, params).items()}
     steps = np.arange(1, t_max + 1)
-    pred = {"full": np.asarray(theory.predict(cell, "isometry_mean", T=steps, **params)).tolist(),
-            "block": np.asarray(theory.predict(cell, "isometry_mean", T=steps, block=sim.read, **params)).tolist()}
+    pred_full = np.asarray(theory.predict(cell, "isometry_mean", T=steps, **params)).tolist()
+    pred_block = np.asarray(theory.predict(cell, "isometry_mean", T=steps, block=sim.read, **params)).tolist() \
+        if several else pred_full  # one component: the block is the whole state
+    criterion = theory.api.critical_quantity(decl)
     out = {"cell": cell, "params": p, "width": width, "networks": networks, "burn": burn, "seed": seed,
-           "T": steps.tolist(), "block": sim.read, "gaussian_closure": pred, "lambda_max": theory.predict(cell, "lambda_max", **params),
-           "chi": theory.predict(cell, "chi", **params), "regimes": {}}
+           "T": steps.tolist(), "components": list(sim.components), "block": sim.read, "gaussian_closure": {"full": pred_full, "block": pred_block},
+           criterion: theory.predict(cell, criterion, **params), "chi": theory.predict(cell, "chi", **params),
+           "regimes": {}}
+    population = population and isinstance(sim, GatedSimulator)  # single-field: annealed m_1 = chi^T, no closure
     if population:
         pop = {}
         for key, blk in (("full", None), ("block", sim.read)):
@@ -150,8 +183,8 @@ def run_study(cell: str, params: dict, *, width: int, networks: int, t_max: int,
         fm, fs = _mean_se(full)
         bm, bs = _mean_se(block)
         rec = {"m1_full": fm.tolist(), "m1_full_se": fs.tolist(), "m1_block": bm.tolist(), "m1_block_se": bs.tolist(),
-               "z_full_gaussian": ((fm - np.asarray(pred["full"])) / fs).tolist(),
-               "z_block_gaussian": ((bm - np.asarray(pred["block"])) / bs).tolist(),
+               "z_full_gaussian": ((fm - np.asarray(pred_full)) / fs).tolist(),
+               "z_block_gaussian": ((bm - np.asarray(pred_block)) / bs).tolist(),
                "seconds": time.time() - t0, "per_network": {"m1_full": full.tolist(), "m1_block": block.tolist()}}
         if population:
             pf, pfs = np.asarray(out["population"]["full"]), np.asarray(out["population"]["full_se"])
@@ -176,8 +209,11 @@ def plot(rep: dict, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     T = np.asarray(rep["T"])
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
-    for ax, key, title in ((axes[0], "full", "full state"), (axes[1], "block", f"{rep['block']} → {rep['block']} block")):
+    panels = [("full", "full state"), ("block", f"{rep['block']} → {rep['block']} block")]
+    if len(rep.get("components", ())) == 1:
+        panels = panels[:1]  # one component: the block is the full state
+    fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 4), squeeze=False)
+    for ax, (key, title) in zip(axes[0], panels):
         ax.semilogy(T, rep["gaussian_closure"][key], "k-", label="annealed, Gaussian closure")
         ax.semilogy(T, rep["tied_theory"][key], "r-", label="tied theory (single-site process)")
         if "population" in rep:
@@ -198,15 +234,16 @@ def plot(rep: dict, path: Path) -> None:
 def parse(kv: dict) -> dict:
     """The study's settings from ``key=value`` strings; :class:`BadInput` on anything wrong."""
     import theory
-    from ..simulators import GATED_SIMULATORS
 
     cell = kv.get("cell", "lstm")
-    if cell not in GATED_SIMULATORS:
-        raise BadInput(f"study=gated-jacobian: cell must be one of {', '.join(GATED_SIMULATORS)}; got {cell!r}")
+    try:
+        simulator(cell)
+    except ValueError as exc:
+        raise BadInput(f"study=jacobian-moments: {exc}") from None
     names = set(theory.api.cell(cell).param_names)
     unknown = sorted(set(kv) - set(OPTIONS) - names)
     if unknown:
-        raise BadInput(f"study=gated-jacobian: unknown option(s) {unknown}; options {list(OPTIONS)} and the "
+        raise BadInput(f"study=jacobian-moments: unknown option(s) {unknown}; options {list(OPTIONS)} and the "
                        f"parameters of {cell}")
     params = {k: parse_float(k, kv[k]) for k in sorted(names & set(kv))}
     try:
@@ -226,7 +263,7 @@ def parse(kv: dict) -> dict:
             "burn": parse_int("burn", kv.get("burn", "100"), 0),
             "seed": parse_int("seed", kv.get("seed", "0"), 0),
             "population": parse_bool("population", kv.get("population", "true")),
-            "out": check_out(kv.get("out", f"gated_jacobian_{cell}")),
+            "out": check_out(kv.get("out", f"jacobian_moments_{cell}")),
             "quiet": parse_bool("quiet", kv.get("quiet", "false"))}
 
 
@@ -240,7 +277,7 @@ def main(kv: dict) -> int:
     out.mkdir(parents=True, exist_ok=True)
     (out / "report.json").write_text(json.dumps(rep, indent=1))
     plot(rep, out / "m1.png")
-    print(f"gated-jacobian {cell}: wrote {out / 'report.json'} and {out / 'm1.png'} ({rep['seconds']:.0f} s)")
+    print(f"jacobian-moments {cell}: wrote {out / 'report.json'} and {out / 'm1.png'} ({rep['seconds']:.0f} s)")
     for regime, r in rep["regimes"].items():
         for name, key in (("annealed Gaussian closure", "z_full_gaussian"), ("tied theory", "z_full_tied_theory")):
             zs = ", ".join(f"{z:+.1f}" for z in r[key])
