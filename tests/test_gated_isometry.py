@@ -152,8 +152,10 @@ def test_tied_networks_follow_the_tied_theory_and_reject_the_annealed_one(cell):
     full, _, _ = measure(cell, p, width=N, networks=E, t_max=T, burn=150, seed=5, tied=True)
     m, se = full.mean(axis=0), full.std(axis=0, ddof=1) / math.sqrt(E)
     th, th_se = isometry_mean_tied(api.cell(cell), p, T)  # every t <= T from one run
-    # the public route serves the same run's last step
+    # the public route serves the same run: its last step for one T, every step for an array of T
     assert theory.predict(cell, "isometry_mean", T=T, tied=True, return_error=True) == (th[-1], th_se[-1])
+    v, e = theory.predict(cell, "isometry_mean", T=np.arange(1, T + 1), tied=True, return_error=True)
+    assert np.array_equal(v, th) and np.array_equal(e, th_se)
     k = bonferroni_k(T, E)
     allowance = FINITE_WIDTH_COEF * th / N
     assert np.all(np.abs(m - th) <= k * np.hypot(se, th_se) + allowance), (m, th, se)
@@ -171,6 +173,8 @@ def test_tied_isometry_mean_requests_say_what_is_not_served():
         theory.predict("lstm", "isometry_mean", T=3, tied=True, weights="orthogonal")
     with pytest.raises(ValueError, match="scalar parameters"):
         theory.predict("lstm", "isometry_mean", T=3, tied=True, mu_b_f=[1.0, 2.0])
+    with pytest.raises(ValueError, match="T must be"):
+        theory.predict("lstm", "isometry_mean", T=[2, 0], tied=True)
     with pytest.raises(ValueError, match="block must be None"):
         theory.predict("gru", "isometry_mean", T=3, tied=True, block="c")
     with pytest.raises(ValueError, match="feed-forward"):
