@@ -17,8 +17,8 @@ is probed with one Gaussian vector :math:`v` per network (Hutchinson):
 
 Estimates are means over networks with their standard error (``std/sqrt(E)``).  The theory columns:
 the annealed :math:`m_1` of the Gaussian closure (``theory.predict(cell, "isometry_mean", T=...)``),
-with ``population=true`` the exact untied one (population dynamics, with its SE; gated cells: for the
-single-field cells the annealed :math:`m_1=\chi^T` has no closure to check), and the tied one
+with ``population=true`` the exact untied one (population dynamics, with its SE; gated cells only: a
+single-field cell's annealed :math:`m_1=\chi^T` has no state closure to check), and the tied one
 (``theory.predict(..., tied=True)``, :mod:`theory.tied.jacobian`, with its SE): untied networks are
 to be compared with the first two, tied (real) networks with the last.  The report
 gives ``z = (estimate - prediction)/SE`` and does not fold any finite-width allowance into it: it is a
@@ -47,7 +47,7 @@ class OneComponent:
     """A single-field simulator (:class:`verify.simulators.base.Simulator`: vanilla, minimalRNN) in the
     gated protocol the Jacobian program drives: state ``(h,)``, read ``h``."""
 
-    sim: object
+    sim: object  # verify.simulators.base.Simulator
     components: tuple = ("h",)
     read: str = "h"
 
