@@ -80,7 +80,7 @@ def register_tied(**servers) -> None:
 def _tied_server(c, what: str):
     if what not in _TIED:
         raise ValueError(f"the tied-weight {what} is not loaded (import theory first)")
-    if not getattr(c, "recurrent", True):
+    if not c.recurrent:
         raise ValueError(f"{c.name} is a feed-forward net: each layer has its own weights, so tied and untied "
                          f"coincide; use tied=False")
     return _TIED[what]

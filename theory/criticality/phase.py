@@ -238,7 +238,7 @@ def phase_diagram(cell, x: str = "sigma_w", y: str | None = None, xlim=None, yli
     c = api.cell(cell)
     tied = flag("tied", tied)
     single = has_isometry(c)
-    if tied and not getattr(c, "recurrent", True):  # gated declarations are recurrent by construction
+    if tied and not c.recurrent:
         raise ValueError(f"{c.name} is a feed-forward net: tied and untied coincide; use tied=False")
     T = count("T", T)
     xi = single and not tied if xi is None else flag("xi", xi)

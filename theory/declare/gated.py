@@ -115,6 +115,11 @@ class GatedCell:
     convention: str = ""
     assumptions: tuple = ()
 
+    @property
+    def recurrent(self) -> bool:
+        """Always True: a gated cell's state feeds itself forward (feed-forward nets are ``Cell`` declarations)."""
+        return True
+
     def __post_init__(self):
         if not isinstance(self.name, str) or not re.fullmatch(r"[a-z][a-z0-9]*(-[a-z0-9]+)*", self.name):
             raise ValueError(f"cell name {self.name!r} must be lower-case words joined by hyphens")

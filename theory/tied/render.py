@@ -105,7 +105,7 @@ def render(model: SiteModel, backend: str) -> str:
 
 def render_extension(cell, backends=("numba", "jax")) -> dict:
     """``render.EXTENSIONS`` hook: the tied site files of a recurrent cell (feed-forward nets: none)."""
-    if not getattr(cell, "recurrent", True):
+    if not cell.recurrent:
         return {}
     model = site_model(cell)
     return {f"tied_{b}.py": render(model, b) for b in BACKENDS if b in backends}

@@ -114,7 +114,7 @@ def _linearise(expr, varying):
 def site_model(cell) -> SiteModel:
     """The :class:`SiteModel` of a declared recurrent cell (ValueError for feed-forward nets: their
     layers are untied by construction, so the annealed theory is already exact)."""
-    if not getattr(cell, "recurrent", True):
+    if not cell.recurrent:
         raise ValueError(f"{cell.name} is a feed-forward net: every layer has its own weights, so tied and "
                          f"untied coincide; use tied=False")
     if isinstance(cell, Cell):
