@@ -123,7 +123,11 @@ def test_what_is_not_derived_for_gated_cells_says_so():
     with pytest.raises(ValueError, match="only isometry_mean is derived"):
         theory.predict("lstm", "isometry_variance", T=3)
     with pytest.raises(ValueError, match="apply to gated cells"):
-        theory.predict("vanilla-tanh", "isometry_mean", T=3, block="h")
+        theory.predict("vanilla-tanh", "isometry_mean", T=3, closure="population")
+    with pytest.raises(ValueError, match="only state component"):
+        theory.predict("vanilla-tanh", "isometry_mean", T=3, block="c")
+    # the one component of a single-field cell is its whole state
+    assert theory.predict("vanilla-tanh", "isometry_mean", T=3, block="h") == theory.predict("vanilla-tanh", "isometry_mean", T=3)
 
 
 # ---- tied (real) networks ------------------------------------------------------------------------

@@ -226,7 +226,9 @@ def _evaluator(kernel: str):
         import numpy as np
 
         from .. import api
-        stray = {k: v for k, v in extra.items() if k in GATED_ONLY and v != GATED_ONLY[k]}
+        if extra.get("block") not in (None, "h"):
+            raise ValueError(f"{c.name}: block must be None or 'h' (its only state component), got {extra['block']!r}")
+        stray = {k: v for k, v in extra.items() if k in GATED_ONLY and k != "block" and v != GATED_ONLY[k]}
         if stray:
             raise ValueError(f"{c.name}: {sorted(stray)} apply to gated cells (several state components, "
                              f"closure='population'); a single-field cell has one state and exact Gaussian fields")
@@ -278,7 +280,8 @@ def has_isometry(c) -> bool:
     return isinstance(c, Cell)
 
 
-#: options of ``isometry_mean`` that only gated cells use (theory.jacobian.gated_isometry), with defaults
+#: options of ``isometry_mean`` that gated cells use (theory.jacobian.gated_isometry), with defaults; a
+#: single-field cell takes ``block`` None or "h" (its one component) and refuses the others
 GATED_ONLY = {"block": None, "closure": "gaussian", "size": None, "seed": None}
 KERNELS = ("isometry_mean", "isometry_variance", "isometry_variance_free", "isometry_spread")
 
