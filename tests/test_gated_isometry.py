@@ -172,11 +172,19 @@ def test_tied_networks_follow_the_tied_theory_and_reject_the_annealed_one(cell):
     # reports/jacobian_moments_cpu/minimalrnn_default resolves it with 24 networks and T up to 24
 
 
+def test_tied_isometry_mean_broadcasts_over_parameters_one_solve_per_point():
+    kw = dict(T=4, tied=True, paths=2048, groups=4)
+    grid = theory.predict("gru", "isometry_mean", mu_b_z=np.array([[0.0], [2.0]]), **kw)
+    assert grid.shape == (2, 1)
+    for mu, v in zip((0.0, 2.0), grid[:, 0]):
+        assert v == theory.predict("gru", "isometry_mean", mu_b_z=mu, **kw)  # the same seeded solve
+
+
 def test_tied_isometry_mean_requests_say_what_is_not_served():
     with pytest.raises(ValueError, match="i.i.d. Gaussian"):
         theory.predict("lstm", "isometry_mean", T=3, tied=True, weights="orthogonal")
-    with pytest.raises(ValueError, match="scalar parameters"):
-        theory.predict("lstm", "isometry_mean", T=3, tied=True, mu_b_f=[1.0, 2.0])
+    with pytest.raises(ValueError, match="with array parameters, one T"):
+        theory.predict("lstm", "isometry_mean", T=[2, 3], tied=True, mu_b_f=[1.0, 2.0])
     with pytest.raises(ValueError, match="T must be"):
         theory.predict("lstm", "isometry_mean", T=[2, 0], tied=True)
     with pytest.raises(ValueError, match="block must be None"):

@@ -20,6 +20,9 @@ Only i.i.d. Gaussian recurrent weights: the tied theory of orthogonal weights is
 from __future__ import annotations
 
 import math
+import sys
+import time
+import warnings
 
 import numpy as np
 
@@ -80,34 +83,61 @@ OPTIONS = {"T": 1, "block": None, "weights": "gaussian", "groups": GROUPS, "path
 def predict_isometry_mean(c, params: dict):
     r"""``theory.predict(cell, "isometry_mean", tied=True, T=..., block=...)``: the tied :math:`m_1(T)`
     (``return_error=True``: ``(value, SE)``).  ``paths``: total paths (``groups`` x paths per group;
-    default ``GROUPS`` x ``SIZE``).  Scalar parameters; ``T`` one step count or a 1-D array of them
-    (one run to the largest: arrays of values and SEs, the same run's steps)."""
+    default ``GROUPS`` x ``SIZE``).  ``T``: one step count, or a 1-D array of them with scalar
+    parameters (one run to the largest: the same run's steps).  Array parameters with one ``T``
+    broadcast: one solve per point (progress on stderr for long grids; NaN with a warning where a point
+    fails)."""
     from ..validate import count
     opts = {k: params.pop(k, v) for k, v in OPTIONS.items()}
     if opts["weights"] != "gaussian":
         raise ValueError(f"{c.name}: the tied theory is for i.i.d. Gaussian recurrent weights; weights="
                          f"{opts['weights']!r} is served by the annealed theory only (tied=False)")
     p = api.resolve_params(c, params)
-    if any(np.ndim(v) for v in p.values()) or np.ndim(opts["T"]) > 1:
-        raise ValueError(f"{c.name}: tied isometry_mean takes scalar parameters and T as one number or a 1-D array "
-                         f"(loop over a parameter grid yourself)")
+    grid = any(np.ndim(v) for v in p.values())
+    if np.ndim(opts["T"]) > 1 or (grid and np.ndim(opts["T"])):
+        raise ValueError(f"{c.name}: tied isometry_mean takes T as one number or a 1-D array; with array "
+                         f"parameters, one T")
     many = np.ndim(opts["T"]) == 1
     Ts = [count("T", t) for t in (np.asarray(opts["T"]).tolist() if many else [opts["T"]])]
     if not Ts:
         raise ValueError("T must hold at least one step count")
-    T = max(Ts)
     groups = count("groups", opts["groups"], low=2)
     size = SIZE if opts["paths"] is None else max(2, count("paths", opts["paths"], low=2 * groups) // groups)
     burn = None if opts["burn"] is None else count("burn", opts["burn"], low=0)
     seed = count("seed", opts["seed"], low=0, limit=2 ** 63 - 1)
-    mean, se = isometry_mean_tied(c, {k: float(v) for k, v in p.items()}, T, opts["block"], groups=groups,
-                                  size=size, burn=burn, seed=seed)
-    idx = np.asarray(Ts) - 1
-    value, err = mean[idx], se[idx]
-    if not np.all(np.isfinite(value)):
-        raise api.FixedPointError(f"{c.name}: tied isometry_mean is not finite at T = "
-                                  f"{[t for t, v in zip(Ts, value) if not math.isfinite(v)]}")
-    if not many:
-        value, err = float(value[0]), float(err[0])
+
+    def point(q):
+        mean, se = isometry_mean_tied(c, q, max(Ts), opts["block"], groups=groups, size=size, burn=burn, seed=seed)
+        idx = np.asarray(Ts) - 1
+        return mean[idx], se[idx]
+
+    if not grid:
+        value, err = point({k: float(v) for k, v in p.items()})
+        if not np.all(np.isfinite(value)):
+            raise api.FixedPointError(f"{c.name}: tied isometry_mean is not finite at T = "
+                                      f"{[t for t, v in zip(Ts, value) if not math.isfinite(v)]}")
+        if not many:
+            value, err = float(value[0]), float(err[0])
+        return (value, err) if opts["return_error"] else value
+    shape = np.broadcast_shapes(*(np.shape(v) for v in p.values()))
+    flat = {k: np.broadcast_to(np.asarray(v, dtype=float), shape).reshape(-1) for k, v in p.items()}
+    n = int(np.prod(shape))
+    value, err = np.full(n, np.nan), np.full(n, np.nan)
+    t0 = time.time()
+    for i in range(n):
+        value[i], err[i] = (x[0] for x in point({k: float(a[i]) for k, a in flat.items()}))
+        if time.time() - t0 > 5.0:
+            print(f"\rtied {c.name} isometry_mean: {i + 1}/{n} points, {time.time() - t0:.0f} s", end="",
+                  file=sys.stderr)
+    if time.time() - t0 > 5.0:
+        print(file=sys.stderr)
+    bad = ~np.isfinite(value)
+    if bad.any():
+        warnings.warn(f"{c.name}: tied isometry_mean is not finite at {int(bad.sum())} of {n} points (NaN)",
+                      RuntimeWarning, stacklevel=3)
+        value[bad], err[bad] = np.nan, np.nan
+    value, err = value.reshape(shape), err.reshape(shape)
     return (value, err) if opts["return_error"] else value
+
+
 __all__ = ["isometry_mean_tied", "predict_isometry_mean", "default_burn", "OPTIONS", "GROUPS", "SIZE"]
