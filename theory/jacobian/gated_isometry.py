@@ -28,10 +28,11 @@ and its gate derivatives are correlated through the unit's own history, which th
 drops.  ``closure="population"``: the exact untied one-site answer by population dynamics
 (:func:`theory.closures.population.isometry_mean`; Monte-Carlo, scalar parameters).
 
-**Not derived here:** the variance of the :math:`J_TJ_T^\top` spectrum (it needs the joint law of
-the gate diagonals of different steps beyond second moments; see the closing note of the
-dynamical-isometry issue and ``reports/jacobian_moments_cpu``, where it is measured), and the tied
-(real-network) :math:`m_1` (measured there against simulation).
+**Tied** (real networks): ``tied=True`` is served by :mod:`theory.tied.jacobian`, not here.
+
+**Not derived:** the variance of the :math:`J_TJ_T^\top` spectrum (it needs the joint law of the gate
+diagonals of different steps beyond second moments; see the closing note of the dynamical-isometry
+issue and ``reports/jacobian_moments_cpu``, where it is measured).
 """
 from __future__ import annotations
 

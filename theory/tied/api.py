@@ -46,6 +46,7 @@ import numpy as np
 from .. import api
 from ..codegen.render import EXTENSIONS
 from . import engine, jacobian, relaxation
+from .start import annealed_start
 from .render import render_extension
 
 #: paths per independent group (sub-population); the standard error is the spread of the groups.
@@ -87,17 +88,6 @@ class TiedSolution:
     burn: int
     notes: tuple = ()
 
-
-def _start(mod, c, p):
-    """Initial second moments: the annealed fixed point where it exists (shorter transient), else 1."""
-    comps = mod.COMPONENTS
-    try:
-        if len(comps) == 1:
-            q = float(api.predict(c, "Q_star", **p))
-            return {comps[0]: q if q > 0 else 1.0}
-        return {k: float(api.predict(c, f"Q_{k}_star" if k != mod.HIDDEN else "Q_star", **p)) or 1.0 for k in comps}
-    except (api.FixedPointError, ValueError):
-        return 1.0
 
 
 def solve(name, *, paths: int | None = None, steps: int = STEPS, burn: int | None = None, seed: int = SEED,
@@ -150,7 +140,7 @@ def solve(name, *, paths: int | None = None, steps: int = STEPS, burn: int | Non
         if paths < 16 * n_groups:
             raise ValueError(f"paths must be >= 16 per group ({n_groups} groups), got {paths}")
         size = paths // n_groups
-    start = _start(mod, c, p)
+    start = annealed_start(mod, c, p)
     notes = []
     while True:  # restarts with doubled steps while the window drifts
         b = steps // 2 if burn is None else burn
@@ -322,25 +312,29 @@ def _point(c, mod, quantity: str, opts: dict, p: dict):
 
 def predict_tied(c, quantity: str, backend: str, params: dict):
     """``theory.predict(..., tied=True)``: see the module docstring.  ``params`` holds cell parameters
-    and the options :data:`OPTIONS` (``isometry_mean``: those of :data:`theory.tied.jacobian.OPTIONS`)."""
-    if quantity == "isometry_mean":
-        if backend not in api.BACKENDS:
-            raise ValueError(f"unknown backend {backend!r}; choose one of {list(api.BACKENDS)}")
-        return jacobian.predict_isometry_mean(c, dict(params))
-    opts = {k: params.pop(k) for k in OPTIONS if k in params}
-    return_error = bool(opts.pop("return_error", False))
+    and the options :data:`OPTIONS` (``isometry_mean``: those of :data:`theory.tied.jacobian.OPTIONS`).
+    Array parameters broadcast: one solve per point, progress on stderr for long grids, NaN with a
+    warning where a point has no value."""
     if backend not in api.BACKENDS:
         raise ValueError(f"unknown backend {backend!r}; choose one of {list(api.BACKENDS)}")
-    mod = api.generated_module(c, "tied_numba")
-    served = _served(mod)
-    if quantity not in served:
-        raise ValueError(f"{c.name}: tied quantity {quantity!r} is not served; choose one of {sorted(served)}")
+    if quantity == "isometry_mean":
+        point, return_error = jacobian.isometry_point(c, params)
+    else:
+        opts = {k: params.pop(k) for k in OPTIONS if k in params}
+        return_error = bool(opts.pop("return_error", False))
+        mod = api.generated_module(c, "tied_numba")
+        served = _served(mod)
+        if quantity not in served:
+            raise ValueError(f"{c.name}: tied quantity {quantity!r} is not served; choose one of {sorted(served)}")
+        opts["pairs"] = quantity in ("c_star", "c_h_star", "xi") or (quantity.startswith("c_") and quantity.endswith("_star"))
+
+        def point(q):
+            return _point(c, mod, quantity, opts, q)
     p = api.resolve_params(c, params)
     arrays = {k: np.asarray(v, dtype=float) for k, v in p.items()}
     shape = np.broadcast_shapes(*(a.shape for a in arrays.values()))
-    opts["pairs"] = quantity in ("c_star", "c_h_star", "xi") or (quantity.startswith("c_") and quantity.endswith("_star"))
     if shape == ():
-        v, e = _point(c, mod, quantity, opts, p)
+        v, e = point(p)
         return (v, e) if return_error else v
     flat = {k: np.broadcast_to(a, shape).reshape(-1) for k, a in arrays.items()}
     n = int(np.prod(shape))
@@ -348,7 +342,7 @@ def predict_tied(c, quantity: str, backend: str, params: dict):
     t0, failed = time.time(), 0
     for i in range(n):
         try:
-            vals[i], errs[i] = _point(c, mod, quantity, opts, {k: float(a[i]) for k, a in flat.items()})
+            vals[i], errs[i] = point({k: float(a[i]) for k, a in flat.items()})
         except api.FixedPointError:
             failed += 1
         if n > 1 and time.time() - t0 > 5.0:

@@ -20,14 +20,12 @@ Only i.i.d. Gaussian recurrent weights: the tied theory of orthogonal weights is
 from __future__ import annotations
 
 import math
-import sys
-import time
-import warnings
 
 import numpy as np
 
 from .. import api
 from . import engine
+from .start import annealed_start
 
 #: defaults: independent groups x paths per group, burn-in steps (at least; 12 annealed xi_q otherwise)
 GROUPS = 8
@@ -56,12 +54,7 @@ def isometry_mean_tied(c, params: dict, T: int, block=None, *, groups: int = GRO
                          f"components {list(comps)}, got {block!r}")
     burn = default_burn(c, params) if burn is None else int(burn)
     weights = None if block is None else {k: float(k == block) for k in comps}
-    start = {k: 1.0 for k in comps}
-    try:
-        start = {k: max(float(api.predict(c, "Q_star" if k == mod.HIDDEN else f"Q_{k}_star", **params)), 1e-6)
-                 for k in comps}
-    except (api.FixedPointError, ValueError):
-        pass
+    start = annealed_start(mod, c, params)
     out = np.empty((int(groups), int(T)))
     seeds = np.random.SeedSequence([int(seed), 8081]).spawn(int(groups))
     for g, sq in enumerate(seeds):
@@ -80,20 +73,19 @@ OPTIONS = {"T": 1, "block": None, "weights": "gaussian", "groups": GROUPS, "path
            "seed": 0, "return_error": False}
 
 
-def predict_isometry_mean(c, params: dict):
-    r"""``theory.predict(cell, "isometry_mean", tied=True, T=..., block=...)``: the tied :math:`m_1(T)`
-    (``return_error=True``: ``(value, SE)``).  ``paths``: total paths (``groups`` x paths per group;
-    default ``GROUPS`` x ``SIZE``).  ``T``: one step count, or a 1-D array of them with scalar
-    parameters (one run to the largest: the same run's steps).  Array parameters with one ``T``
-    broadcast: one solve per point (progress on stderr for long grids; NaN with a warning where a point
-    fails)."""
+def isometry_point(c, params: dict):
+    r"""The options of ``theory.predict(cell, "isometry_mean", tied=True, T=..., block=...)`` popped from
+    ``params`` and checked; returns ``(point, return_error)``, where ``point(p)`` gives the tied
+    :math:`m_1(T)` and its SE at scalar cell parameters ``p`` (:func:`theory.tied.api.predict_tied`
+    broadcasts it over array parameters).  ``paths``: total paths (``groups`` x paths per group; default
+    ``GROUPS`` x ``SIZE``).  ``T``: one step count, or a 1-D array of them with scalar parameters (one
+    run to the largest: arrays, the same run's steps).  A non-finite value raises FixedPointError."""
     from ..validate import count
     opts = {k: params.pop(k, v) for k, v in OPTIONS.items()}
     if opts["weights"] != "gaussian":
         raise ValueError(f"{c.name}: the tied theory is for i.i.d. Gaussian recurrent weights; weights="
                          f"{opts['weights']!r} is served by the annealed theory only (tied=False)")
-    p = api.resolve_params(c, params)
-    grid = any(np.ndim(v) for v in p.values())
+    grid = any(np.ndim(v) for v in params.values())
     if np.ndim(opts["T"]) > 1 or (grid and np.ndim(opts["T"])):
         raise ValueError(f"{c.name}: tied isometry_mean takes T as one number or a 1-D array; with array "
                          f"parameters, one T")
@@ -106,38 +98,16 @@ def predict_isometry_mean(c, params: dict):
     burn = None if opts["burn"] is None else count("burn", opts["burn"], low=0)
     seed = count("seed", opts["seed"], low=0, limit=2 ** 63 - 1)
 
-    def point(q):
-        mean, se = isometry_mean_tied(c, q, max(Ts), opts["block"], groups=groups, size=size, burn=burn, seed=seed)
+    def point(p):
+        mean, se = isometry_mean_tied(c, {k: float(v) for k, v in p.items()}, max(Ts), opts["block"],
+                                      groups=groups, size=size, burn=burn, seed=seed)
         idx = np.asarray(Ts) - 1
-        return mean[idx], se[idx]
-
-    if not grid:
-        value, err = point({k: float(v) for k, v in p.items()})
+        value, err = mean[idx], se[idx]
         if not np.all(np.isfinite(value)):
             raise api.FixedPointError(f"{c.name}: tied isometry_mean is not finite at T = "
                                       f"{[t for t, v in zip(Ts, value) if not math.isfinite(v)]}")
-        if not many:
-            value, err = float(value[0]), float(err[0])
-        return (value, err) if opts["return_error"] else value
-    shape = np.broadcast_shapes(*(np.shape(v) for v in p.values()))
-    flat = {k: np.broadcast_to(np.asarray(v, dtype=float), shape).reshape(-1) for k, v in p.items()}
-    n = int(np.prod(shape))
-    value, err = np.full(n, np.nan), np.full(n, np.nan)
-    t0 = time.time()
-    for i in range(n):
-        value[i], err[i] = (x[0] for x in point({k: float(a[i]) for k, a in flat.items()}))
-        if time.time() - t0 > 5.0:
-            print(f"\rtied {c.name} isometry_mean: {i + 1}/{n} points, {time.time() - t0:.0f} s", end="",
-                  file=sys.stderr)
-    if time.time() - t0 > 5.0:
-        print(file=sys.stderr)
-    bad = ~np.isfinite(value)
-    if bad.any():
-        warnings.warn(f"{c.name}: tied isometry_mean is not finite at {int(bad.sum())} of {n} points (NaN)",
-                      RuntimeWarning, stacklevel=3)
-        value[bad], err[bad] = np.nan, np.nan
-    value, err = value.reshape(shape), err.reshape(shape)
-    return (value, err) if opts["return_error"] else value
+        return (value, err) if many else (float(value[0]), float(err[0]))
+    return point, bool(opts["return_error"])
 
 
-__all__ = ["isometry_mean_tied", "predict_isometry_mean", "default_burn", "OPTIONS", "GROUPS", "SIZE"]
+__all__ = ["isometry_mean_tied", "isometry_point", "default_burn", "OPTIONS", "GROUPS", "SIZE"]
