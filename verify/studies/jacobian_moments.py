@@ -7,11 +7,11 @@ states).  ``critical=H``: at the library's (annealed) critical initialisation fo
 For each regime (untied: weights redrawn every step; tied: one ``W`` at every step, the real network)
 ``E`` networks of width ``N`` run ``B`` steps from random states to stationarity (the input a fresh
 ``N(0, R)`` vector each step), then the T-step state Jacobian :math:`J_T=\partial s_{B+T}/\partial s_B`
-is probed with one Gaussian vector :math:`v` per network (Hutchinson):
+is probed with one Gaussian vector :math:`v` per network (Hutchinson), all from one linearisation of the ``Tmax`` steps:
 
 * :math:`m_1(T)=\|J_Tv\|^2/(nN)`, for the full state (:math:`n` components) and the read block
-  (:math:`v` only in ``h``, read out in ``h``), every ``T`` up to ``Tmax`` from one forward-mode pass;
-* :math:`m_2(T)=\|J_T^\top J_Tv\|^2/(nN)` (one reverse pass per ``T`` in :data:`M2_STEPS`), giving the
+  (:math:`v` only in ``h``, read out in ``h``), every ``T`` up to ``Tmax``;
+* :math:`m_2(T)=\|J_T^\top J_Tv\|^2/(nN)` (one transposed pass per ``T`` in :data:`M2_STEPS`), giving the
   spectrum's variance :math:`m_2-m_1^2` and spread :math:`m_2/m_1^2-1` (not derived by the theory for
   gated cells; measured here).
 
@@ -100,17 +100,15 @@ def jacobian_program(sim, width: int, burn: int, t_max: int, tied: bool, m2_step
 
         v = tuple(jax.random.normal(jax.random.fold_in(kv, i), (width,), jnp.float64) for i in range(n))
         vh = tuple(v[i] if i == r else jnp.zeros_like(v[i]) for i in range(n))
-        _, jv = jax.jvp(run, (s,), (v,))
-        _, jvh = jax.jvp(run, (s,), (vh,))
+        _, lin = jax.linearize(run, s)  # one forward pass: J_t v for every t, and the transposes below
+        jv, jvh = lin(v), lin(vh)
         full = sum(jnp.sum(y * y, axis=-1) for y in jv) / (n * width)
         block = jnp.sum(jvh[r] * jvh[r], axis=-1) / jnp.sum(vh[r] * vh[r])
         m2 = []
         for T in m2_steps:
-            def to_T(s0, T=T):
-                return tuple(y[T - 1] for y in run(s0))
-            _, lin = jax.linearize(to_T, s)
-            back = jax.linear_transpose(lin, s)
-            jtjv = back(lin(v))[0]
+            def lin_T(d, T=T):  # d -> J_T d
+                return tuple(y[T - 1] for y in lin(d))
+            jtjv = jax.linear_transpose(lin_T, s)(tuple(y[T - 1] for y in jv))[0]
             m2.append(sum(jnp.sum(y * y) for y in jtjv) / (n * width))
         return full, block, jnp.stack(m2) if m2 else jnp.zeros((0,))
 
