@@ -19,6 +19,7 @@ from .declare.cell import Cell
 from .declare.params import spec
 from .declare.registry import CORE_PREDICTORS, CRITICAL_QUANTITY, TRAJECTORIES, lookup
 from .validate import choice, count, finite, flag, scalar
+from .float64 import float64
 
 QUANTITIES = ("q_star", "Q_star", "c_star", "c_h_star", "chi", "xi", "xi_q")
 BACKENDS = ("numba", "jax")
@@ -174,10 +175,11 @@ def generated_module(name, stem: str):
 
 
 def _outside_any_trace(stem: str):
-    """A context in which a generated jax module's import-time constants (Gauss-Legendre nodes, panel
-    indices: ``jnp`` arrays) are concrete even when the first import happens inside a ``jax.jit`` trace
-    (``predict(..., backend="jax")`` under the user's jit imports lazily); without it they would be
-    tracers of that trace, cached in the module, and every later call would fail."""
+    """A context in which anything a generated jax module computes with jax at import is concrete even
+    when the first import happens inside a ``jax.jit`` trace (``predict(..., backend="jax")`` under the
+    user's jit imports lazily); without it such a value would be a tracer of that trace, cached in the
+    module, and every later call would fail.  (The generated constants are numpy arrays today,
+    :mod:`theory.codegen.jax_float64`; this keeps a future jax-valued constant safe.)"""
     import contextlib
     if "jax" not in stem:
         return contextlib.nullcontext()
@@ -239,6 +241,7 @@ def is_tracer(v) -> bool:
 # predict
 # ----------------------------------------------------------------------------------------------
 
+@float64
 def predict(name, quantity: str, backend: str = "numba", *, tied: bool = False, **params):
     r"""Mean-field prediction of ``quantity`` for cell ``name``; broadcasts over array parameters.
 
@@ -409,6 +412,7 @@ def check_defined(c: Cell, quantity: str, out: np.ndarray, p: dict):
 # trajectories and the critical line
 # ----------------------------------------------------------------------------------------------
 
+@float64
 def trajectory(name, steps: int, Q0: float, C0: float | None = None, backend: str = "numba", *, tied: bool = False,
                **params) -> dict:
     r"""Iterate the generated maps from second moment ``Q0`` and overlap ``C0`` (default ``Q0``).
@@ -478,6 +482,7 @@ def check_trajectory(c, out: dict, moments) -> None:
 SEARCH_GRID = {"std": (1e-3, 10.0), "real": (-20.0, 20.0)}
 
 
+@float64
 def critical_line(name, q_star=None, *, along: str | None = None, values=None, solve_for: str | None = None,
                   backend: str = "numba", tied: bool = False, **params) -> dict:
     r"""The critical curve (χ = 1; gated cells: λ_max = 1, the top eigenvalue of the perturbation map) as arrays.

@@ -40,6 +40,8 @@ import math
 from dataclasses import dataclass
 from functools import lru_cache
 
+from .. import float64
+
 import numpy as np
 
 SIZE = 1 << 15          #: samples per replica
@@ -70,7 +72,6 @@ def _compiled(cell, burn, window, size):
 
     from ..declare.gated import field, new, old
 
-    jax.config.update("jax_enable_x64", True)
     comps = tuple(cell.state)
     gates = cell.gates
     mods = [{"sigmoid": jax.nn.sigmoid, "tanh": jnp.tanh}, "jax"]
@@ -226,6 +227,7 @@ def solve(cell, params: dict, *, size: int | None = None, replicas: int = REPLIC
     import jax.numpy as jnp
 
     size, seed, p, init, burn = _setup(cell, params, size, seed, burn)
+    float64.require()  # reached through theory.predict, whose float64 scope covers the traces
     fn, comps, _, _ = _compiled(cell, int(burn), int(window), size)
     keys = jax.random.split(jax.random.PRNGKey(seed), replicas)
     out = fn(jnp.asarray(p), keys, jnp.asarray(init))
@@ -246,6 +248,7 @@ def isometry_mean(cell, params: dict, T: int, u, *, size: int | None = None, rep
     import jax.numpy as jnp
 
     size, seed, p, init, burn = _setup(cell, params, size, seed, None)
+    float64.require()
     _, _, _, fn = _compiled(cell, int(burn), int(T), size)
     keys = jax.random.split(jax.random.PRNGKey(seed), replicas)
     out = np.asarray(fn(jnp.asarray(p), keys, jnp.asarray(init), jnp.asarray(u, dtype=jnp.float64)))

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import sympy as sp
 
-from . import quadrature
+from . import jax_float64, quadrature
 from ..declare.activations import X
 from ..declare.gated import GatedCell
 from ..symbolic.gaussian import E1, E2
@@ -957,14 +957,14 @@ def _constants(nb, mixture=False, em2=False):
     extra = []
     if mixture:
         extra.append("_NODE_POS = (_PANEL_IDX[:, None] + 0.5 * (1.0 + _GL_T[None, :])).reshape(-1)\n"
-                     "_NODE_W = jnp.tile(_GL_W, _PANELS)")
+                     "_NODE_W = np.tile(_GL_W, _PANELS)")
     if em2:
-        extra.append("_MIX_OUT_POS = (jnp.arange(_MIX_OUT_PANELS, dtype=jnp.float64)[:, None] + 0.5 * (1.0 + _GL_T[None, :])).reshape(-1)\n"
-                     "_MIX_OUT_W = jnp.tile(_GL_W, _MIX_OUT_PANELS)\n"
-                     "_MIX_IN_POS = (jnp.arange(_MIX_IN_PANELS, dtype=jnp.float64)[:, None] + 0.5 * (1.0 + _GL_T[None, :])).reshape(-1)\n"
-                     "_MIX_IN_W = jnp.tile(_GL_W, _MIX_IN_PANELS)\n")
-    return [f"_T, _W = np.polynomial.legendre.leggauss({quadrature.NODES})", "_GL_T = jnp.asarray(_T)\n_GL_W = jnp.asarray(_W)"
-            ] + lines + ["_PANEL_IDX = jnp.arange(_PANELS, dtype=jnp.float64)\n"] + extra
+        extra.append("_MIX_OUT_POS = (np.arange(_MIX_OUT_PANELS, dtype=np.float64)[:, None] + 0.5 * (1.0 + _GL_T[None, :])).reshape(-1)\n"
+                     "_MIX_OUT_W = np.tile(_GL_W, _MIX_OUT_PANELS)\n"
+                     "_MIX_IN_POS = (np.arange(_MIX_IN_PANELS, dtype=np.float64)[:, None] + 0.5 * (1.0 + _GL_T[None, :])).reshape(-1)\n"
+                     "_MIX_IN_W = np.tile(_GL_W, _MIX_IN_PANELS)\n")
+    return [f"_T, _W = np.polynomial.legendre.leggauss({quadrature.NODES})", jax_float64.CONSTANTS
+            ] + lines + ["_PANEL_IDX = np.arange(_PANELS, dtype=np.float64)\n"] + extra
 
 
 def _names(d, backend_numba=True):
@@ -996,12 +996,11 @@ def render_module(cell, backend) -> str:
            f"{', '.join(_names(d, nb))}{', fixed_point_status, correlation_status' if nb else ''};\n"
            f"maps: variance_map_<k>, covariance_map_<k>, gate_variance_<g>, gate_covariance_<g>, perturbation_map_<ij>.\n"
            f"Failures give NaN{' (the status ufuncs say why: ' + STATUS_DOC + ')' if nb else ''}.\n"
-           + ('' if nb else 'Importing this module turns on jax_enable_x64: the theory side is float64 throughout.\n') + '"""')
+           + ('' if nb else jax_float64.DOC + '\n') + '"""')
     if nb:
         imports = "import math\n\nimport numpy as np\nfrom numba import njit, vectorize\n"
     else:
-        imports = ("import math\n\nimport jax\nimport jax.numpy\nimport jax.numpy as jnp\nimport jax.scipy.special\n"
-                   "import numpy as np\nfrom jax import lax\n\njax.config.update(\"jax_enable_x64\", True)\n")
+        imports = jax_float64.IMPORTS + "from jax import lax\n"
     out = [module_header(cell, f"{backend} kernels"), doc, imports, f"PARAMS = {tuple(cell.param_names)!r}",
            f"COMPONENTS = {d.comps!r}"] + ([] if nb else [_programs(d)]) + _constants(
                nb, any(k in ("EM1", "EM2") for _, k, _ in helpers.specs), helpers.has_em2)
@@ -1015,6 +1014,8 @@ def render_module(cell, backend) -> str:
     out.append(glue.solvers_numba() if nb else glue.solvers_jax())
     out.append(glue.public())
     out.append(glue.map_functions())
+    if not nb:
+        out.append(jax_float64.FOOTER)
     return finish_module(out)
 
 

@@ -11,7 +11,7 @@ import textwrap
 
 import sympy as sp
 
-from . import quadrature
+from . import jax_float64, quadrature
 from ..declare.activations import X
 from ..declare.cell import GENERATOR_VERSION, Cell
 from ..symbolic.derive import C, Q, QSTAR, Y, Derivation
@@ -852,17 +852,16 @@ def render_jax(d: Derivation) -> str:
     out = [module_header(cell, "jax kernels"),
            f'"""jax kernels for {cell.name} (generated from the SymPy declaration).\n\n'
            f'Scalar, pure functions of the parameters; compose with jit, vmap and grad (fixed points use\n'
-           f'lax.custom_root, so gradients come from the implicit function theorem).  Importing this module\n'
-           f'turns on jax_enable_x64: the theory side is float64 throughout.  Failures give NaN.\n"""',
-           "import math\n\nimport jax\nimport jax.numpy\nimport jax.numpy as jnp\nimport jax.scipy.special\nimport numpy as np\nfrom jax import lax\n",
-           'jax.config.update("jax_enable_x64", True)\n',
+           f'lax.custom_root, so gradients come from the implicit function theorem).  Failures give NaN.\n'
+           f'{jax_float64.DOC}\n"""',
+           jax_float64.IMPORTS + "from jax import lax\n",
            f"PARAMS = {tuple(args)!r}",
            programs_line(FIXED_POINT_QUANTITIES, CORRELATION_QUANTITIES),
            f"_T, _W = np.polynomial.legendre.leggauss({quadrature.NODES})",
-           "_GL_T = jnp.asarray(_T)\n_GL_W = jnp.asarray(_W)",
-           f"_PANELS = {quadrature.PANELS}\n_PANEL_IDX = jnp.arange(_PANELS, dtype=jnp.float64)\n_L = {quadrature.L!r}",
+           jax_float64.CONSTANTS,
+           f"_PANELS = {quadrature.PANELS}\n_PANEL_IDX = np.arange(_PANELS, dtype=np.float64)\n_L = {quadrature.L!r}",
            "_INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)",
-           f"_Q_MAX = {Q_MAX!r}\n_RTOL = {RTOL!r}\n_C_GAP = {C_GAP!r}\n_TINY_Q = {TINY_Q!r}\n_MAX_IT = {MAX_IT!r}\n_MARGIN = {MARGIN!r}\n_SCAN = jnp.arange(1, 9, dtype=jnp.float64) / 8.0\n"]
+           f"_Q_MAX = {Q_MAX!r}\n_RTOL = {RTOL!r}\n_C_GAP = {C_GAP!r}\n_TINY_Q = {TINY_Q!r}\n_MAX_IT = {MAX_IT!r}\n_MARGIN = {MARGIN!r}\n_SCAN = np.arange(1, 9, dtype=np.float64) / 8.0\n"]
     for name, kind, lam in helpers.specs:
         body_expr = canonical_lambda(lam)
         body = jax_code(body_expr)
@@ -896,6 +895,7 @@ def render_jax(d: Derivation) -> str:
             out.append(f'\ndef critical_{p}({", ".join(cargs)}):\n'
                        f'    """{p} on the critical line chi = 1 at field variance q_star (NaN where infeasible)."""\n'
                        f'    v = _critical_{p}_sq({call})\n    return jnp.where(v >= 0.0, jnp.sqrt(jnp.where(v >= 0.0, v, 0.0)), jnp.nan)\n')
+    out.append(jax_float64.FOOTER)
     return finish_module(out)
 
 

@@ -37,6 +37,7 @@ import numpy as np
 from ..declare.cell import Cell
 from ..declare.registry import CRITICAL_INITS, INITIALIZERS, lookup, register
 from .result import CriticalInit
+from ..float64 import float64
 
 CHI_TOL = 1e-10
 
@@ -155,6 +156,7 @@ def _isometry_point(c, fixed, weights, T, max_variance, knob, knob_range):
     return point(r.x), f"{knob} = {r.x:.10g} minimises the per-step spread"
 
 
+@float64
 def critical_init(cell, *, weights: str = "orthogonal", T: int | None = None, max_variance: float | None = None,
                   knob: str = "q_star", knob_range=None, **constraints):
     """Parameters on chi = 1 meeting ``constraints`` (see the module docstring for the modes).

@@ -42,6 +42,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..float64 import float64
+
 SYMBOLS = {"sigma_w": r"$\sigma_w$", "sigma_v": r"$\sigma_v$", "sigma_b": r"$\sigma_b$", "mu_b": r"$\mu_b$",
            "R": r"$R$", "Sigma": r"$\Sigma$", "q_star": r"$q^*$"}
 CRITERION_SYMBOLS = {"chi": r"\chi", "lambda_max": r"\lambda_{\max}"}
@@ -222,6 +224,7 @@ def _axis(name, lim, n, gated):
     return np.linspace(lo, hi, n)
 
 
+@float64
 def phase_diagram(cell, x: str = "sigma_w", y: str | None = None, xlim=None, ylim=None, n=None, T: int = 10,
                   weights: str = "orthogonal", xi: bool | None = None, backend: str = "numba", *, tied: bool = False,
                   paths: int = 8192, seed: int = 0, steps: int | None = None, **fixed) -> PhaseDiagram:

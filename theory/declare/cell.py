@@ -30,7 +30,7 @@ E = sp.Symbol("e", real=True)
 H = sp.Symbol("h", real=True)
 Z = sp.Symbol("z", real=True)
 
-GENERATOR_VERSION = "0.2.0"
+GENERATOR_VERSION = "0.3.0"
 
 
 @dataclass(frozen=True)

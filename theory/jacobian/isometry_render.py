@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import sympy as sp
 
-from ..codegen import quadrature, render
+from ..codegen import jax_float64, quadrature, render
 from ..declare.activations import X
 from ..declare.cell import Cell
 from ..symbolic.derive import Q
@@ -189,13 +189,12 @@ def render_isometry_jax(cell: Cell) -> str:
     helpers, ks, args = _prepared(d)
     out = [render.module_header(cell, "isometry jax kernels"),
            f'"""Isometry kernels for {cell.name} (generated; see theory/jacobian/isometry.py).  Scalar, pure functions of\n'
-           '(T, v_W, Q, *params); compose with jit/vmap/grad.  Importing turns on jax_enable_x64."""',
-           "import math\n\nimport jax\nimport jax.numpy\nimport jax.numpy as jnp\nimport jax.scipy.special\nimport numpy as np\n",
-           'jax.config.update("jax_enable_x64", True)\n',
+           f'(T, v_W, Q, *params); compose with jit/vmap/grad.\n{jax_float64.DOC}"""',
+           jax_float64.IMPORTS,
            f"PARAMS = {tuple(args)!r}",
            f"_T, _W = np.polynomial.legendre.leggauss({quadrature.NODES})",
-           "_GL_T = jnp.asarray(_T)\n_GL_W = jnp.asarray(_W)",
-           f"_PANELS = {quadrature.PANELS}\n_PANEL_IDX = jnp.arange(_PANELS, dtype=jnp.float64)\n_L = {quadrature.L!r}",
+           jax_float64.CONSTANTS,
+           f"_PANELS = {quadrature.PANELS}\n_PANEL_IDX = np.arange(_PANELS, dtype=np.float64)\n_L = {quadrature.L!r}",
            "_INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)\n"]
     for name, kind, lam in helpers.specs:
         body = render.canonical_lambda(lam)
@@ -214,6 +213,7 @@ def render_isometry_jax(cell: Cell) -> str:
     for pub, inner, lead, doc in _public(d):
         full = ", ".join(lead + args)
         out.append(f'\ndef {pub}({full}):\n    """{doc}."""\n    return _{inner}({full})\n')
+    out.append(jax_float64.FOOTER)
     return render.finish_module(out)
 
 

@@ -97,6 +97,7 @@ import numpy as np
 from .spectrum_law import (SELF_CHECK_TOL, SELF_CHECK_VAR_TOL, Spectrum, self_check,  # noqa: F401  (re-exported)
                            simpson_weights, vanilla_grid)
 from .unit_law import UnitLaw, unit_law
+from ..float64 import float64
 
 
 def _f_series_value(x):
@@ -801,6 +802,7 @@ operator-valued for a cell with a gate diagonal at ``T >= 2``, free steps otherw
 SCALE_RANGE = (1e-150, 1e150)
 
 
+@float64
 def spectrum(cell, T: int = 1, weights: str = "orthogonal", n: int = 800, eps_rel: float | None = None,
              panels: int = 64, slow: bool = False, method: str = "auto", **params) -> Spectrum:
     """Predicted eigenvalue density of :math:`JJ^\\top` over ``T`` steps at the fixed point.

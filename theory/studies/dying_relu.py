@@ -53,6 +53,7 @@ from __future__ import annotations
 import numpy as np
 import sympy as sp  # noqa: F401  (kept as an attribute: declarations are written with dying_relu.sp)
 
+from ..float64 import scope as float64_scope
 from .dying_relu_decl import (BDP_ESTIMATE_DOC, KERNELS, STEP_KERNELS, Kernel, L, N, beta, d,  # noqa: F401
                               delta, first, rho, stable)  # (re-exported: the declarations live there)
 
@@ -123,7 +124,9 @@ def _call(backend, name, *args):
     mod = kernels(backend)
     if backend == "jax":
         import jax.numpy as jnp
-        args = [a if _is_tracer(a) else jnp.asarray(a, dtype=jnp.float64) for a in args]
+        with float64_scope(*args):  # float64 for this call only; the user's jax setting is untouched
+            args = [a if _is_tracer(a) else jnp.asarray(a, dtype=jnp.float64) for a in args]
+            return getattr(mod, name)(*args)
     return getattr(mod, name)(*args)
 
 
