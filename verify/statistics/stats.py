@@ -32,7 +32,9 @@ agreement tests from a pilot width sweep (seed 12345, E = 32, N = 64 ... 512, fi
 vanilla-tanh at sigma_w = 1.2 and 2.5 and of untied minimalrnn) against an independent scratch
 quadrature: the fitted ``a = N (Xbar_N - X_MF) / scale`` stayed within ``|a| <= 2.7 +- 0.9`` (tied
 vanilla-tanh chi at N = 128; most ``|a| < 1.5``), so 5 leaves room for cells not in the pilot.
-It is never enlarged after a failure (07 §4)."""
+It is never enlarged after a failure (07 §4).  Where the bias is derived (untied vanilla and feed-forward
+``q``/``Q``: :mod:`verify.statistics.finite_width`, applied by ``verify.judge.compare.apply_derived_bias``)
+the check uses the derived bias instead and this allowance does not apply."""
 
 TIMESCALE_WINDOW_TOL = 0.1
 """Timescales are fitted only where the theory trajectory itself decays at its asymptotic rate
