@@ -289,7 +289,7 @@ for _readme in ("README.md", "theory/README_isometry.md"):
 """Statements whose comment states a result, and the check of that result."""
 
 UNCHECKED_COMMENTS = {
-    ("theory/README.md", 'update=sp.Rational(1, 2) * H + sp.Rational(1, 2) * sp.tanh(E),   # degree <= 1 in h and z'):
+    ("theory/README.md", 'update=(1 - a) * H + a * sp.tanh(E),   # degree <= 1 in h and z'):
         "a rule for declarations (tests/test_user_cell.py checks it is enforced), not a result",
 }
 """Commented statements whose comment is prose, not a checkable result: (README, statement text) -> reason."""

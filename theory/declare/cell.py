@@ -94,9 +94,11 @@ class Cell:
             extra = sp.sympify(expr).free_symbols - declared
             if extra:
                 raise ValueError(f"{self.name}: field {label} uses undeclared symbols {sorted(map(str, extra))}")
-        extra = self.update.free_symbols - {E, H, Z}
+        # declared parameters may appear as coefficients (a leak rate): constants of every expectation
+        extra = self.update.free_symbols - {E, H, Z} - declared
         if extra:
-            raise ValueError(f"{self.name}: update may only use e, h, z; found {sorted(map(str, extra))}")
+            raise ValueError(f"{self.name}: update may only use e, h, z and declared parameters; "
+                             f"found {sorted(map(str, extra))}")
         if not self.update.has(E):
             raise ValueError(f"{self.name}: update does not depend on the field e")
         poly = sp.Poly(self.update, H, Z)

@@ -14,7 +14,7 @@ import sympy as sp
 class ParamSpec:
     name: str
     meaning: str
-    kind: str  # "std" (>= 0), "moment" (>= 0), "correlation" ([-1, 1]), "real"
+    kind: str  # "std" (>= 0), "moment" (>= 0), "correlation" ([-1, 1]), "fraction" ([0, 1]), "real"
 
     def check(self, value) -> str | None:
         """Return an error message if ``value`` (array-like) violates the constraint, else None."""
@@ -32,6 +32,8 @@ class ParamSpec:
             return f"{self.name} must be >= 0 ({self.meaning}), got {value!r}"
         if self.kind == "correlation" and np.any(np.abs(v) > 1):
             return f"{self.name} must lie in [-1, 1] ({self.meaning}), got {value!r}"
+        if self.kind == "fraction" and np.any((v < 0) | (v > 1)):
+            return f"{self.name} must lie in [0, 1] ({self.meaning}), got {value!r}"
         return None
 
 
@@ -42,6 +44,7 @@ SPECS = {
     "mu_b": ParamSpec("mu_b", "bias mean", "real"),
     "R": ParamSpec("R", "input second moment per unit", "moment"),
     "Sigma": ParamSpec("Sigma", "correlation of the two input sequences", "correlation"),
+    "leak": ParamSpec("leak", "leak rate a of a leaky update h_t = (1 - a) h_{t-1} + a phi(e_t)", "fraction"),
 }
 
 
@@ -58,6 +61,6 @@ def spec(name: str) -> ParamSpec:
 def symbol(name: str) -> sp.Symbol:
     """The SymPy symbol of a parameter, with assumptions from its kind."""
     kind = spec(name).kind
-    if kind in ("std", "moment"):
+    if kind in ("std", "moment", "fraction"):
         return sp.Symbol(name, nonnegative=True)
     return sp.Symbol(name, real=True)

@@ -37,10 +37,29 @@ def _has_kinks(expr) -> bool:
     return expr.has(sp.Piecewise, sp.Heaviside, sp.Max, sp.Min, sp.Abs, sp.sign, sp.DiracDelta)
 
 
+def symbolic_factor(lam: sp.Lambda):
+    """``(c, g)`` with ``lam.expr = c * g`` and ``c`` a product of symbols free of the integration
+    variables (a declared parameter such as a leak rate), or ``None`` when there is none.  Such a factor is
+    a constant of the expectation, ``E[c g] = c E[g]``: taken out, the integrand stays a function of the
+    field alone (the printed quadrature helpers see only their own variables).  Pure numbers stay inside
+    (the integrands of the built-in cells are unchanged)."""
+    f = sp.factor_terms(lam.expr)
+    c, g = f.as_independent(*lam.variables, as_Add=False)
+    if c == 1 or not c.free_symbols:
+        return None
+    return c, g
+
+
 class E1(sp.Function):
     r"""Gaussian expectation :math:`\mathbb E[f(e)]`, :math:`e\sim\mathcal N(\mu,q)`; args ``(Lambda, mu, q)``."""
 
     nargs = 3
+
+    @classmethod
+    def eval(cls, lam, mu, q):
+        split = symbolic_factor(lam) if isinstance(lam, sp.Lambda) else None
+        if split is not None:
+            return split[0] * cls(sp.Lambda(lam.variables, split[1]), mu, q)
 
     @property
     def integrand(self) -> sp.Lambda:
@@ -76,6 +95,12 @@ class E2(sp.Function):
     r"""Bivariate Gaussian expectation :math:`\mathbb E[F(e_a,e_b)]`; args ``(Lambda, mu_a, mu_b, q_a, q_b, q_ab)``."""
 
     nargs = 6
+
+    @classmethod
+    def eval(cls, lam, mua, mub, qa, qb, qab):
+        split = symbolic_factor(lam) if isinstance(lam, sp.Lambda) else None
+        if split is not None:
+            return split[0] * cls(sp.Lambda(lam.variables, split[1]), mua, mub, qa, qb, qab)
 
     def fdiff(self, argindex=1):
         lam, mua, mub, qa, qb, qab = self.args
