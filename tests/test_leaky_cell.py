@@ -102,3 +102,14 @@ def test_real_tied_networks_follow_the_tied_theory_not_the_annealed_one(leaky):
     se = math.hypot(se_inf, tied_se)
     assert abs(q_inf - tied) <= K * se, (q_inf, se_inf, tied, tied_se)
     assert abs(q_inf - annealed) > K * se, (q_inf, annealed, se)
+
+
+def test_critical_line_in_leak_and_sigma_w_is_where_the_scipy_chi_is_one(leaky):
+    """Annealed line chi = 1 along the leak (root-solved in sigma_w): the independent scipy chi is 1 there;
+    the tied line (real networks, lambda_max = 1) lies well below it at leak 0.5."""
+    line = theory.critical_line(leaky, along="leak", values=[0.5, 1.0], solve_for="sigma_w")
+    for a, sw in zip(line["leak"], line["sigma_w"]):
+        _, chi = _annealed_reference(float(a), float(sw), P["sigma_v"], P["sigma_b"], P["R"])
+        assert abs(chi - 1.0) < 1e-8, (a, sw, chi)
+    tied = theory.critical_line(leaky, along="leak", values=[0.5], solve_for="sigma_w", tied=True, paths=2048)
+    assert line["sigma_w"][0] - tied["sigma_w"][0] > K * tied["sigma_w_se"][0], (line, tied)
