@@ -94,7 +94,7 @@ def _tied_network_Q(N, E, steps, late, a, seed):
 
 def test_real_tied_networks_follow_the_tied_theory_not_the_annealed_one(leaky):
     a = 0.5
-    tied, tied_se = theory.predict(leaky, "Q_star", tied=True, return_error=True, paths=16384, leak=a, **P)
+    tied, tied_se = theory.predict(leaky, "Q_star", tied=True, return_error=True, paths=8192, leak=a, **P)
     annealed = theory.predict(leaky, "Q_star", leak=a, **P)
     (m1, s1), (m2, s2) = _tied_network_Q(256, 24, 300, 200, a, 1), _tied_network_Q(1024, 8, 300, 200, a, 2)
     # Q(N) = Q_inf + c/N: Q_inf = (4 Q(1024) - Q(256)) / 3
