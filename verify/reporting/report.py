@@ -61,6 +61,9 @@ def environment() -> dict:
                  "each of two families (per-step trajectory checks; fixed points and timescales)",
             "finite_width_coef": FINITE_WIDTH_COEF,
             "B_N": "finite_width_coef * scale / N; scale = |prediction| (1 for correlations)",
+            "derived_bias": "untied vanilla/feed-forward q, Q, q_star, Q_star: prediction = mean field + the derived "
+                            "O(1/N) bias (check field finite_width; verify.statistics.finite_width), allowance = "
+                            "|bias| instead of B_N",
             "timescale_window_tol": TIMESCALE_WINDOW_TOL,
             "timescale_allowance": "timescale_window_tol / xi + finite_width_coef / N on 1/xi",
             "sample_size": "E networks (units of one network are not independent)",
