@@ -176,8 +176,8 @@ print(float(theory.predict("vanilla-tanh", "q_star", backend="jax", **p)))
 def test_first_use_of_a_cells_jax_kernels_inside_jit_leaves_later_calls_working():
     """A fresh process (the module must not be imported yet): jit first, then an ordinary call; both equal
     the numba kernel (a separately generated module) to 1e-12.  (Was a bug: module constants built with
-    jnp became tracers of the first trace; theory.api now imports generated jax modules under
-    jax.ensure_compile_time_eval.)"""
+    jnp became tracers of the first trace; the generated modules now build them with numpy,
+    theory.codegen.jax_float64.CONSTANTS.)"""
     env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
     r = subprocess.run([sys.executable, "-c", _FIRST_USE_IN_JIT], capture_output=True, text=True, cwd=ROOT,
                        env=env, timeout=120)

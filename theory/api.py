@@ -19,7 +19,7 @@ from .declare.cell import Cell
 from .declare.params import spec
 from .declare.registry import CORE_PREDICTORS, CRITICAL_QUANTITY, TRAJECTORIES, lookup
 from .validate import choice, count, finite, flag, scalar
-from .float64 import float64
+from .float64 import float64, is_tracer  # is_tracer: served as api.is_tracer too
 
 QUANTITIES = ("q_star", "Q_star", "c_star", "c_h_star", "chi", "xi", "xi_q")
 BACKENDS = ("numba", "jax")
@@ -168,23 +168,11 @@ def generated_module(name, stem: str):
     key = (c.name, stem, c.declaration_hash(), str(default_out_dir(c)))
     if key in _MODULES:
         return _MODULES[key]
-    with _outside_any_trace(stem):
-        mod = _load_generated(c, stem)
+    # a first import inside the user's jit is safe: the generated jax modules build their constants with
+    # numpy, never jax, at import (theory.codegen.jax_float64.CONSTANTS), so no tracer is cached in them
+    mod = _load_generated(c, stem)
     _MODULES[key] = mod
     return mod
-
-
-def _outside_any_trace(stem: str):
-    """A context in which anything a generated jax module computes with jax at import is concrete even
-    when the first import happens inside a ``jax.jit`` trace (``predict(..., backend="jax")`` under the
-    user's jit imports lazily); without it such a value would be a tracer of that trace, cached in the
-    module, and every later call would fail.  (The generated constants are numpy arrays today,
-    :mod:`theory.codegen.jax_float64`; this keeps a future jax-valued constant safe.)"""
-    import contextlib
-    if "jax" not in stem:
-        return contextlib.nullcontext()
-    import jax
-    return jax.ensure_compile_time_eval()
 
 
 def _load_generated(c, stem: str):
@@ -227,14 +215,6 @@ def resolve_params(c: Cell, params: dict) -> dict:
             raise ValueError(f"{c.name}: {msg}")
         out[n] = v
     return out
-
-
-def is_tracer(v) -> bool:
-    try:
-        import jax
-        return isinstance(v, jax.core.Tracer)
-    except Exception:  # pragma: no cover - jax missing
-        return False
 
 
 # ----------------------------------------------------------------------------------------------

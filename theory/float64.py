@@ -45,6 +45,12 @@ def _jax():
     return jax
 
 
+def is_tracer(v) -> bool:
+    """True if ``v`` is a jax tracer (an argument inside a ``jit``/``vmap``/``grad`` trace); False without jax."""
+    jax = _jax()
+    return jax is not None and isinstance(v, jax.core.Tracer)
+
+
 @contextlib.contextmanager
 def scope(*args, **kwargs):
     """``jax_enable_x64`` on inside, the user's setting restored after.  Raises RuntimeError
@@ -54,7 +60,7 @@ def scope(*args, **kwargs):
     if jax is None or jax.config.jax_enable_x64:
         yield
         return
-    if any(isinstance(v, jax.core.Tracer) for v in _leaves(args, kwargs)):
+    if any(is_tracer(v) for v in _leaves(args, kwargs)):
         raise RuntimeError(MESSAGE)
     with jax.enable_x64(True):
         yield
@@ -78,4 +84,4 @@ def require():
                            "(float64 is off); please report this")
 
 
-__all__ = ["MESSAGE", "scope", "float64", "require"]
+__all__ = ["MESSAGE", "is_tracer", "scope", "float64", "require"]

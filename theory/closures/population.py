@@ -40,9 +40,9 @@ import math
 from dataclasses import dataclass
 from functools import lru_cache
 
-from .. import float64
-
 import numpy as np
+
+from .. import float64
 
 SIZE = 1 << 15          #: samples per replica
 REPLICAS = 8            #: independent populations (SE from their spread)

@@ -53,7 +53,7 @@ from __future__ import annotations
 import numpy as np
 import sympy as sp  # noqa: F401  (kept as an attribute: declarations are written with dying_relu.sp)
 
-from ..float64 import scope as float64_scope
+from ..float64 import is_tracer, scope as float64_scope
 from .dying_relu_decl import (BDP_ESTIMATE_DOC, KERNELS, STEP_KERNELS, Kernel, L, N, beta, d,  # noqa: F401
                               delta, first, rho, stable)  # (re-exported: the declarations live there)
 
@@ -81,17 +81,9 @@ def kernels(backend: str = "numba"):
     return _MODULES[backend]
 
 
-def _is_tracer(v) -> bool:
-    try:
-        import jax
-        return isinstance(v, jax.core.Tracer)
-    except Exception:  # pragma: no cover
-        return False
-
-
 def positive_integers(name: str, value):
     """``value`` as float64 array after checking it holds positive integers (ValueError otherwise)."""
-    if _is_tracer(value):
+    if is_tracer(value):
         return value
     if value is None:
         raise ValueError(f"{name} is required (a positive integer or an array of them)")
@@ -105,7 +97,7 @@ def positive_integers(name: str, value):
 
 
 def _zero_bias(quantity: str, sigma_b) -> None:
-    if _is_tracer(sigma_b):
+    if is_tracer(sigma_b):
         return
     if np.any(np.asarray(sigma_b, dtype=float) != 0):
         raise ValueError(f"{quantity} is defined for zero biases (A1): a bias revives a dead layer and "
@@ -121,13 +113,12 @@ def _out(backend, x):
 
 
 def _call(backend, name, *args):
-    mod = kernels(backend)
-    if backend == "jax":
-        import jax.numpy as jnp
-        with float64_scope(*args):  # float64 for this call only; the user's jax setting is untouched
-            args = [a if _is_tracer(a) else jnp.asarray(a, dtype=jnp.float64) for a in args]
-            return getattr(mod, name)(*args)
-    return getattr(mod, name)(*args)
+    fn = getattr(kernels(backend), name)
+    if backend != "jax":
+        return fn(*args)
+    import jax.numpy as jnp
+    with float64_scope(*args):  # float64 for this call only; the user's jax setting is untouched
+        return fn(*[a if is_tracer(a) else jnp.asarray(a, dtype=jnp.float64) for a in args])
 
 
 def _p_point(cell, backend, params, extra):
@@ -154,7 +145,7 @@ def _bdp_upper(cell, backend, params, extra):
 def _bdp_lower(cell, backend, params, extra):
     n, l_ = positive_integers("N", extra["N"]), positive_integers("L", extra["L"])
     sb = extra["sigma_b"]
-    if not _is_tracer(sb) and (not np.all(np.isfinite(np.asarray(sb, float))) or np.any(np.asarray(sb, float) < 0)):
+    if not is_tracer(sb) and (not np.all(np.isfinite(np.asarray(sb, float))) or np.any(np.asarray(sb, float) < 0)):
         raise ValueError(f"sigma_b must be finite and >= 0, got {sb!r}")
     b = (np.asarray(sb, dtype=float) > 0).astype(float)
     if extra["domain"] == "orthant":
@@ -177,7 +168,7 @@ def _domain_bdp(cell, backend, params, extra):
     """The exact d = 1 domain law, computed numerically (numpy; not generated code: a Markov chain
     with a quasi-Monte-Carlo angle kernel, :mod:`theory.studies.dying_relu_domain`)."""
     _zero_bias("domain_bdp", extra["sigma_b"])
-    if _is_tracer(extra["N"]) or _is_tracer(extra["L"]):
+    if is_tracer(extra["N"]) or is_tracer(extra["L"]):
         raise ValueError("domain_bdp is a numerical (numpy) computation and cannot be traced by jax; "
                          "pass concrete N and L")
     n, l_ = positive_integers("N", extra["N"]), positive_integers("L", extra["L"])

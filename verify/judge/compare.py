@@ -703,16 +703,16 @@ def apply_derived_bias(checks: list[Check], cell: str, params: dict, traj: dict,
             if c.quantity in DERIVED_BIAS_OBSERVABLES and c.verdict == "":
                 c.note = (c.note + "; " if c.note else "") + f"finite-width bias not derived here ({e}): B_N kept"
         return 0
-    series = {"q": np.asarray(bias.q), "Q": np.asarray(bias.Q)}
     n = 0
     for c in checks:
         name = DERIVED_BIAS_OBSERVABLES.get(c.quantity)
-        if name is None or c.verdict not in ("",):
+        if name is None or c.verdict != "":
             continue
+        series = getattr(bias, name)
         if c.kind == "trajectory":
-            b = float(series[name][c.t - 1])
+            b = float(series[c.t - 1])
         elif c.kind == "fixed point":
-            b = float(np.mean(series[name][window[0] - 1: window[1] - 1]))
+            b = float(np.mean(series[window[0] - 1: window[1] - 1]))
         else:
             continue
         c.prediction += b
