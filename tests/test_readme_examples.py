@@ -272,6 +272,10 @@ EXPECTED = {
     ("theory/README_isometry.md", 'inits = cp.initializers()'): _initializer_keys,
     ("theory/README_isometry.md", 'W = inits["W"](jax.random.PRNGKey(0), (256, 256))'): _scaled_orthogonal,
     ("theory/README.md", 'theory.predict("leaky-tanh", "chi")'): _generated_leaky,
+    ("README.md", 'theory.register(with_noise(vanilla("tanh"), multiplicative=True))'):
+        lambda v, ns: v.name == "vanilla-tanh-noisy" or pytest.fail(f"registered {v.name!r}"),
+    ("README.md", 'theory.predict("vanilla-tanh-noisy", "c_h_star", sigma_w=1.5, sigma_eps=0.3, sigma_m=0.4)'):
+        _rounds_to(0.454, 3),
     ("theory/README_isometry.md", 'theory.predict("minimalrnn", "isometry_variance", T=8, weights="gaussian")'):
         _annealed_recursion,
     ("theory/README_gated.md", 'sol = theory.cell("lstm").critical_init(horizon=100.0)'): _horizon_100,

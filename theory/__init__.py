@@ -10,13 +10,14 @@ Public API::
 from .api import (BACKENDS, QUANTITIES, FixedPointError, cell, cells, critical_line, generate, kernels,
                   parameters, predict, quantities, register, register_quantity, status, trajectory)
 from .declare.cell import Cell, Field
+from .declare.noise import with_noise
 from .declare.activations import sigmoid
 from .criticality.critical import critical_init
 from .criticality.phase import phase_diagram
 from .jacobian.spectrum import spectrum
 
 __all__ = ["BACKENDS", "QUANTITIES", "FixedPointError", "cell", "cells", "critical_line", "generate", "kernels",
-           "parameters", "predict", "quantities", "register", "register_quantity", "status", "trajectory", "Cell", "Field", "sigmoid",
+           "parameters", "predict", "quantities", "register", "register_quantity", "status", "trajectory", "Cell", "Field", "with_noise", "sigmoid",
            "critical_init", "phase_diagram", "spectrum"]
 
 # the families' registrations (quantities, renderers, critical inits, tied solver) into the registries

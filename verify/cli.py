@@ -24,7 +24,7 @@ from .commands.suite_runs import family_horizons, run_spectra, suite_points
 
 #: study name -> module (relative to this package) whose ``main(kv)`` runs it
 STUDIES = {"dying-relu": ".studies.dying_relu", "trainability": ".studies.trainability_cli",
-           "jacobian-moments": ".studies.jacobian_moments"}
+           "jacobian-moments": ".studies.jacobian_moments", "relu-growth": ".studies.relu_growth"}
 
 USAGE = """\
 usage: verify cell=NAME [key=value ...]
@@ -39,6 +39,9 @@ usage: verify cell=NAME [key=value ...]
        verify study=jacobian-moments [cell=lstm|gru|minimalrnn|vanilla-tanh|... width=N networks=E T=Tmax burn=B
                   population=true|false critical=H out=DIR ...]   (T-step Jacobian moments of untied and tied
                   networks against the annealed and tied m_1; theory/README_isometry.md)
+       verify study=relu-growth [widths=64,128,256,512,1024 networks=E L=300 input_dim=d seed=S out=DIR]
+                  (forward/backward norms of tied ReLU RNNs at W, A ~ N(0, 2/m) against the annealed law;
+                  verify/README_relu_growth.md)
        verify spectra [cells=A,B] [width=N] [ensemble=E] [steps=1,2,4,8,16] [ks_steps=1,4,8]
                       [weights=orthogonal,gaussian] [tied=true|false|both] [seed=S] [out=DIR]
                       [plots=true|false] [quiet=true|false] [law=auto|free-steps|operator-valued] [samples=DIR]

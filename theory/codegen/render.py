@@ -443,6 +443,20 @@ def kink_line_code(kinks, indent, edges, c, a, mu, s, t0, t1):
     return "\n".join(lines) if lines else f"{indent}pass"
 
 
+def same_copies_code(cell, args, ref) -> str:
+    """Code of the condition under which the two sequences of the covariance map are identical
+    copies (then C* = Q* in the ordered phase): identical inputs (Σ = 1, where the cell has inputs)
+    and every independent noise draw silenced (an amplitude parameter at 0).  ``ref(name)``: the code
+    that reads parameter ``name``."""
+    terms = [f"({ref('Sigma')} == 1.0)"] if "Sigma" in args else []
+    if not cell.noise_shared:
+        for names in cell.noise_amplitudes():
+            if not names:
+                return "False"
+            terms.append("(" + " | ".join(f"({ref(n)} == 0.0)" for n in names) + ")")
+    return " & ".join(terms) or "True"
+
+
 def render_numba(d: Derivation) -> str:
     cell = d.cell
     args = list(cell.param_names)
@@ -478,7 +492,7 @@ def render_numba(d: Derivation) -> str:
         out.append("\n" + code + "\n")
     sig = "float64(" + ", ".join(["float64"] * len(args)) + ")"
     sig_int = "int64(" + ", ".join(["float64"] * len(args)) + ")"
-    same = "Sigma == 1.0" if "Sigma" in args else "True"
+    same = same_copies_code(d.cell, args, lambda n: n)
     a = ", ".join(args)
     out.append(_NB_SOLVERS.format(args=a, same_inputs=same))
     out.append(_NB_PUBLIC.format(args=a, sig=repr(sig), sig_int=repr(sig_int), status_doc=STATUS_DOC))
@@ -878,7 +892,7 @@ def render_jax(d: Derivation) -> str:
                                      kink_terms_y=ty))
     for fname, fargs, expr in exprs:
         out.append("\n" + render_function(jax_code, "_" + fname, fargs + args, helpers.substitute(expr), "") + "\n")
-    same = f"(params[{args.index('Sigma')}] == 1.0)" if "Sigma" in args else "True"
+    same = same_copies_code(d.cell, args, lambda n: f"params[{args.index(n)}]")
     a = ", ".join(args)
     out.append(_JX_SOLVERS.format(same_inputs=same))
     out.append(_JX_PUBLIC.format(args=a))

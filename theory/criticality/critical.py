@@ -211,6 +211,9 @@ def critical_init(cell, *, weights: str = "orthogonal", T: int | None = None, ma
     elif len(given) == 2:
         raise ValueError(f"{a} and {b} both given: nothing left to put on chi = 1")
     else:
+        if c.noise:
+            raise ValueError(f"{c.name}: the isometry-optimal point needs the Jacobian spread, which is not derived "
+                             f"for a cell with hidden-state noise; give q_star= or one of {a}, {b}")
         extra = {"q_star": float(q_star)} if q_star is not None else {}
         p, how = _isometry_point(c, {**fixed, **extra}, weights, T, max_variance, knob, knob_range)
         method = f"isometry-optimal along the family: {how}"
@@ -220,8 +223,9 @@ def critical_init(cell, *, weights: str = "orthogonal", T: int | None = None, ma
 def _finish(c, p, weights, T, method):
     chi = _predict(c, "chi", **p)
     q = _predict(c, "q_star", **p)
-    spread = _predict(c, "isometry_spread", weights=weights, **p)
-    var = _predict(c, "isometry_variance", weights=weights, T=T, **p) if T else None
+    # a noise-injected cell's Jacobian law is not derived: its spread and variance are None, not guessed
+    spread = None if c.noise else _predict(c, "isometry_spread", weights=weights, **p)
+    var = _predict(c, "isometry_variance", weights=weights, T=T, **p) if T and not c.noise else None
     xi_q = _predict(c, "xi_q", **p)
     ok = abs(chi - 1.0) <= CHI_TOL
     msg = "chi = 1 at the solver's fixed point" if ok else (

@@ -206,6 +206,15 @@ class GatedCell:
         return True
 
     @property
+    def noise(self) -> tuple:
+        """Hidden-state noise draws: none (gated cells have no noise option yet)."""
+        return ()
+
+    def identical_copies(self, params: dict) -> bool:
+        """True where the two sequences of the correlation map are copies of one run (Σ = 1)."""
+        return float(params.get("Sigma", 1.0)) == 1.0
+
+    @property
     def has_input(self) -> bool:
         return True
 

@@ -45,6 +45,9 @@ SPECS = {
     "R": ParamSpec("R", "input second moment per unit", "moment"),
     "Sigma": ParamSpec("Sigma", "correlation of the two input sequences", "correlation"),
     "leak": ParamSpec("leak", "leak rate a of a leaky update h_t = (1 - a) h_{t-1} + a phi(e_t)", "fraction"),
+    "sigma_eps": ParamSpec("sigma_eps", "std of the additive hidden-state noise sigma_eps eps_t", "std"),
+    "sigma_m": ParamSpec("sigma_m", "relative std of the multiplicative hidden-state noise h_t (1 + sigma_m eta_t)",
+                         "std"),
 }
 
 

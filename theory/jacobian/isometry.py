@@ -226,6 +226,9 @@ def _evaluator(kernel: str):
         import numpy as np
 
         from .. import api
+        if c.noise:
+            raise ValueError(f"{c.name}: the Jacobian moments of a cell with hidden-state noise are not derived "
+                             f"(its per-step Jacobian has a random diagonal 1 + sigma_m eta); chi is served")
         if extra.get("block") not in (None, "h"):
             raise ValueError(f"{c.name}: block must be None or 'h' (its only state component), got {extra['block']!r}")
         stray = {k: v for k, v in extra.items() if k in GATED_ONLY and k != "block" and v != GATED_ONLY[k]}
@@ -276,8 +279,9 @@ def isometry_moments(name, weights: str = "orthogonal", **params) -> dict:
 
 
 def has_isometry(c) -> bool:
-    """True for the declarations whose isometry kernels are generated (single-field :class:`Cell`)."""
-    return isinstance(c, Cell)
+    """True for the declarations whose isometry kernels are generated (single-field :class:`Cell` without
+    hidden-state noise: a noise-injected cell's Jacobian law is not derived yet)."""
+    return isinstance(c, Cell) and not c.noise
 
 
 #: options of ``isometry_mean`` that gated cells use (theory.jacobian.gated_isometry), with defaults; a

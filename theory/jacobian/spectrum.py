@@ -823,6 +823,9 @@ def spectrum(cell, T: int = 1, weights: str = "orthogonal", n: int = 800, eps_re
     from .isometry import has_isometry, weights_variance
     from ..validate import count
     c = api.cell(cell)
+    if c.noise:
+        raise ValueError(f"spectrum: the Jacobian spectrum of a cell with hidden-state noise ({c.name}) is not "
+                         f"derived; chi (its mean squared singular value) is served by predict")
     if not has_isometry(c):
         raise ValueError(f"spectrum: the Jacobian spectrum is derived for single-field cells (vanilla, minimalRNN, "
                          f"feed-forward); not for the gated cell {c.name}, whose m_1 is served "

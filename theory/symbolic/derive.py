@@ -16,6 +16,10 @@ mutually uncorrelated and independent of the unit's current field, with second m
 This is exact at large width for weights redrawn every step (untied) and, for cells whose update
 reads ``h`` only through the field (vanilla, feed-forward), also for tied weights; it is **not**
 exact for tied gated cells (02 §5).
+
+Hidden-state noise (the draws ``eps``, ``eta`` of :mod:`theory.declare.noise`) is independent of
+everything else with :math:`\mathbb E[n]=0`, :math:`\mathbb E[n^2]=1`; across the two sequences of the
+covariance map :math:`\mathbb E[n_an_b]=0` (independent draws) or 1 (``cell.noise_shared``).
 """
 from __future__ import annotations
 
@@ -25,7 +29,7 @@ from functools import lru_cache
 import sympy as sp
 
 from ..declare.activations import X, complement_sigmoid
-from ..declare.cell import E, H, Z, Cell
+from ..declare.cell import E, H, Z, NOISE, Cell
 from .gaussian import E1, E2, lower_closed_forms
 from ..declare.params import symbol
 
@@ -67,7 +71,21 @@ class Derivation:
         }
 
 
-def _moment_single(i: int, j: int, R):
+def _noise_moment(k: int):
+    """E[n^k] of a standard normal draw, k <= 2."""
+    return (sp.Integer(1), sp.Integer(0), sp.Integer(1))[k]
+
+
+def _moment_single(mono: tuple, R):
+    """E[h^i z^j eps^k eta^l] under the closure (``mono`` = (i, j, k, l)); the draws are independent."""
+    i, j = mono[:2]
+    out = _moment_hz(i, j, R)
+    for k in mono[2:]:
+        out = out * _noise_moment(k)
+    return out
+
+
+def _moment_hz(i: int, j: int, R):
     """E[h^i z^j] under the closure."""
     table = {(0, 0): sp.Integer(1), (2, 0): Q, (0, 2): R}
     if (i, j) in table:
@@ -78,24 +96,40 @@ def _moment_single(i: int, j: int, R):
 
 
 def _coefficients(expr):
-    """{(i, j): coefficient of h^i z^j} with coefficients kept unexpanded (functions of e)."""
-    poly = sp.Poly(expr, H, Z)
+    """{(i, j, k, l): coefficient of h^i z^j eps^k eta^l} with coefficients kept unexpanded (functions of e)."""
+    poly = sp.Poly(expr, H, Z, *NOISE)
     return {m: c for m, c in poly.terms()}
+
+
+def _by_parameter_coefficient(f, variables):
+    """[(coefficient, part), ...]: ``f`` as a sum of parts of ``variables`` times coefficients free of them.
+
+    A sum whose terms read no parameter is one part (coefficient 1), exactly as given: its grouping is
+    what the quadrature sees (built-in cells keep their integrands).  Where parameters enter additively
+    (a noise variance σ_ε², a factor 1 + σ_m²), they are taken out of the expectation -- an integrand must
+    read only its integration variables -- and the parts with equal coefficients are summed."""
+    if not (f.free_symbols - set(variables)):
+        return [(sp.Integer(1), f)]
+    groups: dict = {}
+    for t in sp.Add.make_args(sp.expand(f)):
+        coef, part = t.as_independent(*variables, as_Add=False)
+        number, coef = coef.as_coeff_Mul()  # -2 σ_m² tanh² joins σ_m² (1 + tanh⁴) as σ_m² E[1 - 2 tanh² + tanh⁴]
+        groups[coef] = groups.get(coef, 0) + number * part
+    return sorted(groups.items(), key=lambda t: sp.default_sort_key(t[0]))
 
 
 def _expectation_1d(coefficient, mu, q):
     f = complement_sigmoid(sp.factor_terms(coefficient)).subs(E, X)
-    if not f.has(X):
-        return f
-    return E1(sp.Lambda(X, f), mu, q)
+    return sp.Add(*[coef * (E1(sp.Lambda(X, part), mu, q) if part.has(X) else part)
+                    for coef, part in _by_parameter_coefficient(f, (X,))])
 
 
 def _closure_1d(expr, mu, q, R):
     """E[expr] for expr polynomial in (h, z) with e-dependent coefficients."""
     groups: dict = {}
-    for (i, j), coeff in _coefficients(sp.expand(expr, deep=False, mul=True, multinomial=True, power_base=False,
-                                                 power_exp=False, log=False)).items():
-        m = _moment_single(i, j, R)
+    for mono, coeff in _coefficients(sp.expand(expr, deep=False, mul=True, multinomial=True, power_base=False,
+                                               power_exp=False, log=False)).items():
+        m = _moment_single(mono, R)
         if m != 0:
             groups[m] = groups.get(m, 0) + coeff
     return sp.Add(*[_expectation_1d(c, mu, q) * m for m, c in sorted(groups.items(), key=lambda t: sp.default_sort_key(t[0]))])
@@ -107,27 +141,37 @@ def _square_closure(F, mu, q, R):
     groups: dict = {}
     for (m1, c1) in coeffs.items():
         for (m2, c2) in coeffs.items():
-            m = _moment_single(m1[0] + m2[0], m1[1] + m2[1], R)
+            m = _moment_single(tuple(a + b for a, b in zip(m1, m2)), R)
             if m != 0:
                 groups[m] = groups.get(m, 0) + complement_sigmoid(c1) * complement_sigmoid(c2)
     return sp.Add(*[_expectation_1d(c, mu, q) * m for m, c in sorted(groups.items(), key=lambda t: sp.default_sort_key(t[0]))])
 
 
-def _pair_closure(F, mu, qa, qb, qab, R_ab):
-    """E[F_a F_b]: E[h_a h_b] = C, E[z_a z_b] = R_ab, cross terms vanish."""
+def _pair_moment(m1: tuple, m2: tuple, R_ab, shared: bool):
+    """E[(h^i z^j eps^k eta^l)_a (...)_b]: E[h_a h_b] = C, E[z_a z_b] = R_ab, h-z cross terms vanish; a noise
+    draw is the same in both sequences (``shared``) or independent of its twin."""
+    hz = {((1, 0), (1, 0)): C, ((0, 1), (0, 1)): R_ab, ((0, 0), (0, 0)): sp.Integer(1)}
+    out = hz.get((m1[:2], m2[:2]), sp.Integer(0))
+    for ka, kb in zip(m1[2:], m2[2:]):
+        out = out * (_noise_moment(ka + kb) if shared else _noise_moment(ka) * _noise_moment(kb))
+    return out
+
+
+def _pair_closure(F, mu, qa, qb, qab, R_ab, shared=False):
+    """E[F_a F_b] (see :func:`_pair_moment`)."""
     coeffs = _coefficients(F)
-    moments = {((1, 0), (1, 0)): C, ((0, 1), (0, 1)): R_ab, ((0, 0), (0, 0)): sp.Integer(1)}
     groups: dict = {}
     for (m1, c1) in coeffs.items():
         for (m2, c2) in coeffs.items():
-            m = moments.get((m1, m2), sp.Integer(0))
+            m = _pair_moment(m1, m2, R_ab, shared)
             if m != 0:
                 ca = complement_sigmoid(c1).subs(E, X)
                 cb = complement_sigmoid(c2).subs(E, Y)
                 groups[m] = groups.get(m, 0) + ca * cb
     terms = []
     for m, integrand in sorted(groups.items(), key=lambda t: sp.default_sort_key(t[0])):
-        terms.append(E2(sp.Lambda((X, Y), integrand), mu, mu, qa, qb, qab) * m)
+        for coef, part in _by_parameter_coefficient(integrand, (X, Y)):
+            terms.append(coef * m * (E2(sp.Lambda((X, Y), part), mu, mu, qa, qb, qab) if part.has(X, Y) else part))
     return sp.Add(*terms)
 
 
@@ -148,7 +192,7 @@ def derive(cell: Cell, closed_forms: bool = True) -> Derivation:
     F = cell.update
 
     vmap_raw = _square_closure(F, mu, q, R)
-    cmap_raw = _pair_closure(F, mu, q, q, qab, Sigma * R)
+    cmap_raw = _pair_closure(F, mu, q, q, qab, Sigma * R, cell.noise_shared)
     dF_dh = sp.diff(F, H)
     dF_de = sp.diff(F, E)
     chi_raw = _closure_1d(dF_dh ** 2, mu, q, R) + f.recurrent ** 2 * _closure_1d(dF_de ** 2, mu, q, R)

@@ -275,11 +275,11 @@ def _served(mod) -> set:
     return out | {f"q_star_{f}" for f, _ in mod.FIELDS}
 
 
-def _value(sol: TiedSolution, quantity: str, relax=None):
+def _value(sol: TiedSolution, quantity: str, relax=None, identical: bool = False):
     """(value, SE) of ``quantity`` from a stationary solution; ``relax(which)``: the relaxation
     measurement (:mod:`theory.tied.relaxation`) for ``xi_q`` and for ``xi`` off the ordered, identical-
-    input case."""
-    if quantity == "xi" and sol.params.get("Sigma", 1.0) == 1.0 and sol.mean["lambda_max"] < 1.0:
+    copies case (``identical``: Σ = 1 and no independent noise, :meth:`Cell.identical_copies`)."""
+    if quantity == "xi" and identical and sol.mean["lambda_max"] < 1.0:
         lam, lse = sol.mean["lambda_max"], sol.se["lambda_max"]  # ordered, C* = Q*: xi = -1/ln lambda_max
         return -1.0 / math.log(lam), lse / (lam * math.log(lam) ** 2)
     if quantity in ("xi", "xi_q"):
@@ -307,7 +307,7 @@ def _point(c, mod, quantity: str, opts: dict, p: dict):
         groups = max(MIN_GROUPS, paths // GROUP_PATHS)
         return relaxation.relaxation_time(mod, sol.params, sol, which, groups=groups, size=paths // groups,
                                           seed=int(opts.get("seed", SEED)))
-    return _value(sol, quantity, relax if relaxing else None)
+    return _value(sol, quantity, relax if relaxing else None, c.identical_copies(sol.params))
 
 
 def predict_tied(c, quantity: str, backend: str, params: dict):

@@ -219,6 +219,10 @@ def forward(mod, params: dict, *, steps: int, burn: int, paths: int, seed, repli
                 run.q_ab[f][t] = float(np.mean(ab))
                 if t >= burn:
                     accumulate("qab_" + f, ab)
+        for n in mod.NOISE:  # hidden-state noise: fresh every step, independent across replicas unless shared
+            draw = rng.standard_normal(M)
+            for r in reps:
+                env[r][n] = draw if (r == 0 or mod.NOISE_SHARED) else rng.standard_normal(M)
         new = [{} for _ in reps]
         dnew, pnew = {}, {}
         for c in comps:  # in declared order: later components may read earlier new values (c_t)

@@ -49,6 +49,8 @@ def _metadata(model: SiteModel, args: dict) -> list:
             f"COMPONENTS = {tuple(c.name for c in model.components)!r}",
             f"FIELD_SYMBOLS = {tuple(f.symbol.name for f in model.fields)!r}",
             f"DIRECT_INPUT = {model.direct_input!r}",
+            f"NOISE = {model.noise!r}",
+            f"NOISE_SHARED = {model.noise_shared!r}",
             f"READ_FIELD = {model.read_field!r}",
             f"HIDDEN = {model.hidden!r}",
             f"SHARED_READS = {shared!r}",

@@ -75,6 +75,8 @@ class SiteModel:
     direct_input: bool
     read_field: str            #: the field whose variance is ``q_star`` (vanilla ``e``; gated: memory gate)
     hidden: str                #: the component ``Q_star`` refers to
+    noise: tuple = ()          #: names of the hidden-state noise draws the updates read (fresh N(0, 1) per step)
+    noise_shared: bool = False  #: the two replicas see the same noise draws
 
     @property
     def param_names(self) -> tuple:
@@ -123,7 +125,8 @@ def site_model(cell) -> SiteModel:
                         sigma_b=sp.sympify(f.bias), mean=sp.sympify(f.mean))
         comp = SiteComponent(name="h", old=H, new=sp.Symbol("h_t", real=True), update=cell.update)
         return SiteModel(cell=cell, fields=(fld,), components=(comp,), direct_input=cell.update.has(Z),
-                         read_field="e", hidden="h")
+                         read_field="e", hidden="h", noise=tuple(n.name for n in cell.noise),
+                         noise_shared=cell.noise_shared)
     # a gated cell (theory.declare.gated.GatedCell): read by attribute so this module needs no gated import
     fields = []
     for g in cell.gates:
