@@ -16,7 +16,6 @@ Claims:
 """
 import math
 
-import numpy as np
 import pytest
 import sympy as sp
 from scipy import integrate, optimize
@@ -24,6 +23,8 @@ from scipy import integrate, optimize
 import theory
 from theory.declare.cell import E, H, Cell, Field
 from theory.declare.params import symbol
+
+from tied_networks import extrapolate, leaky_tanh_Q
 
 K = 4.0
 P = dict(sigma_w=2.0, sigma_v=1.0, sigma_b=0.1, R=1.0, Sigma=1.0)
@@ -72,33 +73,12 @@ def test_annealed_fixed_point_and_chi_equal_the_scipy_route(leaky):
     assert abs(theory.predict(leaky, "chi", leak=0.3, **P) - chi) <= 1e-10 * chi
 
 
-def _tied_network_Q(N, E, steps, late, a, seed):
-    """Tied leaky-tanh networks (one W, V, b per network; fresh inputs x_t ~ N(0, R I)): per-network mean of
-    |h_t|^2/N over the late steps."""
-    rng = np.random.default_rng(seed)
-    out = np.empty(E)
-    for e in range(E):
-        W = rng.standard_normal((N, N)) * (P["sigma_w"] / math.sqrt(N))
-        V = rng.standard_normal((N, N)) * (P["sigma_v"] / math.sqrt(N))
-        b = rng.standard_normal(N) * P["sigma_b"]
-        h = np.zeros(N)
-        acc = []
-        for t in range(steps):
-            x = rng.standard_normal(N) * math.sqrt(P["R"])
-            h = (1 - a) * h + a * np.tanh(W @ h + V @ x + b)
-            if t >= steps - late:
-                acc.append(h @ h / N)
-        out[e] = np.mean(acc)
-    return out.mean(), out.std(ddof=1) / math.sqrt(E)
-
-
 def test_real_tied_networks_follow_the_tied_theory_not_the_annealed_one(leaky):
     a = 0.5
     tied, tied_se = theory.predict(leaky, "Q_star", tied=True, return_error=True, paths=8192, leak=a, **P)
     annealed = theory.predict(leaky, "Q_star", leak=a, **P)
-    (m1, s1), (m2, s2) = _tied_network_Q(256, 24, 300, 200, a, 1), _tied_network_Q(1024, 8, 300, 200, a, 2)
-    # Q(N) = Q_inf + c/N: Q_inf = (4 Q(1024) - Q(256)) / 3
-    q_inf, se_inf = (4 * m2 - m1) / 3, math.hypot(4 * s2, s1) / 3
+    q_inf, se_inf = extrapolate(leaky_tanh_Q(256, 24, 300, 200, a, P, 1), leaky_tanh_Q(1024, 8, 300, 200, a, P, 2),
+                                256, 1024)
     se = math.hypot(se_inf, tied_se)
     assert abs(q_inf - tied) <= K * se, (q_inf, se_inf, tied, tied_se)
     assert abs(q_inf - annealed) > K * se, (q_inf, annealed, se)

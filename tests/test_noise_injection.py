@@ -30,6 +30,7 @@ from theory.declare.noise import with_noise
 from theory.declare.params import symbol
 
 from reference import expect1, expect2
+from tied_networks import extrapolate, leaky_tanh_Q
 
 K = 4.0
 P = dict(sigma_w=1.5, sigma_v=1.0, sigma_b=0.1, R=1.0, Sigma=1.0)
@@ -128,39 +129,13 @@ def _vanilla_networks(N, nets, steps, late, seed, sigma_eps, sigma_m):
     return [(x.mean(), x.std(ddof=1) / math.sqrt(nets)) for x in (Qs, cs)]
 
 
-def _extrapolate(small, large, n_small, n_large):
-    """X(N) = X_inf + a/N through two widths: X_inf and its SE."""
-    (xs, ss), (xl, sl) = small, large
-    w = n_large / (n_large - n_small)
-    return w * xl - (w - 1) * xs, math.hypot(w * sl, (w - 1) * ss)
-
-
 def test_real_noisy_vanilla_networks_follow_the_theory(noisy):
     small = _vanilla_networks(256, 12, 120, 80, 1, **NOISE)
     large = _vanilla_networks(1024, 4, 120, 80, 2, **NOISE)
     for i, name in enumerate(("Q_star", "c_h_star")):
-        x, se = _extrapolate(small[i], large[i], 256, 1024)
+        x, se = extrapolate(small[i], large[i], 256, 1024)
         pred = theory.predict(noisy, name, **NOISE, **P)
         assert abs(x - pred) <= K * se, (name, x, se, pred)
-
-
-def _leaky_networks(N, nets, steps, late, a, sigma_eps, seed):
-    """Tied noisy leaky-tanh networks: per-network late-window mean of |h_t|^2/N; (mean, SE)."""
-    rng = np.random.default_rng(seed)
-    out = np.empty(nets)
-    for k in range(nets):
-        W = rng.standard_normal((N, N)) * (LEAKY["sigma_w"] / math.sqrt(N))
-        V = rng.standard_normal((N, N)) * (LEAKY["sigma_v"] / math.sqrt(N))
-        b = rng.standard_normal(N) * LEAKY["sigma_b"]
-        h = np.zeros(N)
-        acc = []
-        for t in range(steps):
-            x = rng.standard_normal(N) * math.sqrt(LEAKY["R"])
-            h = (1 - a) * h + a * np.tanh(W @ h + V @ x + b) + sigma_eps * rng.standard_normal(N)
-            if t >= steps - late:
-                acc.append(h @ h / N)
-        out[k] = np.mean(acc)
-    return out.mean(), out.std(ddof=1) / math.sqrt(nets)
 
 
 LEAKY = dict(sigma_w=2.0, sigma_v=1.0, sigma_b=0.1, R=1.0, Sigma=1.0, leak=0.5, sigma_eps=0.3)
@@ -175,25 +150,39 @@ def test_noisy_leaky_networks_follow_the_tied_theory_not_the_annealed_one(cache)
         params=(("sigma_w", 1.0), ("sigma_v", 1.0), ("sigma_b", 0.1), ("R", 1.0), ("Sigma", 1.0), ("leak", 0.5)))))
     tied, tied_se = theory.predict(leaky, "Q_star", tied=True, return_error=True, paths=8192, **LEAKY)
     annealed = theory.predict(leaky, "Q_star", **LEAKY)
-    small = _leaky_networks(256, 16, 300, 200, LEAKY["leak"], LEAKY["sigma_eps"], 3)
-    large = _leaky_networks(1024, 6, 300, 200, LEAKY["leak"], LEAKY["sigma_eps"], 4)
-    q_inf, se_inf = _extrapolate(small, large, 256, 1024)
+    small = leaky_tanh_Q(256, 16, 300, 200, LEAKY["leak"], LEAKY, 3, LEAKY["sigma_eps"])
+    large = leaky_tanh_Q(1024, 6, 300, 200, LEAKY["leak"], LEAKY, 4, LEAKY["sigma_eps"])
+    q_inf, se_inf = extrapolate(small, large, 256, 1024)
     se = math.hypot(se_inf, tied_se)
     assert abs(q_inf - tied) <= K * se, (q_inf, se_inf, tied, tied_se)
     assert abs(q_inf - annealed) > K * se, (q_inf, annealed, se)
 
 
-def test_on_the_chi_one_line_noise_caps_the_correlation_depth_as_one_over_sigma_eps(cache):
+def test_on_the_chi_one_line_noise_caps_the_correlation_depth_as_one_over_sigma_eps(noisy):
     """At chi = 1 the C-map near C = Q* is f(Q* - d) = Q* - sigma_eps^2 - d + f'' d^2 / 2 (slope chi = 1), so
     d* = sigma_eps sqrt(2 / f''), the slope at C* is 1 - sigma_eps sqrt(2 f'') and
     sigma_eps xi -> 1 / sqrt(2 f''), f'' = sigma_w^4 E[phi''(e)^2] (scipy quadrature), with a relative error
     O(sigma_eps): the error falls ~3x from sigma_eps = 0.003 to 0.001."""
-    c = theory.register(with_noise(vanilla("tanh"), name="vanilla-tanh-additive-noise-test"))
+    c = noisy  # at sigma_m = 0: additive noise only
     d2 = lambda x: -2 * math.tanh(x) * (1 - math.tanh(x) ** 2)
     err = {}
     for eps in (0.003, 0.001):
-        p = theory.critical_init(c, sigma_eps=eps, sigma_b=0.5).params
+        p = theory.critical_init(c, sigma_eps=eps, sigma_m=0.0, sigma_b=0.5).params
         assert abs(theory.predict(c, "chi", **p) - 1) < 1e-9
         limit = 1 / math.sqrt(2 * p["sigma_w"] ** 4 * expect1(lambda x: d2(x) ** 2, 0.0, theory.predict(c, "q_star", **p)))
         err[eps] = eps * theory.predict(c, "xi", **p) / limit - 1
     assert 0 < err[0.001] < 0.005 and 2 < err[0.003] / err[0.001] < 4, err
+
+
+def test_jax_kernels_agree_with_numba_and_differentiate_in_the_noise_amplitude(noisy):
+    import jax
+    p = dict(P, **NOISE)
+    for q in ("Q_star", "c_h_star", "chi"):
+        a, b = float(theory.predict(noisy, q, backend="jax", **p)), theory.predict(noisy, q, **p)
+        assert abs(a - b) <= 1e-10 * abs(b), (q, a, b)
+    h = 1e-5
+    fd = (theory.predict(noisy, "Q_star", **{**p, "sigma_eps": 0.3 + h})
+          - theory.predict(noisy, "Q_star", **{**p, "sigma_eps": 0.3 - h})) / (2 * h)
+    with jax.enable_x64(True):
+        g = jax.grad(lambda s: theory.predict(noisy, "Q_star", backend="jax", **{**p, "sigma_eps": s}))(0.3)
+    assert abs(float(g) - fd) <= 1e-6 * abs(fd), (float(g), fd)

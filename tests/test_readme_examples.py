@@ -34,7 +34,7 @@ ROOT = Path(__file__).resolve().parents[1]
 #: documentation with examples (generated derivations/*/derivation.md and reports/ are not API docs)
 READMES = ("README.md", "theory/README.md", "theory/README_gated.md", "theory/README_isometry.md",
            "verify/README.md", "verify/README_spectra.md", "verify/README_dying_relu.md",
-           "verify/README_trainability.md")
+           "verify/README_trainability.md", "verify/README_relu_growth.md")
 NOT_DOCUMENTATION = ("derivations", "reports", ".git", ".venv", "out", "node_modules")
 
 
@@ -475,6 +475,7 @@ def dry_cli(monkeypatch, tmp_path):
     import verify.studies.dying_relu
     import verify.studies.trainability_cli
     import verify.studies.jacobian_moments
+    import verify.studies.relu_growth
     import verify.commands.gated_cli
 
     reached = []
@@ -501,6 +502,8 @@ def dry_cli(monkeypatch, tmp_path):
                         stub("verify study", lambda kv: verify.studies.trainability_cli.parse(kv)))
     monkeypatch.setattr(verify.studies.jacobian_moments, "main",
                         stub("verify study", lambda kv: verify.studies.jacobian_moments.parse(kv)))
+    monkeypatch.setattr(verify.studies.relu_growth, "main",
+                        stub("verify study", lambda kv: verify.studies.relu_growth.parse(kv)))
 
     def run(line):
         prog, args = argv_of(line)

@@ -19,6 +19,8 @@ import pytest
 import theory
 from theory.tied.api import solve
 
+from tied_networks import extrapolate
+
 #: standard errors allowed in every Monte-Carlo comparison here (two-sided, ~1e-4 false alarm each)
 K = 4.0
 
@@ -70,19 +72,12 @@ def _minimalrnn_tied(N, ensemble, steps, burn, seed, sigma_w, sigma_v, sigma_b, 
     return out.mean(), out.std(ddof=1) / math.sqrt(ensemble)
 
 
-def _extrapolate(small, large, n_small, n_large):
-    """Q(N) = Q_inf + a/N through two widths: Q_inf and its SE."""
-    (qs, ss), (ql, sl) = small, large
-    w = n_large / (n_large - n_small)
-    return w * ql - (w - 1) * qs, math.hypot(w * sl, (w - 1) * ss)
-
-
 def test_tied_minimalrnn_solver_matches_real_networks_and_rejects_the_annealed_value():
     p = dict(sigma_w=3.4898, sigma_v=1.0, sigma_b=0.0, mu_b=1.0, R=1.0)
     s = solve("minimalrnn", paths=8192, steps=160, **p)
     small = _minimalrnn_tied(256, 16, 160, 80, 1, **p)
     large = _minimalrnn_tied(1024, 6, 160, 80, 2, **p)
-    q_inf, se_inf = _extrapolate(small, large, 256, 1024)
+    q_inf, se_inf = extrapolate(small, large, 256, 1024)
     assert within(s.mean["Q_star"], s.se["Q_star"], q_inf, se_inf), (s.mean["Q_star"], s.se["Q_star"], q_inf, se_inf)
     annealed = theory.predict("minimalrnn", "Q_star", **p)
     assert not within(annealed, 0.0, q_inf, se_inf), (annealed, q_inf, se_inf)
@@ -103,7 +98,7 @@ def test_tied_gated_solver_matches_real_networks(cell, params):
         stats = simulate(sim, p, width=n, ensemble=ens, steps=160, tied=True, seed=3, probes=1, Q0=0.3, C0=0.0)
         per_net = stats["Q_h"][:, burn:].mean(axis=1)
         res[n] = (per_net.mean(), per_net.std(ddof=1) / math.sqrt(ens))
-    q_inf, se_inf = _extrapolate(res[256], res[1024], 256, 1024)
+    q_inf, se_inf = extrapolate(res[256], res[1024], 256, 1024)
     assert within(s.mean["Q_star"], s.se["Q_star"], q_inf, se_inf), (s.mean["Q_star"], s.se["Q_star"], q_inf, se_inf)
 
 

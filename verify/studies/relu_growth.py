@@ -1,4 +1,4 @@
-r"""``verify study=relu-growth [widths=64,256,1024] [networks=E] [L=Lmax] [input_dim=d] [seed=S] [out=DIR]``:
+r"""``verify study=relu-growth [widths=64,256,1024] [networks=E] [L=Lmax] [input_dim=d] [untied=64,256] [seed=S] [out=DIR]``:
 forward and backward norms of ReLU RNNs at the initialisation of convergence theory (Allen-Zhu, Li & Song
 2019), measured on real (tied) networks against the annealed law (issue 20 item 3).
 
@@ -24,6 +24,9 @@ cubic** over the last half, :math:`\|h_L\|^2/\|h_{L/2}\|^2>2^3` (the annealed la
 "polynomial, exponent p ± se", "exponential, rate b per step", or "not determined" -- never an exponent
 fitted to an exponential.
 
+``untied=64,256``: also untied networks (``W`` redrawn every step) at those widths, the control in which
+the annealed law holds exactly in the mean: E‖h_L‖²/L = 1 at any width.
+
 Writes ``DIR/report.json`` and ``DIR/relu_growth.png``; float64 throughout (norms reach 1e50 at small
 ``m``; a non-finite norm is counted as faster than cubic and left out of the quantiles' finite values).
 """
@@ -38,7 +41,7 @@ import numpy as np
 
 from ..commands.cliutil import BadInput, check_out, parse_bool, parse_int, progress_printer
 
-OPTIONS = ("study", "widths", "networks", "L", "input_dim", "seed", "out", "quiet")
+OPTIONS = ("study", "widths", "networks", "L", "input_dim", "untied", "seed", "out", "quiet")
 QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
 #: ‖h_L‖²/‖h_{L/2}‖² above this: faster than cubic over the last half (the annealed law gives 2)
 SUPERCUBIC = 8.0
@@ -48,11 +51,13 @@ FIT_RMS = 0.1
 CHUNK_ENTRIES = 1 << 25
 
 
-def simulate(m: int, networks: int, L: int, seed: int, input_dim: int | None = None):
-    """(F, B): arrays (networks, L) of ‖h_l‖² (l = 1..L) and β(k) (k = 1..L) for tied ReLU networks.
+def simulate(m: int, networks: int, L: int, seed: int, input_dim: int | None = None, tied: bool = True):
+    """(F, B): arrays (networks, L) of ‖h_l‖² (l = 1..L) and β(k) (k = 1..L) for ReLU networks, tied (one
+    ``W`` at every step: the real network) or untied (``W_l`` redrawn every step: the annealed law's own
+    model, E‖h_L‖² = L exactly at any width).
 
     jax, vmapped over chunks of networks; the forward pass stores the ReLU masks, the backward pass runs
-    u ↦ Wᵀ D u from the last step."""
+    u ↦ W_lᵀ D_l u from the last step (an untied ``W_l`` is regenerated from its key, not stored)."""
     import jax
     import jax.numpy as jnp
 
@@ -60,24 +65,31 @@ def simulate(m: int, networks: int, L: int, seed: int, input_dim: int | None = N
 
     def one(key):
         kw, ka, kx, ku = jax.random.split(key, 4)
-        W = jax.random.normal(kw, (m, m), jnp.float64) * math.sqrt(2.0 / m)
         A = jax.random.normal(ka, (m, d), jnp.float64) * math.sqrt(2.0 / m)
         X = jax.random.normal(kx, (L, d), jnp.float64)
         AX = (X / jnp.linalg.norm(X, axis=1, keepdims=True)) @ A.T
+        steps = jnp.arange(L)
 
-        def fwd(h, ax):
-            g = W @ h + ax
+        def weight(l):
+            k = jax.random.fold_in(kw, l) if not tied else kw
+            return jax.random.normal(k, (m, m), jnp.float64) * math.sqrt(2.0 / m)
+        W = weight(0) if tied else None
+
+        def fwd(h, inp):
+            l, ax = inp
+            g = (W if tied else weight(l)) @ h + ax
             mask = g > 0
             h = jnp.where(mask, g, 0.0)
             return h, (h @ h, mask)
-        _, (F, masks) = jax.lax.scan(fwd, jnp.zeros(m, jnp.float64), AX)
+        _, (F, masks) = jax.lax.scan(fwd, jnp.zeros(m, jnp.float64), (steps, AX))
         u = jax.random.normal(ku, (m,), jnp.float64)
         u = u / jnp.linalg.norm(u)
 
-        def bwd(v, mask):  # v: gradient of u.h_L w.r.t. h_l; mask: D_l
-            v = W.T @ (v * mask)
+        def bwd(v, inp):  # v: gradient of u.h_L w.r.t. h_l; mask: D_l
+            l, mask = inp
+            v = (W if tied else weight(l)).T @ (v * mask)
             return v, v @ v
-        _, B = jax.lax.scan(bwd, u, masks[::-1])
+        _, B = jax.lax.scan(bwd, u, (steps[::-1], masks[::-1]))
         return F, B
 
     run = jax.jit(jax.vmap(one))
@@ -199,7 +211,7 @@ def plot(rep: dict, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 3, figsize=(16, 4.5))
+    fig, axes = plt.subplots(1, 4, figsize=(21, 4.5))
     colours = plt.cm.viridis(np.linspace(0, 0.9, len(rep["widths"])))
     for (m, r), col in zip(rep["per_width"].items(), colours):
         d = np.asarray(r["depths"])
@@ -207,6 +219,10 @@ def plot(rep: dict, path: Path) -> None:
             q = {k: np.array([r[key][str(x)][k] for x in d]) for k in ("q05", "q50", "q95")}
             ax.plot(d, q["q50"], "o-", color=col, ms=3, label=f"m = {m} (median)")
             ax.fill_between(d, q["q05"], np.minimum(q["q95"], 1e300), color=col, alpha=0.15)
+    for m, r in rep.get("untied_control", {}).get("per_width", {}).items():
+        d = np.asarray(r["depths"])
+        axes[0].plot(d, [r["forward_norm_over_L"][str(x)]["q50"] for x in d], "--", color="grey", lw=1,
+                     label=f"untied m = {m} (median)")
     for ax, title, ylab in ((axes[0], "forward", "‖h_L‖² / L"), (axes[1], "backward", "β(k) = ‖uᵀ ∂h_L/∂h_{L-k}‖²")):
         ax.axhline(1.0, color="k", ls="--", lw=1, label="annealed law (= 1)")
         ax.set_xscale("log")
@@ -227,28 +243,59 @@ def plot(rep: dict, path: Path) -> None:
     axes[2].set_ylabel(f"fraction of networks, L = {rep['L']}")
     axes[2].set_title("faster than cubic over the last half", fontsize=9)
     axes[2].legend(fontsize=7)
+    std = [rep["per_width"][str(m)]["late_exponent"] for m in rep["widths"]]
+    axes[3].errorbar(ws, [s["std"] for s in std], yerr=[2 * s["std_se"] for s in std], fmt="o", capsize=3,
+                     label="tied networks (±2 SE)")
+    fit = rep["late_exponent_spread_vs_m"]
+    if fit.get("exponent") is not None:
+        k = np.exp(np.mean(np.log([s["std"] for s in std]) - fit["exponent"] * np.log(ws)))
+        axes[3].plot(ws, k * ws ** fit["exponent"], "k-", lw=1,
+                     label=f"fit ∝ m^({fit['exponent']:.2f} ± {fit['se']:.2f})")
+    axes[3].set_xscale("log", base=2)
+    axes[3].set_yscale("log")
+    axes[3].set_xlabel("width m")
+    axes[3].set_ylabel("std over networks of λ = ln(‖h_L‖²/‖h_L/2‖²)/(L/2)")
+    axes[3].set_title("spread of the per-network growth exponent", fontsize=9)
+    axes[3].legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
 
 
-def run_study(widths, networks, L, seed, input_dim=None, progress=None) -> dict:
+def _per_width(widths, networks, L, seed, input_dim, tied, progress) -> dict:
     per = {}
     for i, m in enumerate(widths):
         E = networks[i] if isinstance(networks, (list, tuple)) else networks
         t0 = time.time()
-        F, B = simulate(m, E, L, seed + i, input_dim)
+        F, B = simulate(m, E, L, seed + i, input_dim, tied=tied)
         per[str(m)] = summarise(F, B)
         per[str(m)]["seconds"] = time.time() - t0
+        with np.errstate(over="ignore"):
+            x = F[:, L - 1] / L  # the annealed law is about the mean: E‖h_L‖²/L = 1
+        per[str(m)]["forward_mean_over_L"] = {"mean": float(np.mean(x)), "se": float(np.std(x, ddof=1) / math.sqrt(E))}
         if progress:
             r = per[str(m)]
-            progress(f"m = {m}: {E} networks, L = {L} in {r['seconds']:.1f} s; median ‖h_L‖²/L = "
-                     f"{r['forward_norm_over_L'][str(L)]['q50']:.3g}, faster than cubic {r['faster_than_cubic']['fraction']:.2f}")
-    return {"study": "relu-growth", "theory": "annealed law E‖h_L‖² = L, E β(k) = 1 (untied; also the tied "
-                                              "infinite-width equal-time law)",
-            "networks_are": "tied (one W, A per network)", "widths": list(widths), "L": L,
-            "input_dim": input_dim or "m", "seed": seed, "supercubic_ratio": SUPERCUBIC, "fit_rms": FIT_RMS,
-            "per_width": per, "late_exponent_spread_vs_m": spread_scaling(widths, [per[str(m)] for m in widths])}
+            progress(f"{'tied' if tied else 'untied'} m = {m}: {E} networks, L = {L} in {r['seconds']:.1f} s; "
+                     f"median ‖h_L‖²/L = {r['forward_norm_over_L'][str(L)]['q50']:.3g}, faster than cubic "
+                     f"{r['faster_than_cubic']['fraction']:.2f}")
+    return per
+
+
+def run_study(widths, networks, L, seed, input_dim=None, progress=None, untied_widths=()) -> dict:
+    """The report: tied networks at every width; untied controls (the annealed law's own model) at
+    ``untied_widths``."""
+    per = _per_width(widths, networks, L, seed, input_dim, True, progress)
+    rep = {"study": "relu-growth", "theory": "annealed law E‖h_L‖² = L, E β(k) = 1 (untied, exact in the mean "
+                                             "at any width; also the tied infinite-width equal-time law)",
+           "networks_are": "tied (one W, A per network)", "widths": list(widths), "L": L,
+           "input_dim": input_dim or "m", "seed": seed, "supercubic_ratio": SUPERCUBIC, "fit_rms": FIT_RMS,
+           "per_width": per, "late_exponent_spread_vs_m": spread_scaling(widths, [per[str(m)] for m in widths])}
+    if untied_widths:
+        E = [networks[list(widths).index(m)] if m in widths and isinstance(networks, (list, tuple)) else
+             (networks if not isinstance(networks, (list, tuple)) else max(networks)) for m in untied_widths]
+        rep["untied_control"] = {"widths": list(untied_widths),
+                                 "per_width": _per_width(untied_widths, E, L, seed + 1000, input_dim, False, progress)}
+    return rep
 
 
 def _ints(key: str, v: str) -> list:
@@ -272,7 +319,8 @@ def parse(kv: dict) -> dict:
     if len(networks) != len(widths):
         raise BadInput(f"networks: give one count or one per width ({len(widths)}), got {len(networks)}")
     L = parse_int("L", kv.get("L", "300"), 4)
-    return {"widths": widths, "networks": networks, "L": L,
+    untied = _ints("untied", kv["untied"]) if kv.get("untied", "none") != "none" else []
+    return {"widths": widths, "networks": networks, "L": L, "untied": untied,
             "input_dim": parse_int("input_dim", kv["input_dim"], 1) if "input_dim" in kv else None,
             "seed": parse_int("seed", kv.get("seed", "0"), 0),
             "out": check_out(kv.get("out", "relu_growth")), "quiet": parse_bool("quiet", kv.get("quiet", "false"))}
@@ -281,7 +329,8 @@ def parse(kv: dict) -> dict:
 def main(kv: dict) -> int:
     a = parse(kv)
     t0 = time.time()
-    rep = run_study(a["widths"], a["networks"], a["L"], a["seed"], a["input_dim"], progress_printer(a["quiet"]))
+    rep = run_study(a["widths"], a["networks"], a["L"], a["seed"], a["input_dim"], progress_printer(a["quiet"]),
+                    untied_widths=a["untied"])
     rep["seconds"] = time.time() - t0
     out = a["out"]
     (out / "report.json").write_text(json.dumps(rep, indent=1))
@@ -293,6 +342,10 @@ def main(kv: dict) -> int:
         print(f"  m = {m:5d}: median ‖h_L‖²/L = {r['forward_norm_over_L'][str(rep['L'])]['q50']:.3g} (annealed 1); "
               f"faster than cubic {f['count']}/{r['networks']} [{f['wilson95'][0]:.2f}, {f['wilson95'][1]:.2f}]; "
               f"median law: {r['forward_median_law']['law']}")
+    for m, r in rep.get("untied_control", {}).get("per_width", {}).items():
+        f = r["forward_mean_over_L"]
+        print(f"  untied control m = {int(m):5d}: mean ‖h_L‖²/L = {f['mean']:.4f} ± {f['se']:.4f} (annealed law: 1 exactly); "
+              f"faster than cubic {r['faster_than_cubic']['count']}/{r['networks']}")
     s = rep["late_exponent_spread_vs_m"]
     if s.get("exponent") is not None:
         print(f"  spread of the late growth exponent ∝ m^({s['exponent']:.3f} ± {s['se']:.3f})")
