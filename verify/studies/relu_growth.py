@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import time
 from pathlib import Path
 
@@ -332,6 +333,10 @@ def main(kv: dict) -> int:
     rep = run_study(a["widths"], a["networks"], a["L"], a["seed"], a["input_dim"], progress_printer(a["quiet"]),
                     untied_widths=a["untied"])
     rep["seconds"] = time.time() - t0
+    from ..reporting.report import environment
+    env = environment()
+    rep["environment"] = {k: env[k] for k in ("python", "platform", "versions", "devices")}
+    rep["environment"]["cpu_count"] = os.cpu_count()
     out = a["out"]
     (out / "report.json").write_text(json.dumps(rep, indent=1))
     plot(rep, out / "relu_growth.png")
