@@ -236,6 +236,28 @@ def _tied_m1(v, ns):
     assert abs(v - 2.49e-3) <= 4 * 0.05e-3, v
 
 
+def _torch_parameters(v, ns):
+    # README: ('lstm', {..., 'sigma_w_f': 0.578, 'sigma_v_f': 0.287, ...}) for PyTorch's default init at seed 0
+    p = ns["params"]
+    assert ns["cell"] == "lstm" and (round(p["sigma_w_f"], 3), round(p["sigma_v_f"], 3)) == (0.578, 0.287), p
+
+
+def _torch_measured(v, ns):
+    # README: "the default LSTM grows perturbations by 0.4010 +- 0.0006 per step" (a deterministic measurement)
+    lam, se = v
+    assert abs(lam - 0.4010) <= 4 * math.hypot(se, 0.0006), (lam, se)
+
+
+def _torch_critical_gru(v, ns):
+    assert v.theory == "tied" and v.feasible and round(v.params["mu_b_z"], 2) == 2.16, v.message
+    assert abs(v.lambda_max - math.exp(-1 / 5)) < 1e-6
+
+
+def _torch_initialised(v, ns):
+    import signalprop.torch as st
+    assert v.hidden_size == 512 and st.parameters(v)[1]["mu_b_z"] == pytest.approx(ns["r"].params["mu_b_z"], abs=1e-6)
+
+
 EXPECTED = {
     ("README.md", 'theory.cells()'): _cells_listing,
     ("README.md", 'theory.predict("lstm", "isometry_mean", T=12)'): _lstm_power(False),
@@ -280,6 +302,12 @@ EXPECTED = {
         _annealed_recursion,
     ("theory/README_gated.md", 'sol = theory.cell("lstm").critical_init(horizon=100.0)'): _horizon_100,
     ("theory/README_gated.md", 'W_f = init["recurrent_kernel_f"](key, (256, 256))'): _gaussian_kernel_f,
+    ("README.md", "cell, params = st.parameters(lstm)"): _torch_parameters,
+    ("README.md", 'st.predict(lstm, "lambda_max", return_error=True)'): _within_se(0.4005, 0.0003),
+    ("README.md", 'st.predict(lstm, "lambda_max", tied=False)'): _rounds_to(0.275, 3),
+    ("README.md", "measured = st.lyapunov(lstm)"): _torch_measured,
+    ("README.md", "r = st.critical_init_(gru, xi=5.0)"): _torch_critical_gru,
+    ("README.md", "more = st.initialize_(torch.nn.GRU(64, 512), r.params)"): _torch_initialised,
 }
 for _readme in ("README.md", "theory/README_isometry.md"):
     EXPECTED.update({
@@ -293,6 +321,8 @@ for _readme in ("README.md", "theory/README_isometry.md"):
 """Statements whose comment states a result, and the check of that result."""
 
 UNCHECKED_COMMENTS = {
+    ("README.md", "lstm = torch.nn.LSTM(64, 256)                          # as PyTorch initialises it"):
+        "says where the weights come from, not a result",
     ("theory/README.md", 'update=(1 - a) * H + a * sp.tanh(E),   # degree <= 1 in h and z'):
         "a rule for declarations (tests/test_user_cell.py checks it is enforced), not a result",
 }
@@ -359,6 +389,8 @@ def test_python_example_runs_and_shows_what_its_comments_claim(user_cell_cache, 
     assert (readme, index) not in EXCLUDED_BLOCKS or pytest.skip(EXCLUDED_BLOCKS[readme, index])
     ns = _NAMESPACES.setdefault(readme, {"__name__": "__main__"})
     source = shrunk(readme, python_blocks(readme)[index])
+    if re.search(r"^import torch$", source, re.M):
+        _need_torch()
     for text, node in statements(source):
         check = _expectation(readme, text)
         if isinstance(node, ast.Expr):
@@ -369,6 +401,15 @@ def test_python_example_runs_and_shows_what_its_comments_claim(user_cell_cache, 
             value = ns[targets[0]] if targets else None
         if check is not None:
             check(value, ns)
+
+
+def _need_torch():
+    """The torch extra's examples run where torch is installed (CI installs the CPU wheel and sets
+    SIGNALPROP_REQUIRE_TORCH=1, so there they cannot skip); elsewhere they skip, saying why."""
+    import importlib.util
+    import os
+    if importlib.util.find_spec("torch") is None and not os.environ.get("SIGNALPROP_REQUIRE_TORCH"):
+        pytest.skip("the torch extra is not installed (pip install -e '.[torch]')")
 
 
 def test_every_commented_result_is_checked_or_listed_as_prose():

@@ -11,6 +11,8 @@ Monte-Carlo error propagated through the slope, :math:`\delta\theta=\mathrm{SE}(
 from __future__ import annotations
 
 import math
+import warnings
+from dataclasses import replace
 
 import numpy as np
 
@@ -20,6 +22,11 @@ from .api import solve
 
 #: scan points of the bracket
 SCAN = 9
+#: first run length of an adaptive solve, and the longest it doubles to
+START_STEPS = 160
+MAX_STEPS = 1280
+#: a root whose lambda_max moves by more than this many combined SEs when the run is doubled is not stationary
+STATIONARY_Z = 3.0
 
 
 def default_solve_for(c) -> str:
@@ -29,8 +36,8 @@ def default_solve_for(c) -> str:
 
 
 def critical_init_tied(name, *, solve_for: str | None = None, target: float = 1.0, xi: float | None = None,
-                       bracket=None, paths: int = 4096, steps: int = 160, burn: int | None = None, seed: int = 0,
-                       **params) -> CriticalInit:
+                       bracket=None, paths: int = 4096, steps: int | None = None, burn: int | None = None,
+                       seed: int = 0, max_steps: int = MAX_STEPS, **params) -> CriticalInit:
     """Parameter ``solve_for`` (default :func:`default_solve_for`) where the tied λ_max equals
     ``target`` (or ``exp(-1/xi)`` when ``xi`` is given), other parameters at ``params``/defaults.
 
@@ -38,7 +45,15 @@ def critical_init_tied(name, *, solve_for: str | None = None, target: float = 1.
     ``{"lambda_max", "lambda_max_se", "xi"}`` (the solver's tied values at the root) and ``details`` =
     ``{"solve_for", "value", "value_se", "target", "paths", "steps", "seed"}`` (``value_se`` =
     SE(λ)/|dλ/dθ|, the root's error); ``feasible`` is False (with the reason) when the target is not
-    crossed inside ``bracket`` (default: (-4, 12) for a bias mean, (0.05, 6) for a scale)."""
+    crossed inside ``bracket`` (default: (-4, 12) for a bias mean, (0.05, 6) for a scale).
+
+    Stationarity: λ_max is the late-window rate of a run of ``steps`` steps (window: after ``burn``,
+    default ``steps // 2``).  A slow cell (a memory gate near 1) can still be relaxing there, and
+    its root then belongs to the transient, not the stationary network.  At the root the rate is
+    therefore recomputed over twice the steps; when the two differ by more than
+    :data:`STATIONARY_Z` combined SEs, ``steps=None`` (default: start at :data:`START_STEPS`) doubles the
+    steps and solves again, up to ``max_steps``; a drift left there, or with ``steps`` given, is
+    warned and said in ``message`` and ``details["drift"]``."""
     c = api.cell(name)
     solve_for = solve_for or default_solve_for(c)
     members = api.axis_members(c, solve_for, role="solve_for")  # "sigma_w": every gate's scale together
@@ -57,6 +72,32 @@ def critical_init_tied(name, *, solve_for: str | None = None, target: float = 1.
     if fixed and fixed != [solve_for]:
         raise ValueError(f"{solve_for} is solved for; do not also fix {fixed}")
     base = api.resolve_params(c, {k: v for k, v in params.items() if k not in members})
+    adaptive = steps is None
+    steps = START_STEPS if adaptive else steps
+    while True:
+        r = _root(c, solve_for, members, base, target, xi, lo, hi, paths, steps, burn, seed)
+        if not r.feasible:
+            return r
+        check = solve(c, paths=paths, steps=2 * steps, burn=steps if burn is None else burn, seed=seed, pairs=False,
+                      **r.params)
+        drift = check.mean["lambda_max"] - r.predicted["lambda_max"]
+        drift_se = math.hypot(check.se["lambda_max"], r.predicted["lambda_max_se"])
+        stationary = abs(drift) <= STATIONARY_Z * drift_se
+        if stationary or not adaptive or 2 * steps > max_steps:
+            break
+        steps *= 2
+    details = {**r.details, "drift": drift, "drift_se": drift_se}
+    if stationary:
+        return replace(r, details=details)
+    note = (f"not stationary: over {2 * steps} steps lambda_max at the root is {check.mean['lambda_max']:.6g} "
+            f"({drift:+.2g} +- {drift_se:.1g}); the root is that of a still-relaxing network"
+            + ("" if adaptive else ", give steps=None to extend the run") )
+    warnings.warn(f"{c.name}: tied critical init {note}", RuntimeWarning, stacklevel=3)
+    return replace(r, message=f"{r.message}; {note}", details=details)
+
+
+def _root(c, solve_for, members, base, target, xi, lo, hi, paths, steps, burn, seed) -> CriticalInit:
+    """The root of the tied λ_max = target in ``solve_for`` at one run length (common random numbers)."""
     burn = steps // 2 if burn is None else burn  # given explicitly: no automatic extension (CRN)
 
     def lam(v):
