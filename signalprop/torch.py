@@ -39,11 +39,12 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, replace
 
-import numpy as np
 import torch
 from torch import nn
 
 import theory
+
+from . import gates
 
 
 @dataclass(frozen=True)
@@ -69,11 +70,6 @@ MODULES = {
     nn.GRU: Layout(sequence=True, **_GRU), nn.GRUCell: Layout(sequence=False, **_GRU),
     nn.LSTM: Layout(sequence=True, **_LSTM), nn.LSTMCell: Layout(sequence=False, **_LSTM),
 }
-
-#: a weight block whose mean is further than this many standard errors from 0 is refused: the theory
-#: is for zero-mean weights (a mean adds a field coherent across units that it does not have)
-MEAN_Z = 6.0
-
 
 def layout(module) -> Layout:
     """The :class:`Layout` of ``module``; ValueError for an unsupported module or configuration
@@ -106,67 +102,32 @@ def _tensors(module, lay):
     return get("weight_ih"), get("weight_hh"), get("bias_ih"), get("bias_hh")
 
 
-def _name(stem, gate):
-    return f"{stem}_{gate}" if gate else stem
-
-
 def parameters(module, *, input_variance: float = 1.0) -> tuple:
     r"""``(cell, params)``: the theory cell of ``module`` and its parameters as the module is initialised
-    (:math:`\sigma_{w,k}^2=H\,\overline{W_{hh,k}^2}`, :math:`\sigma_{v,k}^2=I\,\overline{W_{ih,k}^2}`,
-    bias mean and variance per gate block, :math:`R` = ``input_variance``).
+    (:func:`signalprop.gates.read`: per gate block :math:`\sigma_{w,k}^2=H\,\overline{W_{hh,k}^2}`,
+    :math:`\sigma_{v,k}^2=I\,\overline{W_{ih,k}^2}`, bias mean and variance, :math:`R` = ``input_variance``).
 
     Raises ValueError when the module is outside the theory: a weight block with a mean
-    :data:`MEAN_Z` standard errors from zero, a bias mean on a gate whose declaration has none
-    (LSTM ``g``, GRU ``n``, ``nn.RNN``), non-finite entries."""
+    :data:`signalprop.gates.MEAN_Z` standard errors from zero, a bias mean on a gate whose declaration
+    has none (LSTM ``g``, GRU ``n``, ``nn.RNN``), non-finite entries."""
     lay = layout(module)
     name = cell_name(module)
-    c = theory.cell(name)
     wi, wh, bi, bh = _tensors(module, lay)
     H, I = wh.shape[1], wi.shape[1]
-    blocks = lambda t: None if t is None else t.detach().double().cpu().numpy().reshape(len(lay.gates), H, -1)  # noqa: E731
+    G = len(lay.gates)
+
+    def blocks(t):
+        return [None] * G if t is None else list(t.detach().double().cpu().numpy().reshape(G, H, -1))
+
     wi, wh, bi, bh = blocks(wi), blocks(wh), blocks(bi), blocks(bh)
-    if not (isinstance(input_variance, (int, float)) and not isinstance(input_variance, bool)
-            and math.isfinite(input_variance) and input_variance >= 0):
-        raise ValueError(f"input_variance must be a finite number >= 0, got {input_variance!r}")
-    p = {"R": float(input_variance)}
+    bias, rec_bias = {}, {}
     for k, g in enumerate(lay.gates):
-        for stem, w, fan in (("sigma_w", wh[k], H), ("sigma_v", wi[k], I)):
-            if not np.all(np.isfinite(w)):
-                raise ValueError(f"{type(module).__name__}: non-finite entries in the {_name(stem, g)} block")
-            _zero_mean(w, f"{type(module).__name__} {'weight_hh' if stem == 'sigma_w' else 'weight_ih'} "
-                          f"block {g or 0}")
-            p[_name(stem, g)] = math.sqrt(fan * float(np.mean(w ** 2)))
-        b = np.zeros(H)
-        if bi is not None:
-            b = b + bi[k, :, 0]
-        if bh is not None and g != lay.separate_hh_bias:
-            b = b + bh[k, :, 0]
-        if not np.all(np.isfinite(b)):
-            raise ValueError(f"{type(module).__name__}: non-finite bias in block {g or 0}")
-        mean, var = float(b.mean()), float(b.var())
-        mu = _name("mu_b", g)
-        if mu in c.param_names:
-            p[mu] = mean
-        elif abs(mean) > MEAN_Z * math.sqrt(var / H) + 1e-12:
-            raise ValueError(f"{type(module).__name__}: the bias of block {g or 0} has mean {mean:.4g} "
-                             f"({abs(mean) / math.sqrt(max(var, 1e-300) / H):.1f} SE from 0); the theory's {name} "
-                             "has a zero-mean bias there")
+        if g == lay.separate_hh_bias:
+            bias[g], rec_bias[g] = bi[k], bh[k]
         else:
-            var = float(np.mean(b ** 2))  # zero mean by declaration: the second moment is its variance
-        p[_name("sigma_b", g)] = math.sqrt(var)
-        if g and g == lay.separate_hh_bias:
-            hn = np.zeros(H) if bh is None else bh[k, :, 0]
-            _zero_mean(hn[:, None], f"{type(module).__name__} bias_hh block {g}")
-            p[f"sigma_b_h{g}"] = math.sqrt(float(np.mean(hn ** 2)))
-    return name, p
-
-
-def _zero_mean(w, what):
-    n = w.size
-    sd = float(w.std())
-    if n > 1 and abs(float(w.mean())) > MEAN_Z * sd / math.sqrt(n) + 1e-300:
-        raise ValueError(f"{what} has mean {float(w.mean()):.4g} ({abs(float(w.mean())) * math.sqrt(n) / sd:.1f} SE "
-                         "from 0): the theory is for zero-mean weights")
+            bias[g] = None if bi[k] is None else bi[k] + bh[k]
+    return name, gates.read(name, dict(zip(lay.gates, wh)), dict(zip(lay.gates, wi)), bias, rec_bias,
+                            hidden=H, fan_in=I, input_variance=input_variance, what=type(module).__name__)
 
 
 def predict(module, quantity: str, *, input_variance: float = 1.0, tied: bool = True, **options):
@@ -190,29 +151,22 @@ def initialize_(module, params: dict, *, generator: torch.Generator | None = Non
     ValueError (module untouched) for parameters of another cell, or biases a ``bias=False`` module
     cannot hold."""
     lay = layout(module)
-    name = cell_name(module)
-    c = theory.cell(name)
-    p = theory.api.resolve_params(c, {k: v for k, v in params.items()})
-    missing = sorted(set(c.param_names) - set(params) - {"R", "Sigma"})
-    if missing:
-        raise ValueError(f"{name}: parameters {missing} missing (give a full set, e.g. a CriticalInit's .params)")
+    gate_laws = gates.laws(cell_name(module), params)
     wi, wh, bi, bh = _tensors(module, lay)
     H, I = wh.shape[1], wi.shape[1]
-    biases = {k: v for k, v in p.items() if k.startswith(("mu_b", "sigma_b")) and v}
-    if bi is None and biases:
-        raise ValueError(f"{type(module).__name__}(bias=False) cannot hold the biases {biases}; build it with "
-                         "bias=True or fix the bias parameters to 0")
+    if bi is None and gates.needs_bias(gate_laws):
+        raise ValueError(f"{type(module).__name__}(bias=False) cannot hold the biases {gates.needs_bias(gate_laws)}; "
+                         "build it with bias=True or fix the bias parameters to 0")
     with torch.no_grad():
         for k, g in enumerate(lay.gates):
-            rows = slice(k * H, (k + 1) * H)
-            wh[rows].normal_(0.0, float(p[_name("sigma_w", g)]) / math.sqrt(H), generator=generator)
-            wi[rows].normal_(0.0, float(p[_name("sigma_v", g)]) / math.sqrt(I), generator=generator)
+            law, rows = gate_laws[g], slice(k * H, (k + 1) * H)
+            wh[rows].normal_(0.0, law.sigma_w / math.sqrt(H), generator=generator)
+            wi[rows].normal_(0.0, law.sigma_v / math.sqrt(I), generator=generator)
             if bi is not None:
-                bi[rows].normal_(float(p.get(_name("mu_b", g), 0.0)), float(p[_name("sigma_b", g)]),
-                                 generator=generator)
+                bi[rows].normal_(law.mu_b, law.sigma_b, generator=generator)
                 bh[rows].zero_()
                 if g == lay.separate_hh_bias:
-                    bh[rows].normal_(0.0, float(p[f"sigma_b_h{g}"]), generator=generator)
+                    bh[rows].normal_(0.0, law.sigma_b_h, generator=generator)
     return module
 
 
@@ -235,21 +189,8 @@ def critical_init_(module, *, xi: float | None = None, tied: bool = True, input_
     Raises ValueError (module untouched) when the criterion cannot be met, or when the module has no
     bias but the solution needs one."""
     lay = layout(module)
-    name = cell_name(module)
-    if "R" in params:
-        raise ValueError("give the inputs' second moment as input_variance=, not R=")
-    if tied and xi is not None:
-        params["xi"] = xi
-    elif xi is not None:
-        raise ValueError("xi= selects the tied criterion lambda_max = exp(-1/xi); with tied=False the annealed "
-                         "critical point (lambda_max or chi = 1) is solved")
-    if solve_for is not None:
-        params["solve_for"] = solve_for
-    if not tied and name.startswith("vanilla-"):
-        params.setdefault("weights", "gaussian")  # what is written here: i.i.d. Gaussian W
-    result = theory.critical_init(name, tied=tied, R=float(input_variance), **params)
-    if not result.feasible:
-        raise ValueError(f"{name}: no critical initialisation: {result.message}")
+    result = gates.solve(cell_name(module), xi=xi, tied=tied, input_variance=input_variance, solve_for=solve_for,
+                         **params)
     initialize_(module, result.params, generator=generator)
     return replace(result, details={**result.details, "module": type(module).__name__,
                                     "layout": "".join(lay.gates) or "single block"})

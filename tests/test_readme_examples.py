@@ -405,10 +405,10 @@ def test_python_example_runs_and_shows_what_its_comments_claim(user_cell_cache, 
 
 def _need_torch():
     """The torch extra's examples run where torch is installed (CI installs the CPU wheel and sets
-    SIGNALPROP_REQUIRE_TORCH=1, so there they cannot skip); elsewhere they skip, saying why."""
+    SIGNALPROP_REQUIRE_EXTRAS=1, so there they cannot skip); elsewhere they skip, saying why."""
     import importlib.util
     import os
-    if importlib.util.find_spec("torch") is None and not os.environ.get("SIGNALPROP_REQUIRE_TORCH"):
+    if importlib.util.find_spec("torch") is None and not os.environ.get("SIGNALPROP_REQUIRE_EXTRAS"):
         pytest.skip("the torch extra is not installed (pip install -e '.[torch]')")
 
 

@@ -8,14 +8,14 @@ standard error is their spread (so network-to-network fluctuations are in it), c
 tied solver's own SE; a check passes within ``Z`` combined SEs.  The layout (which rows are which
 gate) is checked against PyTorch's documented order, independently of the code that writes it.
 
-CI installs the CPU torch wheel and sets SIGNALPROP_REQUIRE_TORCH=1, so these tests cannot skip there.
+CI installs the CPU torch wheel and sets SIGNALPROP_REQUIRE_EXTRAS=1, so these tests cannot skip there.
 """
 import math
 import os
 
 import pytest
 
-if os.environ.get("SIGNALPROP_REQUIRE_TORCH"):
+if os.environ.get("SIGNALPROP_REQUIRE_EXTRAS"):
     import torch
 else:
     torch = pytest.importorskip("torch")

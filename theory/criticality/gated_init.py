@@ -8,9 +8,14 @@ Layout as flax ``Dense`` (``y = x @ W + b``): a kernel has shape ``(fan_in, fan_
 :func:`initializers` returns, for parameters such as those of ``cell.critical_init(...)["params"]``:
 
 * per gate ``g``: ``"recurrent_kernel_<g>"`` (σ_w,g), ``"kernel_<g>"`` (σ_v,g), ``"bias_<g>"`` (μ_b,g, σ_b,g);
-* stacked along the output axis in the cell's gate order (PyTorch/Flax: GRU ``r, z, n``; LSTM
-  ``i, f, g, o``): ``"recurrent_kernel"``, ``"kernel"`` (shape ``(fan_in, G * units)``) and ``"bias"``
-  (``(G * units,)``); ``shape[-1]`` must be divisible by the number of gates.
+* stacked along the output axis in the cell's gate order (GRU ``r, z, n``; LSTM ``i, f, g, o``):
+  ``"recurrent_kernel"``, ``"kernel"`` (shape ``(fan_in, G * units)``) and ``"bias"`` (``(G * units,)``);
+  ``shape[-1]`` must be divisible by the number of gates.  They are for a fused kernel that is called
+  **once** with the whole ``(fan_in, G * units)`` shape (a hand-written cell, Keras-style layouts).  They
+  are **not** for Flax's ``LSTMCell``/``GRUCell``, which call one initialiser per gate with shape
+  ``(fan_in, units)`` (every gate would get the same mixture), nor for PyTorch/Equinox, whose weights are
+  ``(G * units, fan_in)``: use :mod:`signalprop.flax`, :mod:`signalprop.torch`, :mod:`signalprop.equinox`,
+  which write each gate's law into the framework's own parameters.
 
 ``gru`` resets before the recurrent matrix (Cho 2014); ``gru-reset-after`` is the PyTorch/Flax/cuDNN
 form.  Its candidate gate also has a recurrent-side bias :math:`b_{hn}` (scaled by the reset gate):
