@@ -204,3 +204,20 @@ def test_critical_init_refuses_what_it_cannot_write_and_leaves_the_module_untouc
     assert torch.equal(m.weight_hh_l0, before)
     with pytest.raises(ValueError, match="input_variance"):
         st.parameters(torch.nn.RNN(4, 8), input_variance=-1.0)
+
+
+def test_the_pytorch_example_runs_and_writes_its_table_and_plot(tmp_path):
+    """examples/torch_lstm_timescales.py at a toy size: one timescale, two small modules; its measured xi
+    is the requested one within the generous bound a width-64 module allows (a smoke test of the
+    script; the statistical checks are the tests above)."""
+    import importlib.util
+    from pathlib import Path
+    path = Path(__file__).resolve().parents[1] / "examples" / "torch_lstm_timescales.py"
+    spec = importlib.util.spec_from_file_location("torch_lstm_timescales", path)
+    example = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(example)
+    rows = example.main(["xis=3", "width=64", "nets=2", "paths=1024", f"out={tmp_path}"])
+    assert (tmp_path / "table.md").is_file() and (tmp_path / "timescales.png").stat().st_size > 10_000
+    assert abs(rows[0]["xi_measured"] - 3.0) < 0.5 and rows[0]["xi_annealed"] < 2.5
+    with pytest.raises(SystemExit, match="usage"):
+        example.main(["width"])
