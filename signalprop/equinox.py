@@ -92,4 +92,19 @@ def predict(module, quantity: str, *, input_variance: float = 1.0, tied: bool = 
     return theory.predict(name, quantity, tied=tied, **p, **options)
 
 
-__all__ = ["CELLS", "cell_name", "parameters", "initialize", "critical_init", "predict"]
+def lyapunov(module, *, steps: int = 300, burn: int = 100, batch: int = 16, input_variance: float = 1.0,
+             seed: int = 0) -> tuple:
+    """``(lambda_max, se)`` measured on ``module`` itself (its own ``__call__`` vmapped over a batch of
+    sequences, a float64 copy, zero state, fresh N(0, R) inputs): :func:`signalprop.benettin.lyapunov`."""
+    from .benettin import lyapunov as measure
+    name = cell_name(module)
+    H, I = module.hidden_size, module.input_size
+    with jax.enable_x64(True):
+        m64 = jax.tree_util.tree_map(lambda a: jnp.asarray(a, jnp.float64) if eqx.is_array(a) else a, module)
+        zeros = jnp.zeros((batch, H), jnp.float64)
+        carry0 = (zeros, zeros) if name == "lstm" else zeros
+        step = jax.vmap(lambda carry, x: m64(x, carry))
+        return measure(step, carry0, input_dim=I, steps=steps, burn=burn, input_variance=input_variance, seed=seed)
+
+
+__all__ = ["CELLS", "cell_name", "parameters", "initialize", "critical_init", "predict", "lyapunov"]

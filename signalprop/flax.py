@@ -144,4 +144,24 @@ def predict(cell, params, quantity: str, *, input_variance: float = 1.0, tied: b
     return theory.predict(name, quantity, tied=tied, **p, **options)
 
 
-__all__ = ["CELLS", "FlaxLayout", "cell_name", "parameters", "initialize", "critical_init", "predict"]
+def lyapunov(cell, variables, *, steps: int = 300, burn: int = 100, batch: int = 16, input_variance: float = 1.0,
+             seed: int = 0) -> tuple:
+    """``(lambda_max, se)`` measured on the Flax ``cell`` itself at ``variables`` (its own ``apply``, a
+    float64 copy, a zero carry, fresh N(0, R) inputs): :func:`signalprop.benettin.lyapunov`.  What
+    ``predict(cell, variables, "lambda_max")`` predicts at infinite width."""
+    from .benettin import lyapunov as measure
+    cell_name(cell)  # refuses what is not served
+    lay = CELLS[type(cell)]
+    I = int(_inner(variables)[lay.input_name(lay.gates[0])]["kernel"].shape[0])
+    with jax.enable_x64(True):
+        v64 = jax.tree_util.tree_map(lambda a: jnp.asarray(a, jnp.float64), variables)
+        c64 = cell.clone(param_dtype=jnp.float64, dtype=jnp.float64)
+        carry0 = c64.initialize_carry(jax.random.PRNGKey(0), (batch, I))
+
+        def step(carry, x):
+            return c64.apply(v64, carry, x)[0]
+
+        return measure(step, carry0, input_dim=I, steps=steps, burn=burn, input_variance=input_variance, seed=seed)
+
+
+__all__ = ["CELLS", "FlaxLayout", "cell_name", "parameters", "initialize", "critical_init", "predict", "lyapunov"]

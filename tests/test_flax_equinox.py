@@ -138,6 +138,64 @@ def test_critical_init_returns_new_params_and_what_it_solved():
     assert se.parameters(m)[1]["mu_b_z"] == pytest.approx(r2.params["mu_b_z"], abs=1e-6)
 
 
+# --------------------------------------------------------------------------------------------------
+# the tied theory against the framework's own cell (Benettin on its own apply / __call__)
+# --------------------------------------------------------------------------------------------------
+WIDTHS = (128, 512)
+NETS = 4
+SOLVER = dict(paths=8192, seed=0)
+
+
+def measured(build, measure):
+    """(lambda_inf, SE): NETS cells per width in WIDTHS, each built by ``build(width, key)`` and measured by
+    ``measure(cell)``; mean and SE over cells (network-to-network spread included), extrapolated in 1/N."""
+    from tied_networks import extrapolate
+    out = []
+    for w in WIDTHS:
+        lams = [measure(build(w, jax.random.PRNGKey(10 * w + k)))[0] for k in range(NETS)]
+        out.append((float(np.mean(lams)), float(np.std(lams, ddof=1) / math.sqrt(NETS))))
+    return extrapolate(out[0], out[1], *WIDTHS)
+
+
+def test_flax_lstm_grows_perturbations_as_the_tied_theory_says_not_the_annealed():
+    """A Flax LSTMCell written with the LSTM's defaults (forget bias 1) and scanned over time is a tied
+    network: its measured lambda_max (extrapolated to infinite width) equals the tied prediction within
+    Z combined SE, and the annealed prediction is rejected."""
+    params = theory.parameters("lstm")
+
+    def build(w, key):
+        cell = nn.LSTMCell(features=w)
+        v = cell.init(key, cell.initialize_carry(key, (1, w)), jnp.zeros((1, w)))
+        return cell, sf.initialize(cell, v, params, key)
+
+    lam, se_ = measured(build, lambda cv: sf.lyapunov(*cv, batch=8))
+    cell, v = build(WIDTHS[-1], jax.random.PRNGKey(99))
+    pred, pred_se = sf.predict(cell, v, "lambda_max", return_error=True, **SOLVER)
+    total = math.hypot(se_, pred_se)
+    assert abs(lam - pred) < Z * total, (lam, se_, pred, pred_se)
+    assert abs(lam - sf.predict(cell, v, "lambda_max", tied=False)) > Z * total
+
+
+def test_equinox_gru_grows_perturbations_as_the_tied_theory_says():
+    """The same for an Equinox GRUCell at the GRU's defaults (update bias 1)."""
+    params = theory.parameters("gru-reset-after")
+    lam, se_ = measured(lambda w, key: se.initialize(eqx.nn.GRUCell(w, w, key=key), params, key),
+                        lambda m: se.lyapunov(m, batch=8))
+    pred, pred_se = theory.predict("gru-reset-after", "lambda_max", tied=True, return_error=True, **SOLVER)
+    total = math.hypot(se_, pred_se)
+    assert abs(lam - pred) < Z * total, (lam, se_, pred, pred_se)
+    assert abs(lam - theory.predict("gru-reset-after", "lambda_max")) > Z * total
+
+
+def test_measuring_leaves_the_users_jax_settings_alone():
+    cell, v = _flax(nn.GRUCell)
+    with jax.enable_x64(False):
+        sf.lyapunov(cell, v, steps=20, burn=10, batch=2)
+        assert jnp.array(1.0).dtype == jnp.float32
+    with pytest.raises(ValueError, match="burn"):
+        se.lyapunov(eqx.nn.GRUCell(4, 8, key=jax.random.PRNGKey(0)), steps=10, burn=10)
+
+
 def test_what_the_theory_does_not_describe_is_refused():
     with pytest.raises(ValueError, match="serves"):
         sf.cell_name(nn.Dense(4))
