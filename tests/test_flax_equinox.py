@@ -196,6 +196,15 @@ def test_measuring_leaves_the_users_jax_settings_alone():
         se.lyapunov(eqx.nn.GRUCell(4, 8, key=jax.random.PRNGKey(0)), steps=10, burn=10)
 
 
+@pytest.mark.parametrize("framework", ["flax", "equinox"])
+def test_the_lstm_example_runs_for_flax_and_equinox(tmp_path, framework):
+    """examples/lstm_timescales.py framework=flax|equinox at a toy size (smoke test; see test_torch)."""
+    from example_scripts import load
+    rows = load("lstm_timescales").main([f"framework={framework}", "xis=3", "width=64", "nets=2", "paths=1024", f"out={tmp_path}"])
+    assert (tmp_path / "timescales.png").stat().st_size > 10_000
+    assert abs(rows[0]["xi_measured"] - 3.0) < 0.5 and rows[0]["xi_annealed"] < 2.5
+
+
 def test_what_the_theory_does_not_describe_is_refused():
     with pytest.raises(ValueError, match="serves"):
         sf.cell_name(nn.Dense(4))

@@ -206,18 +206,26 @@ def test_critical_init_refuses_what_it_cannot_write_and_leaves_the_module_untouc
         st.parameters(torch.nn.RNN(4, 8), input_variance=-1.0)
 
 
-def test_the_pytorch_example_runs_and_writes_its_table_and_plot(tmp_path):
-    """examples/torch_lstm_timescales.py at a toy size: one timescale, two small modules; its measured xi
-    is the requested one within the generous bound a width-64 module allows (a smoke test of the
-    script; the statistical checks are the tests above)."""
-    import importlib.util
-    from pathlib import Path
-    path = Path(__file__).resolve().parents[1] / "examples" / "torch_lstm_timescales.py"
-    spec = importlib.util.spec_from_file_location("torch_lstm_timescales", path)
-    example = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(example)
-    rows = example.main(["xis=3", "width=64", "nets=2", "paths=1024", f"out={tmp_path}"])
-    assert (tmp_path / "table.md").is_file() and (tmp_path / "timescales.png").stat().st_size > 10_000
+def test_the_lstm_example_runs_and_writes_its_table_and_plot(tmp_path):
+    """examples/lstm_timescales.py at a toy size (one timescale, two width-64 nn.LSTMs, a small solve):
+    it writes its table and plot, its measured xi is near the requested 3 (a smoke test of the script,
+    bound loose for width 64; the statistical checks are the tests above) and far from the annealed one,
+    and it refuses unknown options.  tests/test_flax_equinox.py runs it for Flax and Equinox."""
+    rows = run_example(tmp_path, "torch")
     assert abs(rows[0]["xi_measured"] - 3.0) < 0.5 and rows[0]["xi_annealed"] < 2.5
     with pytest.raises(SystemExit, match="usage"):
-        example.main(["width"])
+        load_example().main(["width"])
+    with pytest.raises(SystemExit, match="framework"):
+        load_example().main(["framework=keras"])
+
+
+def load_example():
+    from example_scripts import load
+    return load("lstm_timescales")
+
+
+def run_example(tmp_path, framework):
+    rows = load_example().main([f"framework={framework}", "xis=3", "width=64", "nets=2", "paths=1024",
+                                f"out={tmp_path}"])
+    assert (tmp_path / "table.md").is_file() and (tmp_path / "timescales.png").stat().st_size > 10_000
+    return rows

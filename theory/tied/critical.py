@@ -57,7 +57,7 @@ def critical_init_tied(name, *, solve_for: str | None = None, target: float = 1.
 
     Accuracy: the default 4096 paths run as 8 groups of 512, whose self-consistency bias (O(1/size),
     :data:`theory.tied.api.GROUP_PATHS`) is as large as the Monte-Carlo error; the LSTM's ξ = 10 root at
-    4096 paths gave real networks ξ = 9.4, at 16384 paths 9.9 (README, examples/torch_lstm_timescales.py).
+    4096 paths gave real networks ξ = 9.4, at 16384 paths 9.9 (README, examples/lstm_timescales.py).
     Pass ``paths=16384`` or more when the root's value matters beyond its stated SE."""
     c = api.cell(name)
     solve_for = solve_for or default_solve_for(c)
