@@ -7,13 +7,14 @@ initialisers of :mod:`theory.criticality.gated_init` would give every gate the s
 params of an initialised cell are rewritten instead, gate by gate, under Flax's own names
 (:data:`CELLS`); kernels are ``(fan_in, H)`` and drawn :math:`\mathcal N(0,\sigma^2/\mathrm{fan\_in})`:
 
-=============================== ===================== ==================================================
-cell                            theory cell           params (input kernel / recurrent kernel / bias)
-=============================== ===================== ==================================================
-``LSTMCell``, ``OptimizedLSTMCell`` ``lstm``          ``i<g>`` / ``h<g>`` / ``h<g>.bias``, g in i, f, g, o
-``GRUCell``                     ``gru-reset-after``   ``i<g>`` / ``h<g>`` / ``i<g>.bias``; b_hn = ``hn.bias``
-``SimpleCell`` (tanh, relu)     ``vanilla-<act>``     ``i`` / ``h`` / ``i.bias``
-=============================== ===================== ==================================================
+====================================== ===================== ==========================================
+cell                                   theory cell           input kernel / recurrent kernel / bias
+====================================== ===================== ==========================================
+``LSTMCell``, ``OptimizedLSTMCell``    ``lstm``              ``i<g>`` / ``h<g>`` / ``h<g>.bias``
+``GRUCell``                            ``gru-reset-after``   ``i<g>`` / ``h<g>`` / ``i<g>.bias``;
+                                                             b_hn = ``hn.bias``
+``SimpleCell`` (tanh, relu)            ``vanilla-<act>``     ``i`` / ``h`` / ``i.bias``
+====================================== ===================== ==========================================
 
 Predictions are for the tied network (one W at every step, as a Flax cell scanned over time is)
 unless ``tied=False``.
