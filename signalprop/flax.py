@@ -108,8 +108,7 @@ def initialize(cell, params, theory_params: dict, key):
     leaf keeping its dtype.  Pure: ``params`` is not changed."""
     name, lay = cell_name(cell), CELLS[type(cell)]
     laws = gates.laws(name, theory_params)
-    p = jax.tree_util.tree_map(lambda x: x, _inner(params))  # a fresh tree of the same leaves
-    p = {k: dict(v) for k, v in p.items()}
+    p = {k: dict(v) for k, v in _inner(params).items()}  # new dicts over the same (immutable) leaves
     sep = gates.SEPARATE_RECURRENT_BIAS.get(name)
     keys = iter(jax.random.split(key, 4 * len(lay.gates)))
 

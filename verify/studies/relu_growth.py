@@ -103,24 +103,26 @@ def simulate(m: int, networks: int, L: int, seed: int, input_dim: int | None = N
             g = rec + ax
             mask = g > 0
             new = jnp.where(mask, g, 0.0)
-            return new, (new @ new, mask, h, rec)
-        _, (F, masks, prev, recs) = jax.lax.scan(fwd, jnp.zeros(m, jnp.float64), (steps, AX))
+            # only the conditional engine needs the step's input and field again on the way back
+            return new, (new @ new, mask, (h, rec) if conditional else ())
+        _, (F, masks, kept) = jax.lax.scan(fwd, jnp.zeros(m, jnp.float64), (steps, AX))
         u = jax.random.normal(ku, (m,), jnp.float64)
         u = u / jnp.linalg.norm(u)
 
         def bwd(v, inp):  # v: gradient of u.h_L w.r.t. h_l; mask: D_l
-            l, mask, h, rec = inp
+            l, mask, step_kept = inp
             w = v * mask
             if conditional:
+                h, rec = step_kept
                 v = conditional_transpose(h, rec, w, jax.random.normal(jax.random.fold_in(kb, l), (m,), jnp.float64))
             else:
                 v = (W if tied else weight(l)).T @ w
             return v, v @ v
-        _, B = jax.lax.scan(bwd, u, (steps[::-1], masks[::-1], prev[::-1], recs[::-1]))
+        _, B = jax.lax.scan(bwd, u, (steps[::-1], masks[::-1], jax.tree.map(lambda a: a[::-1], kept)))
         return F, B
 
     run = jax.jit(jax.vmap(one))
-    per_network = 4 * L * m + m * d if conditional else m * max(m, d) + 3 * L * m
+    per_network = 4 * L * m + m * d if conditional else m * max(m, d) + L * m
     chunk = max(1, min(networks, CHUNK_ENTRIES // per_network))
     keys = jax.random.split(jax.random.PRNGKey(seed), networks)
     with jax.enable_x64(True):
