@@ -23,6 +23,7 @@ from verify.cli import main
         (["cell=vanilla-tanh", "sigma_w=1", "sigma_w=2"], "given twice"),
         (["width=64"], "missing cell=NAME; valid cells:"),
         (["cell=vanilla-tanh", "dtype=float16"], "dtype must be one of float64, float32"),
+        (["cell=vanilla-tanh", "untied_engine=sparse"], "untied_engine must be one of projected, dense"),
         (["all", "width=abc"], "width must be an integer"),
         (["all", "cells=vanilla-tanh,nope"], "unknown cell 'nope'"),
         (["all", "sigma_w=1"], "unknown key 'sigma_w' for verify all; valid keys:"),

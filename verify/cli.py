@@ -19,6 +19,7 @@ from typing import Optional
 
 from .commands.cliutil import (BOOL, REGIMES, BadInput, check_out, parse_bool, parse_choice, parse_float,  # noqa: F401  (re-exported)
                       parse_int, progress_printer, split_pairs)
+from .engine.simulate import UNTIED_ENGINES
 from .reporting.atomic import start_run
 from .commands.suite_runs import family_horizons, run_spectra, suite_points
 
@@ -65,6 +66,9 @@ keys (single cell):
                    default both for recurrent cells, false for feed-forward
   seed=S           master seed (default 0); network k uses fold_in(key(S), k)
   probes=P         Hutchinson probes per step for chi (default 4)
+  untied_engine=projected|dense  untied runs: draw each step's fresh W only on the span of the
+                   vectors it multiplies (projected: the same law, O(N) per step; default) or
+                   the whole N x N matrix (dense; feed-forward, vanilla, minimalRNN)
   dtype=float64|float32  default float64 on CPU, float32 on accelerators
   Q0=X C0=Y        initial second moment and overlap of the two sequences (default 1, 0)
   window=F         fixed-point window: last fraction F of the run (default 0.5)
@@ -92,7 +96,7 @@ inconclusive checks are listed in the report and table but do not fail)
 compiled programs are cached in ~/.cache/signalprop/jax (SIGNALPROP_JAX_CACHE=DIR or off)
 """
 
-RUN_KEYS = ("width", "ensemble", "steps", "tied", "seed", "probes", "dtype", "Q0", "C0",
+RUN_KEYS = ("width", "ensemble", "steps", "tied", "seed", "probes", "dtype", "untied_engine", "Q0", "C0",
             "window", "widths", "out", "plots", "quiet")
 SUITE_KEYS = ("width", "ensemble", "seed", "dtype", "probes", "out", "cells", "plots", "quiet",
               "sweep", "jobs")
@@ -156,6 +160,7 @@ def parse_cell_args(kv: dict[str, str]) -> dict:
     s["seed"] = parse_int("seed", kv.get("seed", "0"), 0)
     s["probes"] = parse_int("probes", kv.get("probes", "4"), 1)
     s["dtype"] = parse_choice("dtype", kv.get("dtype", _default_dtype()), ("float64", "float32"))
+    s["untied_engine"] = parse_choice("untied_engine", kv.get("untied_engine", "projected"), UNTIED_ENGINES)
     s["Q0"] = parse_float("Q0", kv.get("Q0", "1"))
     s["C0"] = parse_float("C0", kv.get("C0", "0"))
     if s["Q0"] < 0 or abs(s["C0"]) > s["Q0"]:
@@ -287,7 +292,7 @@ def run_cell(s: dict) -> int:
     cfg = PointConfig(cell=s["cell"], params=s["params"], width=s["width"], ensemble=s["ensemble"],
                       steps=s["steps"], regimes=s["regimes"], seed=s["seed"], probes=s["probes"],
                       dtype=s["dtype"], Q0=s["Q0"], C0=s["C0"], window_fraction=s["window"],
-                      label="cli")
+                      label="cli", untied_engine=s["untied_engine"])
     point = verify_point(cfg, progress=progress)
     sweeps = []
     if s["widths"]:

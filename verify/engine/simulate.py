@@ -4,7 +4,10 @@ For network ``k`` the keys are ``fold_in(master, k)`` split by purpose into
 ``(weights, inputs, initial states, probes)``, so a network's samples do not depend on the batch
 size, the chunking or the device count. Untied runs regenerate ``W_t, V_t, b_t`` from
 ``fold_in(weights_key, t)`` inside the time loop (no ``T x N^2`` storage); both input sequences
-and the Jacobian probes of step ``t`` use the same draw.
+and the Jacobian probes of step ``t`` use the same draw.  By default (``RunShape.untied_engine``)
+an untied step of a ``projectable`` cell draws ``W_t`` only on the span of the states and probes it
+multiplies, and ``V_t`` on the span of the two inputs (:mod:`verify.simulators.projected`): the same
+law as a dense draw, with ``O(N k)`` normals instead of ``N^2`` (``k = 2 + probes``).
 
 Per step ``t = 1..T`` and network, with pre-activations ``e^a, e^b``, states ``h^a, h^b`` and the
 known bias mean ``mu_b`` (all sums over units, divided by ``N``):
@@ -35,6 +38,7 @@ import jax.numpy as jnp
 
 from ..simulators.base import Simulator, initial_pair
 
+UNTIED_ENGINES = ("projected", "dense")
 BASE_STATS = ("q_a", "q_b", "q_ab", "Q_a", "Q_b", "C", "c", "c_h", "chi", "chi_exact", "rec_lag1")
 
 
@@ -48,10 +52,16 @@ class RunShape:
     probes: int = 4
     dtype: str = "float64"
     sample_dtype: str | None = None  # dtype of the random draws (default: dtype)
+    #: untied runs: "projected" draws each step's fresh matrices only on the span of the vectors
+    #: they multiply (exact law, O(N k) per step; cells that declare ``projectable``), "dense" draws
+    #: every N x N matrix (the reference the projected engine is tested against)
+    untied_engine: str = "projected"
 
     def __post_init__(self):
         if self.width < 2 or self.steps < 1 or self.probes < 1:
             raise ValueError(f"need width >= 2, steps >= 1, probes >= 1; got {self}")
+        if self.untied_engine not in UNTIED_ENGINES:
+            raise ValueError(f"untied_engine must be one of {UNTIED_ENGINES}, got {self.untied_engine!r}")
         for d in (self.dtype, self.sample_dtype or self.dtype):
             if d not in ("float32", "float64"):
                 raise ValueError(f"dtype must be float32 or float64, got {d!r}")
@@ -80,7 +90,7 @@ def family_key(sim: Simulator) -> tuple:
     (:func:`family_network`), so on a CPU, where compilation dominates, the suite compiles once per
     family instead of once per cell."""
     return (sim.param_names, sim.recurrent, sim.n_square, sim.draw_weights, sim.draw_inputs,
-            sim.exact_chi is None, sim.extra_stats is None)
+            sim.exact_chi is None, sim.extra_stats is None, sim.projectable)
 
 
 def _select(fns, which):
@@ -102,22 +112,32 @@ def simulate_network(sim: Simulator, shape: RunShape, master_key, index, params,
 def family_network(sims: tuple, shape: RunShape, master_key, index, params, Q0, C0, which, tied):
     """One network of cell ``sims[which]`` (a family, :func:`family_key`) for ``shape.steps``
     steps; ``{stat: array (steps,)}``.  ``tied`` is a Python bool (compiled in) or, for recurrent
-    families, a traced bool (one program for both regimes; ``lax.cond`` picks the step's weights).
+    families, a traced bool (one program for both regimes; ``lax.cond`` picks the regime's run).
     ``shape.tied`` is not used.  The samples do not depend on ``which``, ``tied`` being traced or
     the number of steps compiled: step ``t`` uses ``fold_in(purpose_key, t)`` in every case.
 
     ``Q0``, ``C0`` of shape ``(K,)`` (several starts): the network is run from each start with the
     *same* samples (weights, inputs, initial directions and probes depend on the keys only), as K
     separate runs with the same seed would be, but the weights of a step are drawn once for all K
-    (the random draws are most of an untied run's cost); ``{stat: array (K, steps)}``."""
+    (the random draws are most of an untied run's cost); ``{stat: array (K, steps)}``.  On the
+    projected untied engine each start draws its step's matrices on its own reads from the same key,
+    which is what its separate run does, so each start's statistics are still that run's."""
     sim = sims[0]
     if len({family_key(s) for s in sims}) != 1:
         raise ValueError(f"cells {[s.cell for s in sims]} are not one family; see family_key")
-    dynamic_tied = not isinstance(tied, bool)
-    if not sim.recurrent and (dynamic_tied or tied):
+    if not isinstance(tied, bool):
+        if not sim.recurrent:
+            raise ValueError(f"{sim.cell} draws fresh weights per layer; tied is meaningless")
+        # One program for both regimes: each branch is the whole run of its regime (the untied one
+        # draws no N x N matrix when it is projected), and the branches see the same samples.
+        def run(regime):
+            return lambda: family_network(sims, shape, master_key, index, params, Q0, C0, which, regime)
+        return jax.lax.cond(tied, run(True), run(False))
+    if not sim.recurrent and tied:
         raise ValueError(f"{sim.cell} draws fresh weights per layer; tied is meaningless")
     draw_weights = sim.draw_weights
     draw_inputs = sim.draw_inputs
+    projected = not tied and sim.projectable and shape.untied_engine == "projected"
     step = _select([s.step for s in sims], which)
     bias_mean = _select([s.bias_mean for s in sims], which)
     exact_chi = None if sim.exact_chi is None else _select([s.exact_chi for s in sims], which)
@@ -142,7 +162,7 @@ def family_network(sims: tuple, shape: RunShape, master_key, index, params, Q0, 
         return cast(initial_pair(k0, n, q0, c0, sdtype))
 
     h_a, h_b = jax.vmap(pair)(Q0, C0) if starts else pair(Q0, C0)
-    tied_weights = cast(draw_weights(kw, n, ps, sdtype)) if (dynamic_tied or tied) else None
+    tied_weights = cast(draw_weights(kw, n, ps, sdtype)) if tied else None
     ts = jnp.arange(1, shape.steps + 1)
     # Per-step keys fold_in(purpose_key, t), made in one vectorised call (fewer Threefry
     # instances to compile than a fold_in per purpose inside the loop; same values).
@@ -150,25 +170,28 @@ def family_network(sims: tuple, shape: RunShape, master_key, index, params, Q0, 
         jnp.stack([kw, kx, kp]), ts
     )
 
-    def weights_at(kw_t):
-        if not dynamic_tied:
-            return tied_weights if tied else cast(draw_weights(kw_t, n, ps, sdtype))
-        return jax.lax.cond(tied, lambda: tied_weights, lambda: cast(draw_weights(kw_t, n, ps, sdtype)))
-
     def body(carry, xs):
         t, (kw_t, kx_t, kp_t) = xs
-        w = weights_at(kw_t)
         if draw_inputs is not None:
             x_a, x_b = cast(draw_inputs(kx_t, n, ps, sdtype))
         else:
             x_a = x_b = None
         v = jax.random.normal(kp_t, (shape.probes, n), sdtype).astype(dtype)
+        if tied:
+            w = tied_weights
+        elif projected:
+            w = kw_t  # each start draws on its own reads (advance): a start's run is a separate run's
+        else:
+            w = cast(draw_weights(kw_t, n, ps, sdtype))
         if starts:  # the step's samples (w, x, v) are shared by the K starts
             return jax.vmap(advance, in_axes=(0, None, None, None, None, None))(carry, t, w, x_a, x_b, v)
         return advance(carry, t, w, x_a, x_b, v)
 
     def advance(carry, t, w, x_a, x_b, v):
         h_a, h_b, rec_prev = carry
+        if projected:  # W reads the two states and the probes (the jvp's tangents), V the two inputs
+            inputs = None if x_a is None else jnp.stack([x_a, x_b])
+            w = draw_weights(w, n, ps, sdtype, reads=(jnp.concatenate([jnp.stack([h_a, h_b]), v]), inputs))
         out_a = step(w, h_a, x_a, p)
         out_b = step(w, h_b, x_b, p)
 

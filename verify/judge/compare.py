@@ -139,6 +139,7 @@ class PointConfig:
     label: str = ""
     tied_paths: int = 0  # tied theory's sample paths / steps; 0: TIED_PATHS / TIED_STEPS
     tied_steps: int = 0
+    untied_engine: str = "projected"  # RunShape.untied_engine: "projected" (exact, O(N k)) or "dense"
 
 
 @dataclass
@@ -258,7 +259,8 @@ def _simulate(config: PointConfig, regime: str, starts: list[tuple[float, float]
     """The runs of one regime from each of ``starts``, in one program (same seed: the runs share
     their samples, as separate runs would; each step's weights are drawn once)."""
     t0 = time.perf_counter()
-    shape = RunShape(config.width, config.steps, regime == "tied", config.probes, config.dtype)
+    shape = RunShape(config.width, config.steps, regime == "tied", config.probes, config.dtype,
+                     untied_engine=config.untied_engine)
     stats, plan = run_starts(
         config.cell, config.params, shape, seed=config.seed, ensemble=config.ensemble,
         starts=starts, devices=devices, progress=progress, program_steps=program_steps,
@@ -811,7 +813,7 @@ def precision_check(config: PointConfig, run: RunResult, window: tuple[int, int]
     (``paired_se``) and can exceed the bound without any rounding bias: the report says which."""
     n_sub = min(config.ensemble, PRECISION_SUBSET)
     shape = RunShape(config.width, config.steps, run.regime == "tied", config.probes, "float64",
-                     sample_dtype="float32")
+                     sample_dtype="float32", untied_engine=config.untied_engine)
     s64, _ = run_ensemble(config.cell, config.params, shape, seed=config.seed, ensemble=n_sub,
                           Q0=run.Q0, C0=run.C0, devices=devices)
     out = {"networks": n_sub, "regime": run.regime, "run": run.run, "quantities": {}}

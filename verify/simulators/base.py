@@ -16,12 +16,34 @@ from typing import Any, Callable, NamedTuple, Optional
 import jax
 import jax.numpy as jnp
 
+from .projected import ProjectedGaussian, draw_projected
+
 HIGHEST = jax.lax.Precision.HIGHEST
 
 
 def matvec(a, x):
-    """``a @ x`` at full precision (no TF32 on GPUs)."""
+    """``a @ x`` at full precision (no TF32 on GPUs); ``a`` dense or a :class:`ProjectedGaussian`."""
+    if isinstance(a, ProjectedGaussian):
+        return a.matvec(x)
     return jnp.matmul(a, x, precision=HIGHEST)
+
+
+def row_sq_norms(a):
+    """``‖a_{i,:}‖²`` per row, of a dense matrix or a :class:`ProjectedGaussian` drawn with norms."""
+    if isinstance(a, ProjectedGaussian):
+        if a.row_sq is None:
+            raise ValueError("this projected draw was made without norms=True")
+        return a.row_sq
+    return jnp.sum(a * a, axis=1)
+
+
+def diagonal(a):
+    """``diag a`` of a dense matrix or a :class:`ProjectedGaussian` drawn with norms."""
+    if isinstance(a, ProjectedGaussian):
+        if a.diag is None:
+            raise ValueError("this projected draw was made without norms=True")
+        return a.diag
+    return jnp.diagonal(a)
 
 
 class Weights(NamedTuple):
@@ -59,6 +81,9 @@ class Simulator:
         extra_stats: ``(weights, h_prev, x, out, params) -> dict`` of per-step scalars, or ``None``.
         gated: the state feeds itself forward through gates; then the single-time closure is not
             exact for tied weights (02 §5) and tied-only failures are "closure-limited".
+        projectable: ``W`` multiplies only ``h_{t-1}`` (and its tangents) and ``V`` only ``x_t``, and
+            ``draw_weights`` accepts ``reads=(states, inputs)``: untied runs may then draw each step's
+            matrices on the span of those vectors only (:mod:`verify.simulators.projected`).
     """
 
     cell: str
@@ -73,6 +98,7 @@ class Simulator:
     exact_chi: Optional[Callable] = None
     extra_stats: Optional[Callable] = None
     gated: bool = False
+    projectable: bool = False
 
     def __post_init__(self):
         unknown = set(self.variance_params) - set(self.param_names)
@@ -110,9 +136,20 @@ def standard_normals(key, shapes, dtype):
     return out
 
 
-def scaled_weights(key, n: int, p, dtype, with_input: bool, bias_mean=0.0):
+def scaled_weights(key, n: int, p, dtype, with_input: bool, bias_mean=0.0, reads=None):
     """``W ~ N(0, sigma_w^2/N)`` (N x N), optionally ``V ~ N(0, sigma_v^2/N)`` (N x N, input width
-    N), and ``b ~ N(bias_mean, sigma_b^2)``, from one draw."""
+    N), and ``b ~ N(bias_mean, sigma_b^2)``, from one draw.
+
+    ``reads = (states (k, N), inputs (m, N) or None)``: ``W`` and ``V`` as
+    :class:`ProjectedGaussian` on the span of the vectors each one multiplies (``W`` with its
+    diagonal and row norms, which the exact ``(1/N)‖J‖_F²`` reads); the same law, O(N k) draws."""
+    if reads is not None:
+        states, inputs = reads
+        kw, kv, kb = jax.random.split(key, 3)
+        W = draw_projected(kw, states, p["sigma_w"], dtype, norms=True)
+        V = draw_projected(kv, inputs, p["sigma_v"], dtype) if with_input else None
+        b = bias_mean + p["sigma_b"] * jax.random.normal(kb, (n,), dtype).astype(states.dtype)
+        return Weights(W=W, V=V, b=b)
     shapes = [(n, n), (n, n), (n,)] if with_input else [(n, n), (n,)]
     g = standard_normals(key, shapes, dtype)
     scale = 1.0 / math.sqrt(n)

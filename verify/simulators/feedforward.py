@@ -13,13 +13,13 @@ from __future__ import annotations
 import jax.numpy as jnp
 
 from .activations import ACTIVATIONS
-from .base import Simulator, StepOut, matvec, scaled_weights
+from .base import Simulator, StepOut, matvec, row_sq_norms, scaled_weights
 
 PARAMS = ("sigma_w", "sigma_b")
 
 
-def _draw_weights(key, n, p, dtype):
-    return scaled_weights(key, n, p, dtype, with_input=False)
+def _draw_weights(key, n, p, dtype, reads=None):
+    return scaled_weights(key, n, p, dtype, with_input=False, reads=reads)
 
 
 def make(activation: str) -> Simulator:
@@ -31,7 +31,7 @@ def make(activation: str) -> Simulator:
         return StepOut(e=e, h=act.phi(e), rec=rec)
 
     def exact_chi(w, h_prev, x, out, p):
-        return jnp.mean(act.dphi(out.e) ** 2 * jnp.sum(w.W * w.W, axis=1))
+        return jnp.mean(act.dphi(out.e) ** 2 * row_sq_norms(w.W))
 
     return Simulator(
         cell=f"feedforward-{activation}",
@@ -42,6 +42,7 @@ def make(activation: str) -> Simulator:
         draw_weights=_draw_weights,
         draw_inputs=None,
         step=step,
+        projectable=True,
         bias_mean=lambda p: 0.0,
         exact_chi=exact_chi,
     )

@@ -17,14 +17,14 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from .base import Simulator, StepOut, correlated_inputs, matvec, scaled_weights
+from .base import Simulator, StepOut, correlated_inputs, diagonal, matvec, row_sq_norms, scaled_weights
 
 PARAMS = ("sigma_w", "sigma_v", "sigma_b", "mu_b", "R", "Sigma")
 VARIANCES = ("sigma_w", "sigma_v", "sigma_b", "R")
 
 
-def _draw_weights(key, n, p, dtype):
-    return scaled_weights(key, n, p, dtype, with_input=True, bias_mean=p["mu_b"])
+def _draw_weights(key, n, p, dtype, reads=None):
+    return scaled_weights(key, n, p, dtype, with_input=True, bias_mean=p["mu_b"], reads=reads)
 
 
 def _draw_inputs(key, n, p, dtype):
@@ -41,7 +41,7 @@ def _step(w, h, z, p):
 def _exact_chi(w, h_prev, z, out, p):
     u = jax.nn.sigmoid(out.e)
     a = u * (1.0 - u) * (h_prev - z)
-    frob = u * u + 2.0 * u * a * jnp.diagonal(w.W) + a * a * jnp.sum(w.W * w.W, axis=1)
+    frob = u * u + 2.0 * u * a * diagonal(w.W) + a * a * row_sq_norms(w.W)
     return jnp.mean(frob)
 
 
@@ -67,4 +67,5 @@ SIMULATOR = Simulator(
     exact_chi=_exact_chi,
     extra_stats=_extra_stats,
     gated=True,
+    projectable=True,
 )

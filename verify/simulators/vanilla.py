@@ -14,14 +14,14 @@ from __future__ import annotations
 import jax.numpy as jnp
 
 from .activations import ACTIVATIONS
-from .base import Simulator, StepOut, correlated_inputs, matvec, scaled_weights
+from .base import Simulator, StepOut, correlated_inputs, matvec, row_sq_norms, scaled_weights
 
 PARAMS = ("sigma_w", "sigma_v", "sigma_b", "R", "Sigma")
 VARIANCES = ("sigma_w", "sigma_v", "sigma_b", "R")
 
 
-def _draw_weights(key, n, p, dtype):
-    return scaled_weights(key, n, p, dtype, with_input=True)
+def _draw_weights(key, n, p, dtype, reads=None):
+    return scaled_weights(key, n, p, dtype, with_input=True, reads=reads)
 
 
 def _draw_inputs(key, n, p, dtype):
@@ -37,7 +37,7 @@ def make(activation: str) -> Simulator:
         return StepOut(e=e, h=act.phi(e), rec=rec)
 
     def exact_chi(w, h_prev, x, out, p):
-        row_norms = jnp.sum(w.W * w.W, axis=1)
+        row_norms = row_sq_norms(w.W)
         return jnp.mean(act.dphi(out.e) ** 2 * row_norms)
 
     return Simulator(
@@ -49,6 +49,7 @@ def make(activation: str) -> Simulator:
         draw_weights=_draw_weights,
         draw_inputs=_draw_inputs,
         step=step,
+        projectable=True,
         bias_mean=lambda p: 0.0,
         exact_chi=exact_chi,
     )
