@@ -111,6 +111,21 @@ def test_measured_plan_refuses_the_request_the_formula_let_through():
         check_memory("vanilla-tanh", RunShape(4000, 4, tied=False), 32, free_bytes=2**30)
 
 
+def test_a_repeated_run_reuses_its_fitted_chunk_instead_of_recompiling_for_the_free_memory_of_the_moment():
+    """Free memory moves between calls; the chunk the plan fitted last time still fits, so the second
+    call starts there and compiles nothing (it recompiled on every call when the guess moved)."""
+    from verify.engine import sharding
+
+    shape = RunShape(48, 6, tied=False)
+    per_net = sharding.bytes_per_network(sharding.get_simulator("vanilla-erf"), shape)
+    free = int(8 * per_net / HEADROOM) + 1  # the formula's guess: 8 networks per chunk
+    _, first = check_memory("vanilla-erf", shape, 32, free_bytes=free)
+    misses = sharding._compiled_program.cache_info().misses
+    _, again = check_memory("vanilla-erf", shape, 32, free_bytes=2 * free)  # guess: 16
+    assert sharding._compiled_program.cache_info().misses == misses
+    assert again.chunk == first.chunk <= 8
+
+
 SHARDED_SCRIPT = textwrap.dedent(
     """
     import json, sys

@@ -222,7 +222,8 @@ def compiled_chunk(sim: GatedSimulator, width: int, steps: int, probes: int, ens
         first = 1
     free = free_bytes_per_device(jax.devices()[:1])
     compiled, chunk, _ = fit_chunk(lambda ch: _compiled(sim, width, steps, probes, points, ch, names),
-                                   max(1, first), 1, free, f"{sim.cell} at width {width} (float64, {steps} steps)")
+                                   max(1, first), 1, free, f"{sim.cell} at width {width} (float64, {steps} steps)",
+                                   program=(sim.cell, width, steps, probes, points, names))
     return compiled, chunk
 
 
