@@ -45,6 +45,7 @@ from ..reporting.atomic import begin, write_json, write_manifest
 from .compare import (CONVERGED_FRACTION, Check, assign_verdicts, judge_tied, judge_tied_trajectories,
                       tied_trajectory)
 from ..statistics.estimators import late_window, window_average
+from ..engine.simulate import UNTIED_ENGINES
 from ..simulators.base import correlated_inputs, initial_pair
 from ..simulators.gated_base import GatedSimulator
 from ..statistics.stats import ALPHA, allowance, ensemble_estimate
@@ -67,6 +68,7 @@ class GatedPoint:
     label: str = ""
     tied_paths: int = 0  # tied theory's sample paths / steps; 0: compare.TIED_PATHS / TIED_STEPS
     tied_steps: int = 0
+    untied_engine: str = "projected"  # "projected" (exact, O(N k); LSTM, gru-reset-after) or "dense"
 
 
 @dataclass
@@ -96,9 +98,20 @@ def _keys(master, index):
 
 
 def simulate_network(sim: GatedSimulator, width: int, steps: int, tied, probes: int, master, index,
-                     params: dict, Q0, C0):
+                     params: dict, Q0, C0, untied_engine: str = "projected"):
     """One network: ``{stat: (steps,)}``.  ``tied``: a Python bool, or a traced bool (one compiled
-    program for both regimes; ``lax.cond`` picks the step's weights, the samples are the same)."""
+    program for both regimes; ``lax.cond`` picks the regime's run, the samples are the same).
+    ``untied_engine``: ``"projected"`` draws an untied step's matrices only on the span of what they
+    multiply (cells that declare ``projectable``; :mod:`verify.simulators.projected`), ``"dense"``
+    draws them whole."""
+    if not isinstance(tied, bool):
+        def run(regime):
+            return lambda: simulate_network(sim, width, steps, regime, probes, master, index, params, Q0, C0,
+                                            untied_engine)
+        return jax.lax.cond(tied, run(True), run(False))
+    if untied_engine not in UNTIED_ENGINES:
+        raise ValueError(f"untied_engine must be one of {UNTIED_ENGINES}, got {untied_engine!r}")
+    projected = not tied and sim.projectable and untied_engine == "projected"
     n, dtype = width, jnp.float64
     kw, kx, k0, kp, ku = _keys(master, index)
     p = {k: jnp.asarray(v, dtype) for k, v in params.items()}
@@ -107,28 +120,29 @@ def simulate_network(sim: GatedSimulator, width: int, steps: int, tied, probes: 
     s_a = tuple(pair[0] for pair in init)
     s_b = tuple(pair[1] for pair in init)
     u0 = tuple(jax.random.normal(jax.random.fold_in(ku, i), (n,), dtype) for i in range(len(comps)))
-    dynamic_tied = not isinstance(tied, bool)
-    tied_w = sim.draw_weights(kw, n, p, dtype) if (dynamic_tied or tied) else None
-
-    def weights_at(t):
-        if not dynamic_tied:
-            return tied_w if tied else sim.draw_weights(jax.random.fold_in(kw, t), n, p, dtype)
-        return jax.lax.cond(tied, lambda: tied_w, lambda: sim.draw_weights(jax.random.fold_in(kw, t), n, p, dtype))
+    tied_w = sim.draw_weights(kw, n, p, dtype) if tied else None
     ts = jnp.arange(1, steps + 1)
     mg = sim.memory_gate
     ic = comps.index("c") if "c" in comps else comps.index(sim.read)
+    ir = comps.index(sim.read)
 
     def body(carry, t):
         s_a, s_b, u, rec_prev = carry
-        w = weights_at(t)
         x_a, x_b = correlated_inputs(jax.random.fold_in(kx, t), n, p["R"], p["Sigma"], dtype)
+        v = jax.random.normal(jax.random.fold_in(kp, t), (probes, len(comps), n), dtype)
+        if tied:
+            w = tied_w
+        elif projected:  # W reads the two states' read component and its tangents (probes, u)
+            reads = jnp.concatenate([jnp.stack([s_a[ir], s_b[ir]]), v[:, ir, :], u[ir][None]])
+            w = sim.draw_weights(jax.random.fold_in(kw, t), n, p, dtype, reads=(reads, jnp.stack([x_a, x_b])))
+        else:
+            w = sim.draw_weights(jax.random.fold_in(kw, t), n, p, dtype)
         new_a, a_a = sim.step(w, s_a, x_a, p)
         new_b, a_b = sim.step(w, s_b, x_b, p)
 
         def fmap(s):
             return sim.step(w, s, x_a, p)[0]
 
-        v = jax.random.normal(jax.random.fold_in(kp, t), (probes, len(comps), n), dtype)
         jv = jax.vmap(lambda vp: jax.jvp(fmap, (s_a,), (tuple(vp),))[1])(v)
         ju = jax.jvp(fmap, (s_a,), (u,))[1]
         nu = sum(jnp.sum(x * x) for x in u)
@@ -161,7 +175,7 @@ def simulate_network(sim: GatedSimulator, width: int, steps: int, tied, probes: 
 
 
 @lru_cache(maxsize=None)
-def _ensemble_fn(sim, width, steps, probes, points=None):
+def _ensemble_fn(sim, width, steps, probes, points=None, untied_engine="projected"):
     """One compiled program per cell, width, horizon, probe count (and batch of points): the regime
     (``tied``) is a runtime argument and the parameters are traced, so every point and regime of a
     cell shares it (on a CPU compilation dominates).  ``points = K``: ``params``, ``Q0``, ``C0`` carry
@@ -169,7 +183,7 @@ def _ensemble_fn(sim, width, steps, probes, points=None):
     keys only, so ``vmap`` leaves them unbatched: each step's weights are drawn once for the K
     points (output ``(E, K, steps)``)."""
     def one(master, index, params, Q0, C0, tied):
-        return simulate_network(sim, width, steps, tied, probes, master, index, params, Q0, C0)
+        return simulate_network(sim, width, steps, tied, probes, master, index, params, Q0, C0, untied_engine)
     if points is not None:
         inner = jax.vmap(one, in_axes=(None, None, 0, 0, 0, None))
         return jax.jit(jax.vmap(inner, in_axes=(None, 0, None, None, None, None)), compiler_options=COMPILER_OPTIONS)
@@ -199,18 +213,19 @@ def networks_per_chunk(sim: GatedSimulator, width: int, free_bytes: int | None =
 
 
 @lru_cache(maxsize=64)
-def _compiled(sim, width: int, steps: int, probes: int, points, chunk: int, names: tuple):
+def _compiled(sim, width: int, steps: int, probes: int, points, chunk: int, names: tuple,
+              untied_engine: str = "projected"):
     """:func:`_ensemble_fn` lowered and compiled for ``chunk`` networks (called directly, measured)."""
     k = () if points is None else (points,)
     comps = len(sim.components)
     p = {n: jax.ShapeDtypeStruct(k, jnp.float64) for n in names}
     q = jax.ShapeDtypeStruct(k + (comps,), jnp.float64)
-    return _ensemble_fn(sim, width, steps, probes, points).lower(
+    return _ensemble_fn(sim, width, steps, probes, points, untied_engine).lower(
         jax.random.PRNGKey(0), jax.ShapeDtypeStruct((chunk,), jnp.int32), p, q, q, np.bool_(False)).compile()
 
 
 def compiled_chunk(sim: GatedSimulator, width: int, steps: int, probes: int, ensemble: int, chunk: int,
-                   points=None, names: tuple = ()):
+                   points=None, names: tuple = (), untied_engine: str = "projected"):
     """``(compiled, chunk)``: the chunk program measured by XLA's memory analysis before anything runs
     (:func:`verify.engine.sharding.fit_chunk`: shrinks the chunk until it fits, or raises
     :class:`MemoryPlanError` with the measured bytes of one network)."""
@@ -221,9 +236,9 @@ def compiled_chunk(sim: GatedSimulator, width: int, steps: int, probes: int, ens
     except MemoryPlanError:  # the formula is only the first guess
         first = 1
     free = free_bytes_per_device(jax.devices()[:1])
-    compiled, chunk, _ = fit_chunk(lambda ch: _compiled(sim, width, steps, probes, points, ch, names),
+    compiled, chunk, _ = fit_chunk(lambda ch: _compiled(sim, width, steps, probes, points, ch, names, untied_engine),
                                    max(1, first), 1, free, f"{sim.cell} at width {width} (float64, {steps} steps)",
-                                   program=(sim.cell, width, steps, probes, points, names))
+                                   program=(sim.cell, width, steps, probes, points, names, untied_engine))
     return compiled, chunk
 
 
@@ -239,7 +254,7 @@ def _run_chunks(compiled, chunk: int, ensemble: int, args: tuple) -> list:
 
 def simulate(sim: GatedSimulator, params: dict, *, width: int, ensemble: int, steps: int, tied: bool,
              seed: int = 0, probes: int = 2, Q0=0.5, C0=0.0, chunk: int = 16,
-             program_steps: Optional[int] = None) -> dict:
+             program_steps: Optional[int] = None, untied_engine: str = "projected") -> dict:
     """``{stat: array (E, T)}`` for ``ensemble`` networks (chunks of at most ``chunk`` networks per
     call, fewer where XLA's memory analysis of the compiled program says they do not fit).
     ``Q0``/``C0``: initial second moment / overlap, one number or {component: number}; the pair of
@@ -250,7 +265,8 @@ def simulate(sim: GatedSimulator, params: dict, *, width: int, ensemble: int, st
     sim.check_params(params)
     run_steps = max(int(steps), int(program_steps or 0))
     names = tuple(params)
-    compiled, chunk = compiled_chunk(sim, int(width), run_steps, int(probes), int(ensemble), int(chunk), None, names)
+    compiled, chunk = compiled_chunk(sim, int(width), run_steps, int(probes), int(ensemble), int(chunk), None, names,
+                                     untied_engine)
     p = {k: jnp.asarray(float(params[k]), dtype=jnp.float64) for k in names}
     q0, c0 = per_component(sim.components, Q0), per_component(sim.components, C0)
     args = (jax.random.PRNGKey(seed), p, jnp.asarray(q0, dtype=jnp.float64), jnp.asarray(c0, dtype=jnp.float64),
@@ -260,18 +276,20 @@ def simulate(sim: GatedSimulator, params: dict, *, width: int, ensemble: int, st
 
 
 def simulate_points(sim: GatedSimulator, points: list, *, width: int, ensemble: int, steps: int, tied: bool,
-                    seed: int = 0, probes: int = 2, chunk: int = 16, program_steps: Optional[int] = None) -> list:
+                    seed: int = 0, probes: int = 2, chunk: int = 16, program_steps: Optional[int] = None,
+                    untied_engine: str = "projected") -> list:
     """:func:`simulate` at several parameter points ``[(params, Q0, C0), ...]`` with the same ``seed``
     (common random numbers: the points see the same standard-normal draws, as separate runs with
-    that seed would, and each step's draws are made once for all of them).  One stats dict per
-    point; each equals ``simulate(sim, params, ..., seed=seed, Q0=Q0, C0=C0)`` up to rounding."""
+    that seed would, and each step's draws are made once for all of them; on the projected untied
+    engine each point draws on its own reads from the same key, as its separate run does).  One stats
+    dict per point; each equals ``simulate(sim, params, ..., seed=seed, Q0=Q0, C0=C0)`` up to rounding."""
     for params, _, _ in points:
         sim.check_params(params)
     run_steps = max(int(steps), int(program_steps or 0))
     names = tuple(points[0][0])
     # the K points' weights scale with their parameters, so each network holds K copies
     compiled, chunk = compiled_chunk(sim, int(width), run_steps, int(probes), int(ensemble), int(chunk),
-                                     len(points), names)
+                                     len(points), names, untied_engine)
     p = {k: jnp.asarray([float(pt[0][k]) for pt in points], dtype=jnp.float64) for k in names}
     q0 = jnp.asarray([per_component(sim.components, pt[1]) for pt in points], dtype=jnp.float64)
     c0 = jnp.asarray([per_component(sim.components, pt[2]) for pt in points], dtype=jnp.float64)
@@ -383,7 +401,7 @@ def verify_point(cfg: GatedPoint, predict_params: Optional[dict] = None, finaliz
         else:
             s = simulate(sim, cfg.params, width=cfg.width, ensemble=cfg.ensemble, steps=cfg.steps,
                          tied=regime == "tied", seed=cfg.seed, probes=cfg.probes, Q0=cfg.Q0, C0=cfg.C0,
-                         program_steps=program_steps)
+                         program_steps=program_steps, untied_engine=cfg.untied_engine)
         stats[regime] = s
         checks += checks_for(s, traj, preds, regime, cfg.width, window, gates, trajectories=not fixed_points_only)
         mech[regime] = {k: _describe(ensemble_estimate(window_average(s[k], window)))
@@ -507,7 +525,8 @@ def bias_sweep(cell: str, mus, base: dict, *, width: int, ensemble: int, steps: 
     for regime in regimes:
         batch = simulate_points(get_gated(cell), [(cfg.params, cfg.Q0, cfg.C0) for cfg in cfgs], width=width,
                                 ensemble=ensemble, steps=steps, tied=regime == "tied", seed=seed,
-                                probes=cfgs[0].probes, program_steps=program_steps)
+                                probes=cfgs[0].probes, program_steps=program_steps,
+                                untied_engine=cfgs[0].untied_engine)
         for sim_, stats in zip(sims, batch):
             sim_[regime] = stats
     for mu, cfg, sim_, pr in zip(mus, cfgs, sims, preds):

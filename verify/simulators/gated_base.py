@@ -13,7 +13,10 @@ import math
 from dataclasses import dataclass
 from typing import Callable
 
+import jax
+
 from .base import standard_normals
+from .projected import draw_projected
 
 
 @dataclass(frozen=True)
@@ -26,9 +29,13 @@ class GatedSimulator:
         components: state components in the theory's order (``("c", "h")``); the last one the
             gates read is ``read``.
         gates: gate names; ``memory_gate`` is the one whose field variance is ``q_star``.
-        draw_weights: ``(key, N, params, dtype) -> {gate: (W, U, b)}``.
+        draw_weights: ``(key, N, params, dtype, reads=None) -> {gate: (W, U, b)}``.
         step: ``(weights, state tuple, x, params) -> (new state tuple, {gate: pre-activation})``.
         recurrent_field: ``(weights, state tuple) -> W_memory h`` (tied-weight mechanism check).
+        projectable: every ``W`` multiplies only the read component ``h_{t-1}`` (and its tangents) and
+            every ``U`` only ``x_t`` (LSTM, GRU with the reset after ``W``; not the GRU that resets
+            ``h`` before ``W``), and ``draw_weights`` accepts ``reads=(states, inputs)``: untied runs
+            may then draw each step's matrices on those spans only (:mod:`verify.simulators.projected`).
     """
 
     cell: str
@@ -42,6 +49,7 @@ class GatedSimulator:
     recurrent_field: Callable
     gated: bool = True
     recurrent: bool = True
+    projectable: bool = False
 
     def check_params(self, params: dict) -> None:
         missing = [p for p in self.param_names if p not in params]
@@ -59,14 +67,28 @@ class GatedSimulator:
         return params.get(f"mu_b_{gate}", 0.0)
 
 
-def gate_weights(key, n: int, p: dict, gates, dtype) -> dict:
+def gate_weights(key, n: int, p: dict, gates, dtype, reads=None) -> dict:
     """Per gate ``W ~ N(0, sigma_w^2/N)``, ``U ~ N(0, sigma_v^2/N)`` (N x N) and
-    ``b ~ N(mu_b, sigma_b^2)`` (mean 0 for a gate without ``mu_b_<g>``), from one draw."""
+    ``b ~ N(mu_b, sigma_b^2)`` (mean 0 for a gate without ``mu_b_<g>``), from one draw.
+
+    ``reads = (states (k, N), inputs (m, N))``: each gate's ``W`` and ``U`` as a
+    :class:`~verify.simulators.projected.ProjectedGaussian` on the span of what it multiplies (the
+    same law; ``O(N k)`` normals per gate instead of ``2 N²``)."""
+    s = 1.0 / math.sqrt(n)
+    if reads is not None:
+        states, inputs = reads
+        out = {}
+        for name, k in zip(gates, jax.random.split(key, len(gates))):
+            kw, ku, kb = jax.random.split(k, 3)
+            b = jax.random.normal(kb, (n,), dtype).astype(states.dtype)
+            out[name] = (draw_projected(kw, states, p[f"sigma_w_{name}"], dtype),
+                         draw_projected(ku, inputs, p[f"sigma_v_{name}"], dtype),
+                         p.get(f"mu_b_{name}", 0.0) + p[f"sigma_b_{name}"] * b)
+        return out
     shapes = []
     for _ in gates:
         shapes += [(n, n), (n, n), (n,)]
     g = standard_normals(key, shapes, dtype)
-    s = 1.0 / math.sqrt(n)
     out = {}
     for i, name in enumerate(gates):
         W, U, b = g[3 * i], g[3 * i + 1], g[3 * i + 2]

@@ -22,9 +22,9 @@ PARAMS = ("sigma_w_r", "sigma_v_r", "sigma_b_r", "mu_b_r", "sigma_w_z", "sigma_v
           "sigma_w_n", "sigma_v_n", "sigma_b_n", "sigma_b_hn", "R", "Sigma")
 
 
-def _draw(key, n, p, dtype):
+def _draw(key, n, p, dtype, reads=None):
     k_gates, k_hn = jax.random.split(key)
-    w = gate_weights(k_gates, n, p, GATES, dtype)
+    w = gate_weights(k_gates, n, p, GATES, dtype, reads=reads)
     (b_hn,) = standard_normals(k_hn, [(n,)], dtype)
     w["hn"] = p["sigma_b_hn"] * b_hn
     return w
@@ -47,4 +47,5 @@ def _step(w, state, x, p):
 SIMULATOR = GatedSimulator(
     cell="gru-reset-after", param_names=PARAMS, components=("h",), read="h", gates=GATES, memory_gate="z",
     draw_weights=_draw, step=_step, recurrent_field=lambda w, state: matvec(w["z"][0], state[0]),
+    projectable=True,
 )

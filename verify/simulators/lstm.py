@@ -21,8 +21,8 @@ PARAMS = ("sigma_w_i", "sigma_v_i", "sigma_b_i", "mu_b_i", "sigma_w_f", "sigma_v
           "sigma_w_g", "sigma_v_g", "sigma_b_g", "sigma_w_o", "sigma_v_o", "sigma_b_o", "mu_b_o", "R", "Sigma")
 
 
-def _draw(key, n, p, dtype):
-    return gate_weights(key, n, p, GATES, dtype)
+def _draw(key, n, p, dtype, reads=None):
+    return gate_weights(key, n, p, GATES, dtype, reads=reads)
 
 
 def _step(w, state, x, p):
@@ -40,4 +40,5 @@ def _step(w, state, x, p):
 SIMULATOR = GatedSimulator(
     cell="lstm", param_names=PARAMS, components=("c", "h"), read="h", gates=GATES, memory_gate="f",
     draw_weights=_draw, step=_step, recurrent_field=lambda w, state: matvec(w["f"][0], state[1]),
+    projectable=True,
 )
