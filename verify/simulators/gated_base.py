@@ -16,7 +16,7 @@ from typing import Callable
 import jax
 
 from .base import standard_normals
-from .projected import draw_projected
+from .projected import draw_projected, orthonormal_basis
 
 
 @dataclass(frozen=True)
@@ -77,12 +77,13 @@ def gate_weights(key, n: int, p: dict, gates, dtype, reads=None) -> dict:
     s = 1.0 / math.sqrt(n)
     if reads is not None:
         states, inputs = reads
+        on_states, on_inputs = orthonormal_basis(states), orthonormal_basis(inputs)  # shared by the gates
         out = {}
         for name, k in zip(gates, jax.random.split(key, len(gates))):
             kw, ku, kb = jax.random.split(k, 3)
             b = jax.random.normal(kb, (n,), dtype).astype(states.dtype)
-            out[name] = (draw_projected(kw, states, p[f"sigma_w_{name}"], dtype),
-                         draw_projected(ku, inputs, p[f"sigma_v_{name}"], dtype),
+            out[name] = (draw_projected(kw, states, p[f"sigma_w_{name}"], dtype, basis=on_states),
+                         draw_projected(ku, inputs, p[f"sigma_v_{name}"], dtype, basis=on_inputs),
                          p.get(f"mu_b_{name}", 0.0) + p[f"sigma_b_{name}"] * b)
         return out
     shapes = []

@@ -75,15 +75,16 @@ def orthonormal_basis(reads):
     return jnp.stack(cols, axis=1), jnp.stack(active).astype(reads.dtype)
 
 
-def draw_projected(key, reads, scale, sample_dtype, norms: bool = False) -> ProjectedGaussian:
+def draw_projected(key, reads, scale, sample_dtype, norms: bool = False, basis=None) -> ProjectedGaussian:
     """``W`` with entries ``N(0, scale²/N)`` on the span of ``reads`` (k x N, any rank, k <= N - 2).
     Normals are drawn in ``sample_dtype`` and cast to the dtype of ``reads``; ``norms`` also draws
-    ``diag`` and ``row_sq``."""
+    ``diag`` and ``row_sq``.  ``basis``: ``orthonormal_basis(reads)`` when already computed (several
+    independent matrices reading the same vectors share it: the gates of a gated cell)."""
     k, n = reads.shape
     if k > n - 2:
         raise ValueError(f"a projected draw needs at most N - 2 read vectors; got {k} for N = {n}")
     dtype = reads.dtype
-    U, active = orthonormal_basis(reads)
+    U, active = orthonormal_basis(reads) if basis is None else basis
     kg, kz, kc = jax.random.split(key, 3)
     s = scale / math.sqrt(n)
     # a zero column of U reads nothing; its column of G is zeroed so the row norms count only the span
