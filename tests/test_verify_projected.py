@@ -161,13 +161,13 @@ def test_the_command_runs_either_engine_and_records_which(engine, tmp_path):
     assert report["points"][0]["config"]["untied_engine"] == engine
 
 
-GATED_POINTS = ["lstm", "gru-reset-after"]
+GATED_POINTS = ["lstm", "gru-reset-after", "gru"]
 
 
 @pytest.mark.parametrize("cell", GATED_POINTS)
 def test_untied_gated_networks_on_the_projected_engine_match_dense_draws(cell):
-    """LSTM and the reset-after GRU read only h_{t-1} through W and x_t through U, so their untied
-    runs are projectable.  Width 32, 48 networks per engine, independent samples: each network's mean
+    """LSTM and the reset-after GRU read only h_{t-1} through W and x_t through U; the Cho GRU's W_n
+    reads r ⊙ h and is drawn in a second stage on it (and its tangents).  Width 32, 48 networks per engine, independent samples: each network's mean
     over steps 11-20 of Q_h, q of the memory gate, c, χ and the growth of the Jacobian's vector is
     compared between engines by a two-sample z within Z = 4."""
     import theory
@@ -198,3 +198,76 @@ def test_gated_points_batched_on_the_projected_engine_equal_their_separate_runs(
         alone = simulate(sim, params, width=16, ensemble=4, steps=8, tied=False, seed=3, Q0=q0, C0=c0)
         for k in alone:
             np.testing.assert_allclose(got[k], alone[k], rtol=1e-9, atol=1e-12, equal_nan=True, err_msg=k)
+
+
+def _completed(tree, key):
+    """Every projected matrix of ``tree`` completed to a dense one that agrees with it on its span:
+    ``G Uᵀ + W⊥ (I - U Uᵀ)`` with an arbitrary ``W⊥``.  A step that multiplies only vectors in the
+    spans gives the same result with either, to rounding; any read outside a span changes it by O(1)."""
+    from verify.simulators.projected import ProjectedGaussian
+
+    leaves, treedef = jax.tree.flatten(tree, is_leaf=lambda x: isinstance(x, ProjectedGaussian))
+    out = []
+    for i, leaf in enumerate(leaves):
+        if isinstance(leaf, ProjectedGaussian):
+            n = leaf.U.shape[0]
+            other = jax.random.normal(jax.random.fold_in(key, i), (n, n), jnp.float64)
+            leaf = leaf.G @ leaf.U.T + other @ (jnp.eye(n) - leaf.U @ leaf.U.T)
+        out.append(leaf)
+    return jax.tree.unflatten(treedef, out)
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru-reset-after", "gru"])
+def test_a_gated_step_and_its_jacobian_multiply_each_projected_matrix_only_inside_its_span(cell):
+    """The exactness claim made directly: with the engine's reads (states, probe tangents, growth
+    vector; inputs), the step of both sequences and its Jacobian along every tangent come out the
+    same from the projected matrices as from any dense completion of them."""
+    import theory
+    from verify.simulators import get_gated
+
+    sim, n = get_gated(cell), 24
+    with jax.enable_x64(True):
+        p = {k: jnp.asarray(v, jnp.float64) for k, v in theory.parameters(cell).items()}
+        g = jax.random.normal(jax.random.key(0), (6 + 2 * len(sim.components), n), jnp.float64)
+        comps = len(sim.components)
+        s_a, s_b = tuple(g[:comps]), tuple(g[comps:2 * comps])
+        x_a, x_b = g[2 * comps], g[2 * comps + 1]
+        ir = sim.components.index(sim.read)
+        tangents = g[2 * comps + 2:]
+        reads = jnp.concatenate([jnp.stack([s_a[ir], s_b[ir]]), tangents])
+        w = sim.draw_weights(jax.random.key(1), n, p, jnp.float64, reads=(reads, jnp.stack([x_a, x_b])))
+        dense = _completed(w, jax.random.key(2))
+
+        def outputs(weights):
+            fmap = lambda s: sim.step(weights, s, x_a, p)[0]  # noqa: E731
+            tangent = lambda t: tuple(t if i == ir else jnp.zeros(n) for i in range(comps))  # noqa: E731
+            jv = [jax.jvp(fmap, (s_a,), (tangent(t),))[1] for t in tangents]
+            return fmap(s_a), sim.step(weights, s_b, x_b, p)[0], jv
+
+        np.testing.assert_allclose(np.concatenate([np.ravel(a) for a in jax.tree.leaves(outputs(w))]),
+                                   np.concatenate([np.ravel(a) for a in jax.tree.leaves(outputs(dense))]),
+                                   rtol=1e-9, atol=1e-11)
+
+
+@pytest.mark.parametrize("cell,params", POINTS, ids=[c for c, _ in POINTS])
+def test_a_one_field_step_and_its_jacobian_multiply_each_projected_matrix_only_inside_its_span(cell, params):
+    from verify.simulators import get
+
+    sim, n = get(cell), 24
+    with jax.enable_x64(True):
+        p = {k: jnp.asarray(v, jnp.float64) for k, v in params.items()}
+        g = jax.random.normal(jax.random.key(3), (8, n), jnp.float64)
+        h_a, h_b, x_a, x_b, tangents = g[0], g[1], g[2], g[3], g[4:]
+        inputs = jnp.stack([x_a, x_b]) if sim.draw_inputs is not None else None
+        w = sim.draw_weights(jax.random.key(4), n, p, jnp.float64, reads=(g[jnp.array([0, 1, 4, 5, 6, 7])], inputs))
+        dense = _completed(w, jax.random.key(5))
+
+        def outputs(weights):
+            xa, xb = (x_a, x_b) if inputs is not None else (None, None)
+            fmap = lambda h: sim.step(weights, h, xa, p).h  # noqa: E731
+            return (sim.step(weights, h_a, xa, p), sim.step(weights, h_b, xb, p),
+                    [jax.jvp(fmap, (h_a,), (t,))[1] for t in tangents])
+
+        np.testing.assert_allclose(np.concatenate([np.ravel(a) for a in jax.tree.leaves(outputs(w))]),
+                                   np.concatenate([np.ravel(a) for a in jax.tree.leaves(outputs(dense))]),
+                                   rtol=1e-9, atol=1e-11)

@@ -32,10 +32,11 @@ class GatedSimulator:
         draw_weights: ``(key, N, params, dtype, reads=None) -> {gate: (W, U, b)}``.
         step: ``(weights, state tuple, x, params) -> (new state tuple, {gate: pre-activation})``.
         recurrent_field: ``(weights, state tuple) -> W_memory h`` (tied-weight mechanism check).
-        projectable: every ``W`` multiplies only the read component ``h_{t-1}`` (and its tangents) and
-            every ``U`` only ``x_t`` (LSTM, GRU with the reset after ``W``; not the GRU that resets
-            ``h`` before ``W``), and ``draw_weights`` accepts ``reads=(states, inputs)``: untied runs
-            may then draw each step's matrices on those spans only (:mod:`verify.simulators.projected`).
+        projectable: ``draw_weights`` accepts ``reads=(states, inputs)`` -- rows ``h_a, h_b`` (the read
+            component of the two states), then the tangents at ``h_a`` the step is differentiated in,
+            and rows ``x_a, x_b`` -- and returns matrices exact on every vector the step multiplies
+            them by (:mod:`verify.simulators.projected`): LSTM and the reset-after GRU read only those;
+            the Cho GRU draws W_n in a second stage, on ``r ⊙ h`` and its tangents.
     """
 
     cell: str

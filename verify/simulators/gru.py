@@ -19,8 +19,22 @@ PARAMS = ("sigma_w_r", "sigma_v_r", "sigma_b_r", "mu_b_r", "sigma_w_z", "sigma_v
           "sigma_w_n", "sigma_v_n", "sigma_b_n", "R", "Sigma")
 
 
-def _draw(key, n, p, dtype):
-    return gate_weights(key, n, p, GATES, dtype)
+def _draw(key, n, p, dtype, reads=None):
+    """Dense, or (``reads``) projected in two stages: W_r, W_z read h_{t-1} and its tangents, but W_n
+    reads r ⊙ h and its tangents r ⊙ v + (dr) ⊙ h with dr = r(1-r) ⊙ W_r v, known only once W_r, U_r,
+    b_r are drawn; W_n is independent of them, so drawing it after, on those vectors, is exact."""
+    if reads is None:
+        return gate_weights(key, n, p, GATES, dtype)
+    states, inputs = reads  # rows: h_a, h_b, tangents at h_a | x_a, x_b (GatedSimulator.projectable)
+    k_rz, k_n = jax.random.split(key)
+    w = gate_weights(k_rz, n, p, ("r", "z"), dtype, reads=reads)
+    h_a, h_b, tangents = states[0], states[1], states[2:]
+    r_a = jax.nn.sigmoid(_field(w, "r", h_a, inputs[0]))
+    r_b = jax.nn.sigmoid(_field(w, "r", h_b, inputs[1]))
+    dr = r_a * (1.0 - r_a) * jax.vmap(lambda v: matvec(w["r"][0], v))(tangents)
+    on_n = jnp.concatenate([jnp.stack([r_a * h_a, r_b * h_b]), r_a * tangents + dr * h_a])
+    w["n"] = gate_weights(k_n, n, p, ("n",), dtype, reads=(on_n, inputs))["n"]
+    return w
 
 
 def _field(w, gate, s, x):
@@ -42,4 +56,5 @@ def _step(w, state, x, p):
 SIMULATOR = GatedSimulator(
     cell="gru", param_names=PARAMS, components=("h",), read="h", gates=GATES, memory_gate="z",
     draw_weights=_draw, step=_step, recurrent_field=lambda w, state: matvec(w["z"][0], state[0]),
+    projectable=True,
 )
