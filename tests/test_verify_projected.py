@@ -271,3 +271,22 @@ def test_a_one_field_step_and_its_jacobian_multiply_each_projected_matrix_only_i
         np.testing.assert_allclose(np.concatenate([np.ravel(a) for a in jax.tree.leaves(outputs(w))]),
                                    np.concatenate([np.ravel(a) for a in jax.tree.leaves(outputs(dense))]),
                                    rtol=1e-9, atol=1e-11)
+
+
+def test_below_the_width_a_projection_needs_the_run_draws_dense_matrices_instead_of_failing():
+    """Two states and four probes need N >= 8 to project; at N = 6 the default engine draws densely,
+    so its run is the dense engine's, sample for sample."""
+    p = dict(sigma_w=1.2, sigma_v=0.5, sigma_b=0.1, R=1.0, Sigma=0.3)
+    runs = [run_ensemble("vanilla-tanh", p, RunShape(6, 5, False, untied_engine=e), seed=1, ensemble=2, Q0=1.0,
+                         C0=0.2)[0] for e in ("projected", "dense")]
+    for k in runs[0]:
+        np.testing.assert_array_equal(runs[0][k], runs[1][k], err_msg=k)
+    import theory
+    from verify.judge.gated import simulate
+    from verify.simulators import get_gated
+
+    lstm = dict(theory.parameters("lstm"))  # two states, two probes and the growth vector need N >= 7
+    gated = [simulate(get_gated("lstm"), lstm, width=6, ensemble=2, steps=3, tied=False, seed=1, untied_engine=e)
+             for e in ("projected", "dense")]
+    for k in gated[0]:
+        np.testing.assert_array_equal(gated[0][k], gated[1][k], err_msg=k)

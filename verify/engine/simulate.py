@@ -137,7 +137,10 @@ def family_network(sims: tuple, shape: RunShape, master_key, index, params, Q0, 
         raise ValueError(f"{sim.cell} draws fresh weights per layer; tied is meaningless")
     draw_weights = sim.draw_weights
     draw_inputs = sim.draw_inputs
-    projected = not tied and sim.projectable and shape.untied_engine == "projected"
+    # a projected draw needs at most N - 2 reads (two states and the probes); below that width the
+    # dense draw is cheap anyway
+    projected = (not tied and sim.projectable and shape.untied_engine == "projected"
+                 and shape.probes + 2 <= shape.width - 2)
     step = _select([s.step for s in sims], which)
     bias_mean = _select([s.bias_mean for s in sims], which)
     exact_chi = None if sim.exact_chi is None else _select([s.exact_chi for s in sims], which)

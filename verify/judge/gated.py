@@ -68,7 +68,7 @@ class GatedPoint:
     label: str = ""
     tied_paths: int = 0  # tied theory's sample paths / steps; 0: compare.TIED_PATHS / TIED_STEPS
     tied_steps: int = 0
-    untied_engine: str = "projected"  # "projected" (exact, O(N k); LSTM, gru-reset-after) or "dense"
+    untied_engine: str = "projected"  # "projected" (exact, O(N k) per step) or "dense"
 
 
 @dataclass
@@ -111,7 +111,9 @@ def simulate_network(sim: GatedSimulator, width: int, steps: int, tied, probes: 
         return jax.lax.cond(tied, run(True), run(False))
     if untied_engine not in UNTIED_ENGINES:
         raise ValueError(f"untied_engine must be one of {UNTIED_ENGINES}, got {untied_engine!r}")
-    projected = not tied and sim.projectable and untied_engine == "projected"
+    # a projected draw needs at most N - 2 reads (two states, the probes, the growth vector); below
+    # that width the dense draw is cheap anyway
+    projected = not tied and sim.projectable and untied_engine == "projected" and probes + 3 <= width - 2
     n, dtype = width, jnp.float64
     kw, kx, k0, kp, ku = _keys(master, index)
     p = {k: jnp.asarray(v, dtype) for k, v in params.items()}
