@@ -14,9 +14,8 @@ finite-width allowance B_N = 5 scale/N is 3.9 % and no 2 % error can be seen; at
   sigma_w judged against the theory at sigma_w / 1.02) -> Q* and q* checks say "disagree".
 
 c* (= 1 exactly at identical inputs) is mutated too: 1.02 is outside [-1, 1] and must be rejected.
-lambda_max (gated cells) is not covered here (issue 16).  It was left out because a width-1024 gated
-ensemble was GPU-sized; on the projected untied engine an untied one now takes seconds on a CPU
-(reports/untied_engine_cpu), so it could be added.
+lambda_max (gated cells): tests/test_verify_mutations_gated.py (an untied width-1024 LSTM, affordable on a
+CPU since the projected untied engine).
 """
 from functools import lru_cache
 
