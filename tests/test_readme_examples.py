@@ -35,7 +35,8 @@ ROOT = Path(__file__).resolve().parents[1]
 READMES = ("README.md", "theory/README.md", "theory/README_gated.md", "theory/README_isometry.md",
            "verify/README.md", "verify/README_spectra.md", "verify/README_dying_relu.md",
            "verify/README_trainability.md", "verify/README_relu_growth.md")
-NOT_DOCUMENTATION = ("derivations", "reports", ".git", ".venv", "out", "node_modules")
+NOT_DOCUMENTATION = ("derivations", "reports", ".git", ".venv", "out", "node_modules",
+                     "build", "dist")  # build outputs: a wheel built in the checkout copies the READMEs there
 
 
 def _text(readme: str) -> str:
