@@ -130,6 +130,14 @@ POINTS = [
 ]
 
 
+def _assert_same_means(cell, projected, dense):
+    """Per statistic, the two engines' means over networks agree within Z = 4 (two-sample z)."""
+    for k in dense:
+        a, b = projected[k], dense[k]
+        se = np.sqrt(a.var(ddof=1) / a.size + b.var(ddof=1) / b.size)
+        assert abs(a.mean() - b.mean()) <= 4 * se, (cell, k, a.mean(), b.mean(), se)
+
+
 @pytest.mark.parametrize("cell,params", POINTS, ids=[c for c, _ in POINTS])
 def test_whole_untied_networks_on_the_projected_engine_match_dense_draws(cell, params):
     """Networks of width 48, 64 per engine, independent samples.  Each network's mean over steps
@@ -141,10 +149,7 @@ def test_whole_untied_networks_on_the_projected_engine_match_dense_draws(cell, p
         s, _ = run_ensemble(cell, params, RunShape(WIDTH, STEPS, False, untied_engine=engine), seed=5 if
                             engine == "dense" else 6, ensemble=ENSEMBLE, Q0=0.8, C0=0.3)
         means[engine] = {k: s[k][:, -LATE:].mean(axis=1) for k in ("q_a", "Q_a", "c", "chi", "chi_exact")}
-    for k in means["dense"]:
-        a, b = means["projected"][k], means["dense"][k]
-        se = np.sqrt(a.var(ddof=1) / a.size + b.var(ddof=1) / b.size)
-        assert abs(a.mean() - b.mean()) <= 4 * se, (cell, k, a.mean(), b.mean(), se)
+    _assert_same_means(cell, means["projected"], means["dense"])
 
 
 @pytest.mark.parametrize("engine", ["projected", "dense"])
@@ -180,10 +185,7 @@ def test_untied_gated_networks_on_the_projected_engine_match_dense_draws(cell):
         s = simulate(sim, params, width=32, ensemble=48, steps=20, tied=False, seed=seed, untied_engine=engine)
         means[engine] = {k: s[k][:, -10:].mean(axis=1)
                          for k in ("Q_h", f"q_{sim.memory_gate}", "c", "chi", "growth")}
-    for k in means["dense"]:
-        a, b = means["projected"][k], means["dense"][k]
-        se = np.sqrt(a.var(ddof=1) / a.size + b.var(ddof=1) / b.size)
-        assert abs(a.mean() - b.mean()) <= 4 * se, (cell, k, a.mean(), b.mean(), se)
+    _assert_same_means(cell, means["projected"], means["dense"])
 
 
 def test_gated_points_batched_on_the_projected_engine_equal_their_separate_runs():
@@ -217,6 +219,13 @@ def _completed(tree, key):
     return jax.tree.unflatten(treedef, out)
 
 
+def _assert_same_outputs(projected, dense):
+    """Every array of the two output trees equal to rounding."""
+    np.testing.assert_allclose(np.concatenate([np.ravel(a) for a in jax.tree.leaves(projected)]),
+                               np.concatenate([np.ravel(a) for a in jax.tree.leaves(dense)]),
+                               rtol=1e-9, atol=1e-11)
+
+
 @pytest.mark.parametrize("cell", ["lstm", "gru-reset-after", "gru"])
 def test_a_gated_step_and_its_jacobian_multiply_each_projected_matrix_only_inside_its_span(cell):
     """The exactness claim made directly: with the engine's reads (states, probe tangents, growth
@@ -244,9 +253,7 @@ def test_a_gated_step_and_its_jacobian_multiply_each_projected_matrix_only_insid
             jv = [jax.jvp(fmap, (s_a,), (tangent(t),))[1] for t in tangents]
             return fmap(s_a), sim.step(weights, s_b, x_b, p)[0], jv
 
-        np.testing.assert_allclose(np.concatenate([np.ravel(a) for a in jax.tree.leaves(outputs(w))]),
-                                   np.concatenate([np.ravel(a) for a in jax.tree.leaves(outputs(dense))]),
-                                   rtol=1e-9, atol=1e-11)
+        _assert_same_outputs(outputs(w), outputs(dense))
 
 
 @pytest.mark.parametrize("cell,params", POINTS, ids=[c for c, _ in POINTS])
@@ -268,9 +275,7 @@ def test_a_one_field_step_and_its_jacobian_multiply_each_projected_matrix_only_i
             return (sim.step(weights, h_a, xa, p), sim.step(weights, h_b, xb, p),
                     [jax.jvp(fmap, (h_a,), (t,))[1] for t in tangents])
 
-        np.testing.assert_allclose(np.concatenate([np.ravel(a) for a in jax.tree.leaves(outputs(w))]),
-                                   np.concatenate([np.ravel(a) for a in jax.tree.leaves(outputs(dense))]),
-                                   rtol=1e-9, atol=1e-11)
+        _assert_same_outputs(outputs(w), outputs(dense))
 
 
 def test_below_the_width_a_projection_needs_the_run_draws_dense_matrices_instead_of_failing():

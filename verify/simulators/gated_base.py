@@ -75,7 +75,6 @@ def gate_weights(key, n: int, p: dict, gates, dtype, reads=None) -> dict:
     ``reads = (states (k, N), inputs (m, N))``: each gate's ``W`` and ``U`` as a
     :class:`~verify.simulators.projected.ProjectedGaussian` on the span of what it multiplies (the
     same law; ``O(N k)`` normals per gate instead of ``2 N²``)."""
-    s = 1.0 / math.sqrt(n)
     if reads is not None:
         states, inputs = reads
         on_states, on_inputs = orthonormal_basis(states), orthonormal_basis(inputs)  # shared by the gates
@@ -91,6 +90,7 @@ def gate_weights(key, n: int, p: dict, gates, dtype, reads=None) -> dict:
     for _ in gates:
         shapes += [(n, n), (n, n), (n,)]
     g = standard_normals(key, shapes, dtype)
+    s = 1.0 / math.sqrt(n)
     out = {}
     for i, name in enumerate(gates):
         W, U, b = g[3 * i], g[3 * i + 1], g[3 * i + 2]
