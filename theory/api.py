@@ -311,28 +311,35 @@ def jax_value(mod, quantity: str, args):
     if any(is_tracer(a) for a in args):
         fn = getattr(mod, quantity)
         return fn(*args) if all(np.ndim(a) == 0 for a in args) else jnp.vectorize(fn)(*args)
-    group = next((g for g in mod.PROGRAMS if quantity in g), (quantity,))
+    function, group = next(((f, g) for f, g in mod.PROGRAMS.items() if quantity in g), (None, (quantity,)))
     arrs = [jnp.asarray(a, dtype=jnp.float64) for a in args]
     scalar = all(a.ndim == 0 for a in arrs)
     shape = np.broadcast_shapes(*(a.shape for a in arrs))
     if not scalar and 0 in shape:  # an empty grid: nothing to compile
         return jnp.zeros(shape, dtype=jnp.float64)
-    program = _program(mod, group, scalar)
+    program = _program(mod, function, group, scalar)
     out = program(*arrs) if scalar else _chunked(program, arrs, shape)
     return out[group.index(quantity)]
 
 
-def _program(mod, group: tuple, scalar: bool):
-    """``jax.jit`` of the tuple of ``group``'s kernels (``jnp.vectorize``-d for 1-D arrays), built once."""
+def _program(mod, function, group: tuple, scalar: bool):
+    """``jax.jit`` of the tuple of ``group``'s values (``jnp.vectorize``-d for 1-D arrays), built once:
+    from the module's group ``function`` (one solve for all of them, ``mod.PROGRAMS``), or for a
+    quantity outside every group (``function`` None) from its own kernel."""
     key = (mod, group, scalar)
     if key not in _PROGRAMS:
         import jax
         import jax.numpy as jnp
-        fns = [getattr(mod, n) for n in group]
+        if function is None:
+            all_of_group = getattr(mod, group[0])
+        else:
+            served = getattr(mod, function)
 
-        def all_of_group(*a):
-            return tuple(f(*a) for f in fns)
-        _PROGRAMS[key] = jax.jit(all_of_group if scalar else jnp.vectorize(all_of_group))
+            def all_of_group(*a):
+                values = served(*a)
+                return tuple(values[n] for n in group)
+        program = jax.jit(all_of_group if scalar else jnp.vectorize(all_of_group))
+        _PROGRAMS[key] = program if function is not None else (lambda *a: (program(*a),))
     return _PROGRAMS[key]
 
 

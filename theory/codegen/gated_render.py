@@ -12,16 +12,17 @@ from __future__ import annotations
 
 import sympy as sp
 
-from . import jax_float64, quadrature
+from . import jax_float64, numba_ufunc, quadrature
 from ..declare.activations import X
 from ..declare.gated import GatedCell
 from ..symbolic.gaussian import E1, E2
 from ..symbolic.gated_derive import Cnsym, Csym, Qnsym, Qsym, Y, derive_gated
 from ..symbolic.mixture import EM1, EM2, S, T
 from .printers import jax_code, numba_code
+from .programs import Group, Served, programs_line, render_group
 from ..declare.registry import RENDERERS, register
 from .render import (C_GAP, JX_E1, JX_E2, MAX_IT, NB_E1, NB_E2, Q_MAX, RTOL, STATUS_DOC, Helpers, canonical_lambda,
-                     finish_module, jx_kink_terms, kink_line_code, kinks_of, module_header, programs_line,
+                     finish_module, jx_kink_terms, kink_line_code, kinks_of, module_header,
                      render_function)
 
 SCAN = 32  #: grid points of the bracket scan for the first sign change of a residual
@@ -426,7 +427,7 @@ class _Glue:
     def deco(self, kind="njit"):
         if not self.nb:
             return ""
-        return "@njit(cache=True)\n" if kind == "njit" else f"@vectorize([{kind!r}], cache=True)\n"
+        return "@njit(cache=True)\n" if kind == "njit" else numba_ufunc.decorator(kind)
 
     @property
     def sig(self):
@@ -806,29 +807,31 @@ def _correlation({self.P}):
 '''
 
     # --- public functions ----------------------------------------------------------------------------
-    def public(self):
-        d, P, nb = self.d, self.P, self.nb
+    def _solve(self, corr):
+        """Statements that solve for the fixed point (corr: and the correlation fixed point) and unpack
+        it into Q_<k> (C_<k>), lam; numba's return NaN on a failed solve (the status ufuncs say why)."""
+        P, comps = self.P, self.comps
+        comma = "," if len(comps) == 1 else ""
+        if self.nb:
+            pre = (f"    Q, C, lam, st = _correlation({P})\n" if corr else f"    Q, lam, st = _fixed_point({P})\n")
+            pre += "    if st != 0:\n        return math.nan\n"
+        else:
+            pre = f"    Q, C, lam = _correlation({P})\n" if corr else f"    Q, lam = _fixed_point({P})\n"
+        pre += "    " + ", ".join(f"Q_{k}" for k in comps) + f"{comma} = Q\n"
+        if corr:
+            pre += "    " + ", ".join(f"C_{k}" for k in comps) + f"{comma} = C\n"
+        return pre
+
+    def served(self):
+        """(fixed-point quantities, correlation quantities): each a list of :class:`Served`."""
+        d, nb = self.d, self.nb
         comps, r = self.comps, self.read
-        ir = comps.index(r)
-        qargs = ", ".join(f"Q_{k}" for k in comps)
         Q = {k: f"Q_{k}" for k in comps}
         C = {k: f"C_{k}" for k in comps}
-        comma = "," if len(comps) == 1 else ""
-        out = []
+        fixed, corr = [], []
 
-        def fn(name, doc, body, corr=False):
-            head = f"{self.deco(self.sig)}def {name}({P}):\n    \"\"\"{doc}\"\"\"\n"
-            if nb:
-                if corr:
-                    pre = f"    Q, C, lam, st = _correlation({P})\n    if st != 0:\n        return math.nan\n"
-                else:
-                    pre = f"    Q, lam, st = _fixed_point({P})\n    if st != 0:\n        return math.nan\n"
-            else:
-                pre = f"    Q, C, lam = _correlation({P})\n" if corr else f"    Q, lam = _fixed_point({P})\n"
-            pre += f"    {qargs}{comma} = Q\n"
-            if corr:
-                pre += "    " + ", ".join(f"C_{k}" for k in comps) + f"{comma} = C\n"
-            out.append(head + pre + body)
+        def fn(name, doc, body, is_corr=False):
+            (corr if is_corr else fixed).append(Served(name, doc, body))
 
         fn("Q_star", f"Q* = (1/N)|{r}|^2, the read component's second moment at the fixed point.",
            f"    return Q_{r}\n")
@@ -854,48 +857,50 @@ def _correlation({self.P}):
             fn("xi_q_2", "-1/ln of the second eigenvalue modulus of dF/dQ at Q*.", f"    return _timescale(_moduli({Jq})[1])\n")
         if nb:
             sel = (f"    J = {Mcall} if Q_{r} == C_{r} and Sigma == 1.0 else {Jc}\n")
-        else:
-            sel = None
-        if nb:
             fn("xi", "-1/ln of the spectral radius of dG/dC at C* (= -1/ln lambda_max when C* = Q*, Sigma = 1).",
-               sel + "    return _timescale(_moduli(J)[0])\n", corr=True)
+               sel + "    return _timescale(_moduli(J)[0])\n", True)
             if len(comps) == 2:
                 fn("xi_2", "-1/ln of the second eigenvalue modulus of dG/dC at C*.",
-                   sel + "    return _timescale(_moduli(J)[1])\n", corr=True)
+                   sel + "    return _timescale(_moduli(J)[1])\n", True)
         else:
             pick = (f"    ordered = (Sigma == 1.0) & (lam <= 1.0) & (Q_{r} > 0.0)\n    a = _moduli({Mcall})\n    b = _moduli({Jc})\n")
             fn("xi", "-1/ln of the spectral radius of dG/dC at C* (= -1/ln lambda_max when C* = Q*, Sigma = 1).",
-               pick + "    return _timescale(jnp.where(ordered, a[0], b[0]))\n", corr=True)
+               pick + "    return _timescale(jnp.where(ordered, a[0], b[0]))\n", True)
             if len(comps) == 2:
                 fn("xi_2", "-1/ln of the second eigenvalue modulus of dG/dC at C*.",
-                   pick + "    return _timescale(jnp.where(ordered, a[1], b[1]))\n", corr=True)
+                   pick + "    return _timescale(jnp.where(ordered, a[1], b[1]))\n", True)
         fn("c_star", f"Field correlation of the memory gate ({mg}) at the correlation fixed point, q_ab*/q*.",
            f"    return {self.call('gate_cov_' + mg, Q=Q, Qn=Q, C=C, Cn=C)} / {self.call('gate_var_' + mg, Q=Q, Qn=Q)}\n",
-           corr=True)
+           True)
         fn("c_h_star", f"C_{r}*/Q_{r}*: correlation of the two sequences' {r} at the fixed point.",
-           f"    return C_{r} / Q_{r}\n", corr=True)
+           f"    return C_{r} / Q_{r}\n", True)
         for k in self.other:
-            fn(f"c_{k}_star", f"C_{k}*/Q_{k}* at the correlation fixed point.", f"    return C_{k} / Q_{k}\n", corr=True)
+            fn(f"c_{k}_star", f"C_{k}*/Q_{k}* at the correlation fixed point.", f"    return C_{k} / Q_{k}\n", True)
         for k in comps:
             if k in d.kurtosis:
                 fn(f"kurtosis_{k}", f"Exact untied fourth moment of {k} over Q_{k}^2 at the fixed point (3: Gaussian).",
                    f"    return {self.call('kurt_' + k, Q=Q, Qn=Q)}\n")
-        if not nb:
-            items = [("Q_star", f"Q_{r}")] + [(f"Q_{k}_star", f"Q_{k}") for k in self.other]
-            items += [("q_star", self.call('gate_var_' + mg, Q=Q, Qn=Q))]
-            items += [(f"q_star_{g.name}", self.call('gate_var_' + g.name, Q=Q, Qn=Q)) for g in d.cell.gates]
-            items += [("lambda_max", "lam"), ("chi", self.call('chi_expr', Q=Q, Qn=Q)), ("xi_q", "_timescale(jq[0])")]
-            if len(comps) == 2:
-                items += [("lambda_2", "m[1]"), ("xi_q_2", "_timescale(jq[1])")]
-            items += [(f"kurtosis_{k}", self.call('kurt_' + k, Q=Q, Qn=Q)) for k in comps if k in d.kurtosis]
-            body = f"    Q, lam = _fixed_point({P})\n    {qargs}{comma} = Q\n    m = _moduli({Mcall})\n    jq = _moduli({Jq})\n"
-            body += "    return {\n" + "".join(f"        {k!r}: {v},\n" for k, v in items) + "    }\n"
-            out.append(f"def summary({P}):\n    \"\"\"Every fixed-point quantity (not the correlation ones) from one solve, as a dict.\"\"\"\n" + body)
-        if nb:
-            out.append(f"{self.deco(self.sig_int)}def fixed_point_status({P}):\n    \"\"\"Status of the Q* solve: {STATUS_DOC}.\"\"\"\n"
-                       f"    return _fixed_point({P})[2]\n")
-            out.append(f"{self.deco(self.sig_int)}def correlation_status({P}):\n    \"\"\"Status of the C* solve (same codes).\"\"\"\n"
-                       f"    return _correlation({P})[3]\n")
+        return fixed, corr
+
+    def groups(self):
+        """The jax module's :class:`Group` s: the fixed-point quantities, the correlation quantities."""
+        fixed, corr = self.served()
+        return (Group("fixed_point_quantities", "Every fixed-point quantity (not the correlation ones) from one solve, as a dict.",
+                      self._solve(False), tuple(fixed)),
+                Group("correlation_quantities", "Every correlation quantity from one solve, as a dict.",
+                      self._solve(True), tuple(corr)))
+
+    def public(self):
+        P = self.P
+        if not self.nb:
+            return "\n\n".join(f for g in self.groups() for f in render_group(g, P))
+        fixed, corr = self.served()
+        out = [f"{self.deco(self.sig)}def {s.name}({P}):\n    \"\"\"{s.doc}\"\"\"\n{self._solve(is_corr)}{s.body}"
+               for is_corr, group in ((False, fixed), (True, corr)) for s in group]
+        out.append(f"{self.deco(self.sig_int)}def fixed_point_status({P}):\n    \"\"\"Status of the Q* solve: {STATUS_DOC}.\"\"\"\n"
+                   f"    return _fixed_point({P})[2]\n")
+        out.append(f"{self.deco(self.sig_int)}def correlation_status({P}):\n    \"\"\"Status of the C* solve (same codes).\"\"\"\n"
+                   f"    return _correlation({P})[3]\n")
         return "\n\n".join(out)
 
     def map_functions(self):
@@ -927,15 +932,15 @@ def _correlation({self.P}):
                            f"    \"\"\"Entry ({comps[i]}, {comps[j]}) of M = dG/dC at C = Q, Sigma = 1 (Q: the step's input moments).\"\"\"\n"
                            f"    nq = _vstep({Qa}, {P})\n"
                            f"    return {self.call(f'm_{i}{j}', Q=Q, Qn={k: f'nq[{m}]' for m, k in enumerate(comps)})}\n")
-        if n == 1:
+        if n == 1:  # the core's 1-D names; bodies call private helpers, never a public kernel (numba_ufunc)
             k = comps[0]
             mg = self.d.cell.memory_gate
             out.append(f"{self.deco(sig(1))}def field_variance(Q, {P}):\n    \"\"\"q(Q) of the memory gate ({mg}).\"\"\"\n"
-                       f"    return gate_variance_{mg}(Q, {P})\n")
+                       f"    return {self.call('gate_var_' + mg, Q={k: 'Q'}, Qn={k: 'Q'})}\n")
             out.append(f"{self.deco(sig(1))}def field_covariance(C, {P}):\n    \"\"\"q_ab(C) of the memory gate ({mg}) (it reads {k} directly).\"\"\"\n"
                        f"    return {self.call('gate_cov_' + mg, C={k: 'C'})}\n")
-            out.append(f"{self.deco(sig(1))}def variance_map(Q, {P}):\n    \"\"\"V(Q).\"\"\"\n    return variance_map_{k}(Q, {P})\n")
-            out.append(f"{self.deco(sig(2))}def covariance_map(C, Q, {P}):\n    \"\"\"C(C; Q).\"\"\"\n    return covariance_map_{k}(C, Q, {P})\n")
+            out.append(f"{self.deco(sig(1))}def variance_map(Q, {P}):\n    \"\"\"V(Q).\"\"\"\n    return _vstep(Q, {P})[0]\n")
+            out.append(f"{self.deco(sig(2))}def covariance_map(C, Q, {P}):\n    \"\"\"C(C; Q).\"\"\"\n    return _cstep(C, Q, {P})[0]\n")
             out.append(f"{self.deco(sig(1))}def jacobian_msv(Q, {P}):\n    \"\"\"chi(Q) at a state of second moment Q.\"\"\"\n"
                        f"    return {self.call('chi_expr', Q={k: 'Q'}, Qn={k: 'Q'})}\n")
         return "\n\n".join(out)
@@ -971,17 +976,10 @@ def _names(d, backend_numba=True):
     n = ["Q_star", "q_star", "chi", "lambda_max", "xi", "xi_q", "c_star", "c_h_star"]
     n += [f"Q_{k}_star" for k in d.comps if k != d.read] + [f"c_{k}_star" for k in d.comps if k != d.read]
     n += [f"q_star_{g.name}" for g in d.cell.gates] + [f"kurtosis_{k}" for k in d.kurtosis]
-    n += [] if backend_numba else ["summary"]
+    n += [] if backend_numba else ["fixed_point_quantities", "correlation_quantities"]
     if d.n == 2:
         n += ["lambda_2", "xi_2", "xi_q_2"]
     return n
-
-
-def _programs(d) -> str:
-    """PROGRAMS of the jax module: the served names of the fixed-point solve, of the correlation solve."""
-    names = _names(d, True)
-    corr = tuple(n for n in names if n in ("xi", "xi_2") or (n.startswith("c_") and n.endswith("_star")))
-    return programs_line(tuple(n for n in names if n not in corr), corr)
 
 
 def render_module(cell, backend) -> str:
@@ -998,11 +996,11 @@ def render_module(cell, backend) -> str:
            f"Failures give NaN{' (the status ufuncs say why: ' + STATUS_DOC + ')' if nb else ''}.\n"
            + ('' if nb else jax_float64.DOC + '\n') + '"""')
     if nb:
-        imports = "import math\n\nimport numpy as np\nfrom numba import njit, vectorize\n"
+        imports = numba_ufunc.module_imports()
     else:
         imports = jax_float64.IMPORTS + "from jax import lax\n"
     out = [module_header(cell, f"{backend} kernels"), doc, imports, f"PARAMS = {tuple(cell.param_names)!r}",
-           f"COMPONENTS = {d.comps!r}"] + ([] if nb else [_programs(d)]) + _constants(
+           f"COMPONENTS = {d.comps!r}"] + ([] if nb else [programs_line(glue.groups())]) + _constants(
                nb, any(k in ("EM1", "EM2") for _, k, _ in helpers.specs), helpers.has_em2)
     out += _helper_code(helpers, backend)
     printer = numba_code if nb else jax_code

@@ -11,7 +11,8 @@ import textwrap
 
 import sympy as sp
 
-from . import jax_float64, quadrature
+from . import jax_float64, numba_ufunc, quadrature
+from .programs import Group, Served, programs_line, render_group
 from ..declare.activations import X
 from ..declare.cell import GENERATOR_VERSION, Cell
 from ..symbolic.derive import C, Q, QSTAR, Y, Derivation
@@ -339,29 +340,25 @@ def _solve_C(Qs, chi_s, {args}):
 '''
 
 _NB_PUBLIC = '''
-@vectorize([{sig}], cache=True)
-def Q_star({args}):
+{deco}def Q_star({args}):
     """Q* = (1/N)|h|^2 at the fixed point of the variance map V(Q) = Q (NaN if none; see fixed_point_status)."""
     Qs, st = _solve_Q({args})
     return Qs if st == 0 else math.nan
 
 
-@vectorize([{sig}], cache=True)
-def q_star({args}):
+{deco}def q_star({args}):
     """q* = sigma_w^2 Q* + sigma_v^2 R + sigma_b^2, the field (pre-activation) variance at the fixed point."""
     Qs, st = _solve_Q({args})
     return _field_variance(Qs, {args}) if st == 0 else math.nan
 
 
-@vectorize([{sig}], cache=True)
-def chi({args}):
+{deco}def chi({args}):
     """chi = (1/N) tr J J^T at the fixed point, J = dh_t/dh_(t-1): E[(dF/dh)^2] + sigma_w^2 E[(dF/de)^2]."""
     Qs, st = _solve_Q({args})
     return _jacobian_msv(_regular(Qs, {args}), {args}) if st == 0 or st >= 6 else math.nan
 
 
-@vectorize([{sig}], cache=True)
-def xi_q({args}):
+{deco}def xi_q({args}):
     """xi_q = -1 / ln|dV/dQ| at Q*: time (depth) scale of the approach of Q_t to Q*."""
     Qs, st = _solve_Q({args})
     if st >= 6:
@@ -385,8 +382,7 @@ def _correlation_fixed_point({args}):
     return Qs, Cs, chi_s, st
 
 
-@vectorize([{sig}], cache=True)
-def c_star({args}):
+{deco}def c_star({args}):
     """c* = q_ab* / q*: correlation of the two sequences' fields at the fixed point of the covariance map."""
     Qs, Cs, chi_s, st = _correlation_fixed_point({args})
     if st != 0 and st != 6:
@@ -394,15 +390,13 @@ def c_star({args}):
     return _field_covariance(Cs, {args}) / _field_variance(Qs, {args})
 
 
-@vectorize([{sig}], cache=True)
-def c_h_star({args}):
+{deco}def c_h_star({args}):
     """c_h* = C* / Q*: correlation of the two sequences' hidden states at the fixed point."""
     Qs, Cs, chi_s, st = _correlation_fixed_point({args})
     return Cs / Qs if st == 0 or st == 6 else math.nan
 
 
-@vectorize([{sig}], cache=True)
-def xi({args}):
+{deco}def xi({args}):
     """xi = -1 / ln(dC/dC at C*): correlation time (depth) scale; equals -1/ln(chi) when C* = Q*."""
     Qs, Cs, chi_s, st = _correlation_fixed_point({args})
     if st >= 6:
@@ -413,23 +407,20 @@ def xi({args}):
     return math.inf if s >= 1.0 else (-1.0 / math.log(s) if s > 0.0 else (0.0 if s == 0.0 else math.nan))
 
 
-@vectorize([{sig}], cache=True)
-def Q_served({args}):
+{deco}def Q_served({args}):
     """Q at which Q-independent quantities are evaluated: Q* where it exists, 1.0 at a marginal point
     (status 6/7: V is the identity and the Jacobian's law does not depend on Q), NaN otherwise."""
     Qs, st = _solve_Q({args})
     return Qs if st == 0 or st >= 6 else math.nan
 
 
-@vectorize([{sig_int}], cache=True)
-def fixed_point_status({args}):
+{deco_int}def fixed_point_status({args}):
     """Status of the Q* solve: {status_doc}."""
     Qs, st = _solve_Q({args})
     return st
 
 
-@vectorize([{sig_int}], cache=True)
-def correlation_status({args}):
+{deco_int}def correlation_status({args}):
     """Status of the C* solve (same codes as fixed_point_status)."""
     Qs, Cs, chi_s, st = _correlation_fixed_point({args})
     return st
@@ -466,7 +457,7 @@ def render_numba(d: Derivation) -> str:
            f'Public ufuncs broadcast over parameter arrays: Q_star, q_star, c_star, c_h_star, chi, xi, xi_q,\n'
            f'fixed_point_status, correlation_status, and the maps.  Invalid or non-convergent points give NaN;\n'
            f'the status ufuncs say why ({STATUS_DOC}).\n"""',
-           "import math\n\nimport numpy as np\nfrom numba import njit, vectorize\n",
+           numba_ufunc.module_imports(),
            f"PARAMS = {tuple(args)!r}",
            f"_GL_T, _GL_W = np.polynomial.legendre.leggauss({quadrature.NODES})",
            f"_NODES = {quadrature.NODES}\n_PANELS = {quadrature.PANELS}\n_L = {quadrature.L!r}",
@@ -495,7 +486,8 @@ def render_numba(d: Derivation) -> str:
     same = same_copies_code(d.cell, args, lambda n: n)
     a = ", ".join(args)
     out.append(_NB_SOLVERS.format(args=a, same_inputs=same))
-    out.append(_NB_PUBLIC.format(args=a, sig=repr(sig), sig_int=repr(sig_int), status_doc=STATUS_DOC))
+    out.append(_NB_PUBLIC.format(args=a, deco=numba_ufunc.decorator(sig), deco_int=numba_ufunc.decorator(sig_int),
+                                  status_doc=STATUS_DOC))
     out.append(_nb_map_ufuncs(d, args))
     out.append(_nb_critical(d, args))
     return finish_module(out)
@@ -532,7 +524,7 @@ def _nb_map_ufuncs(d, args):
             continue
         full = lead + args
         sig = "float64(" + ", ".join(["float64"] * len(full)) + ")"
-        out.append(f'\n@vectorize([{sig!r}], cache=True)\ndef {name}({", ".join(full)}):\n'
+        out.append(f'\n{numba_ufunc.decorator(sig)}def {name}({", ".join(full)}):\n'
                    f'    """{_MAP_DOCS[name]}."""\n    return _{name}({", ".join(full)})\n')
     return "".join(out)
 
@@ -551,7 +543,7 @@ def _nb_critical(d, args):
     call_args = ", ".join(["q_star"] + [fill.get(a, a) for a in args])
     sig = "float64(" + ", ".join(["float64"] * len(cargs)) + ")"
     for p in d.cell.critical_pair:
-        out.append(f'\n@vectorize([{sig!r}], cache=True)\ndef critical_{p}({", ".join(cargs)}):\n'
+        out.append(f'\n{numba_ufunc.decorator(sig)}def critical_{p}({", ".join(cargs)}):\n'
                    f'    """{p} on the critical line chi = 1 at field variance q_star (NaN where infeasible)."""\n'
                    f'    v = _critical_{p}_sq({call_args})\n    return math.sqrt(v) if v >= 0.0 else math.nan\n')
     return "".join(out)
@@ -758,26 +750,12 @@ def _C_star(Qs, chi_s, *params):
                            lambda lin, y: y / lin(jnp.ones((), jnp.float64)))
 '''
 
-_JX_PUBLIC = '''
-
-def Q_star({args}):
-    """Q* = (1/N)|h|^2 at the fixed point of the variance map V(Q) = Q (NaN if none)."""
-    return _Q_star({args})
-
-
-def q_star({args}):
-    """q* = sigma_w^2 Q* + sigma_v^2 R + sigma_b^2, the field (pre-activation) variance at the fixed point."""
-    return _field_variance(_Q_star({args}), {args})
-
+_JX_SUPPORT = '''
 
 def Q_served({args}):
     """Q at which Q-independent quantities are evaluated: Q* where it exists, 1.0 at a marginal point
     (V the identity: the Jacobian's law does not depend on Q), NaN otherwise."""
     return jnp.where(_marginal(({args},)), 1.0, _Q_star({args}))
-
-
-def _Q_served({args}):
-    return _regular(Q_served({args}), ({args},))
 
 
 def _at(Q, value):
@@ -786,22 +764,10 @@ def _at(Q, value):
     return jnp.where(jnp.isnan(Q), jnp.nan, value)
 
 
-def chi({args}):
-    """chi = (1/N) tr J J^T at the fixed point, J = dh_t/dh_(t-1): E[(dF/dh)^2] + sigma_w^2 E[(dF/de)^2]."""
-    Q = _Q_served({args})
-    return _at(Q, _jacobian_msv(Q, {args}))
-
-
 def _timescale(s):
     s = jnp.abs(s)
     safe = jnp.where((s > 0.0) & (s < 1.0), s, 0.5)
     return jnp.where(jnp.isnan(s), jnp.nan, jnp.where(s >= 1.0, jnp.inf, jnp.where(s > 0.0, -1.0 / jnp.log(safe), 0.0)))
-
-
-def xi_q({args}):
-    """xi_q = -1 / ln|dV/dQ| at Q* (inf at a marginal point)."""
-    Q = _regular(_Q_star({args}), ({args},))
-    return jnp.where(_marginal(({args},)), jnp.inf, _at(Q, _timescale(_variance_map_slope(Q, {args}))))
 
 
 def _correlation_fixed_point({args}):
@@ -814,26 +780,34 @@ def _correlation_fixed_point({args}):
     linear = jnp.abs(_covariance_map(0.5 * Qs, Qs, {args}) - 0.5 * Qs) <= _MARGIN * Qs
     Cs = jnp.where(m, jnp.where(linear, jnp.nan, Qs), _C_star(Qs, chi_s, {args}))
     return Qs, Cs, chi_s, m
-
-
-def c_star({args}):
-    """c* = q_ab* / q*: correlation of the two sequences' fields at the fixed point of the covariance map."""
-    Qs, Cs, chi_s, marginal = _correlation_fixed_point({args})
-    return _field_covariance(Cs, {args}) / _field_variance(Qs, {args})
-
-
-def c_h_star({args}):
-    """c_h* = C* / Q*: correlation of the two sequences' hidden states at the fixed point."""
-    Qs, Cs, chi_s, marginal = _correlation_fixed_point({args})
-    return Cs / Qs
-
-
-def xi({args}):
-    """xi = -1 / ln(dC/dC at C*): correlation time (depth) scale; equals -1/ln(chi) when C* = Q*."""
-    Qs, Cs, chi_s, marginal = _correlation_fixed_point({args})
-    s = _at(Cs, _timescale(jnp.where(Cs == Qs, chi_s, _covariance_map_slope(Cs, Qs, {args}))))
-    return jnp.where(marginal, jnp.inf, s)
 '''
+
+
+def _jx_groups(a: str) -> tuple:
+    """The single-field cells' served quantities, by the solve they need (the Q* solve, the C* solve:
+    their failures come from that solve); ``a`` is the parameter list."""
+    fixed = Group("fixed_point_quantities", "Every fixed-point quantity (Q_star, q_star, chi, xi_q) from one solve, as a dict.",
+                  f"    Qs = _Q_star({a})\n", (
+        Served("Q_star", "Q* = (1/N)|h|^2 at the fixed point of the variance map V(Q) = Q (NaN if none).",
+               "    return Qs\n"),
+        Served("q_star", "q* = sigma_w^2 Q* + sigma_v^2 R + sigma_b^2, the field (pre-activation) variance at the fixed point.",
+               f"    return _field_variance(Qs, {a})\n"),
+        Served("chi", "chi = (1/N) tr J J^T at the fixed point, J = dh_t/dh_(t-1): E[(dF/dh)^2] + sigma_w^2 E[(dF/de)^2].",
+               f"    Q = _regular(jnp.where(_marginal(({a},)), 1.0, Qs), ({a},))  # Q_served\n"
+               f"    return _at(Q, _jacobian_msv(Q, {a}))\n"),
+        Served("xi_q", "xi_q = -1 / ln|dV/dQ| at Q* (inf at a marginal point).",
+               f"    Q = _regular(Qs, ({a},))\n"
+               f"    return jnp.where(_marginal(({a},)), jnp.inf, _at(Q, _timescale(_variance_map_slope(Q, {a}))))\n")))
+    correlation = Group("correlation_quantities", "Every correlation quantity (c_star, c_h_star, xi) from one solve, as a dict.",
+                        f"    Qs, Cs, chi_s, marginal = _correlation_fixed_point({a})\n", (
+        Served("c_star", "c* = q_ab* / q*: correlation of the two sequences' fields at the fixed point of the covariance map.",
+               f"    return _field_covariance(Cs, {a}) / _field_variance(Qs, {a})\n"),
+        Served("c_h_star", "c_h* = C* / Q*: correlation of the two sequences' hidden states at the fixed point.",
+               "    return Cs / Qs\n"),
+        Served("xi", "xi = -1 / ln(dC/dC at C*): correlation time (depth) scale; equals -1/ln(chi) when C* = Q*.",
+               f"    s = _at(Cs, _timescale(jnp.where(Cs == Qs, chi_s, _covariance_map_slope(Cs, Qs, {a}))))\n"
+               "    return jnp.where(marginal, jnp.inf, s)\n")))
+    return fixed, correlation
 
 
 def jx_kink_terms(kinks, mu, s, c, a, t0, t1, axis_cat=False):
@@ -844,18 +818,8 @@ def jx_kink_terms(kinks, mu, s, c, a, t0, t1, axis_cat=False):
     return "".join(terms)
 
 
-#: the single-field cells' served quantities, by the solve they need (the Q* solve, the C* solve: their
-#: failures come from that solve)
-FIXED_POINT_QUANTITIES = ("Q_star", "q_star", "chi", "xi_q")
-CORRELATION_QUANTITIES = ("c_star", "c_h_star", "xi")
-
-
-def programs_line(fixed_point: tuple, correlation: tuple) -> str:
-    """The ``PROGRAMS`` constant of a generated jax module: its served quantities grouped by the solve
-    they need, so that a caller compiles each group as one program (theory.api.jax_value)."""
-    return ("# served quantities by the solve they need: compile each group as one program (the repeated\n"
-            "# solves are traced once per quantity and XLA's CSE merges them; compiling costs seconds)\n"
-            f"PROGRAMS = ({tuple(fixed_point)!r}, {tuple(correlation)!r})")
+#: the single-field cells' correlation quantities (served by the C* solve; their failures are its failures)
+CORRELATION_QUANTITIES = tuple(s.name for s in _jx_groups("")[1].served)
 
 
 def render_jax(d: Derivation) -> str:
@@ -870,7 +834,7 @@ def render_jax(d: Derivation) -> str:
            f'{jax_float64.DOC}\n"""',
            jax_float64.IMPORTS + "from jax import lax\n",
            f"PARAMS = {tuple(args)!r}",
-           programs_line(FIXED_POINT_QUANTITIES, CORRELATION_QUANTITIES),
+           programs_line(_jx_groups(", ".join(args))),
            f"_T, _W = np.polynomial.legendre.leggauss({quadrature.NODES})",
            jax_float64.CONSTANTS,
            f"_PANELS = {quadrature.PANELS}\n_PANEL_IDX = np.arange(_PANELS, dtype=np.float64)\n_L = {quadrature.L!r}",
@@ -895,7 +859,9 @@ def render_jax(d: Derivation) -> str:
     same = same_copies_code(d.cell, args, lambda n: f"params[{args.index(n)}]")
     a = ", ".join(args)
     out.append(_JX_SOLVERS.format(same_inputs=same))
-    out.append(_JX_PUBLIC.format(args=a))
+    out.append(_JX_SUPPORT.format(args=a))
+    for group in _jx_groups(a):
+        out += ["\n\n" + f for f in render_group(group, a)]
     for name, lead, _ in exprs:
         if name.startswith("critical_"):
             continue

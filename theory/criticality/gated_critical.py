@@ -55,7 +55,7 @@ def _values_and_jacobian(cell):
 
     from .. import api
 
-    summary = api.kernels(cell, "jax").summary
+    summary = api.kernels(cell, "jax").fixed_point_quantities
     n = len(cell.param_names)
 
     def f(v):

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import sympy as sp
 
-from ..codegen import jax_float64, quadrature, render
+from ..codegen import jax_float64, numba_ufunc, quadrature, render
 from ..declare.activations import X
 from ..declare.cell import Cell
 from ..symbolic.derive import Q
@@ -154,7 +154,7 @@ def render_isometry_numba(cell: Cell) -> str:
            f'"""Isometry kernels for {cell.name} (generated; see theory/jacobian/isometry.py for the derivation).\n\n'
            'Arguments: T (steps/layers), v_W (normalised variance of W W^T: 1 Gaussian, 0 orthogonal), Q (the\n'
            'fixed point Q* from numba_kernels.Q_star), then the cell parameters.  Ufuncs broadcast.\n"""',
-           "import math\n\nimport numpy as np\nfrom numba import njit, vectorize\n",
+           numba_ufunc.module_imports(),
            f"PARAMS = {tuple(args)!r}",
            f"_GL_T, _GL_W = np.polynomial.legendre.leggauss({quadrature.NODES})",
            f"_NODES = {quadrature.NODES}\n_PANELS = {quadrature.PANELS}\n_L = {quadrature.L!r}",
@@ -172,14 +172,14 @@ def render_isometry_numba(cell: Cell) -> str:
             continue
         full = lead + args
         sig = "float64(" + ", ".join(["float64"] * len(full)) + ")"
-        out.append(f'\n@vectorize([{sig!r}], cache=True)\ndef {name}({", ".join(full)}):\n'
+        out.append(f'\n{numba_ufunc.decorator(sig)}def {name}({", ".join(full)}):\n'
                    f'    """{_DOCS[name]}."""\n    return _{name}({", ".join(full)})\n')
     if d.gated:
         out.append(_NB_ANNEALED.format(args=", ".join(args), sw2=_sw2(d)))
     for pub, inner, lead, doc in _public(d):
         full = lead + args
         sig = "float64(" + ", ".join(["float64"] * len(full)) + ")"
-        out.append(f'\n@vectorize([{sig!r}], cache=True)\ndef {pub}({", ".join(full)}):\n'
+        out.append(f'\n{numba_ufunc.decorator(sig)}def {pub}({", ".join(full)}):\n'
                    f'    """{doc}."""\n    return _{inner}({", ".join(full)})\n')
     return render.finish_module(out)
 

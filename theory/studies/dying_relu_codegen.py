@@ -18,14 +18,14 @@ from pathlib import Path
 import sympy as sp
 
 from ..declare.cell import GENERATOR_VERSION
+from ..codegen import numba_ufunc
 from ..codegen.printers import jax_code, latex, numba_code
 from .dying_relu_decl import BDP_ESTIMATE_DOC, KERNELS, STEP_KERNELS, Kernel
 
 PACKAGE = "dying_relu"
 
 _NB_LOOP = '''
-@vectorize(['float64(float64, float64)'], cache=True)
-def bdp_estimate(N, L):
+{deco}def bdp_estimate(N, L):
     """{doc}"""
     k = _collapse_hazard(N)
     p_alive = 1.0 - 2.0 * k
@@ -89,15 +89,15 @@ def render_numba() -> str:
     out = [_header("numba kernels"),
            '"""numba ufuncs for the dying-ReLU study (generated from theory/studies/dying_relu.py).\n\n'
            'Every public function broadcasts over float arrays (integer-valued N, L, d).\n"""',
-           "import math\n\nfrom numba import njit, vectorize\n",
+           numba_ufunc.module_imports(numpy=False),
            f"DECLARATION_SHA256 = {declaration_hash()!r}\n"]
     for k in STEP_KERNELS + KERNELS:
         sig = "float64(" + ", ".join(["float64"] * len(k.args)) + ")"
         out.append(f"\n@njit(cache=True)\ndef _{k.name}({', '.join(k.args)}):\n" + "\n".join(_body(numba_code, k)) + "\n")
         if k in KERNELS:
-            out.append(f"\n@vectorize([{sig!r}], cache=True)\ndef {k.name}({', '.join(k.args)}):\n"
+            out.append(f"\n{numba_ufunc.decorator(sig)}def {k.name}({', '.join(k.args)}):\n"
                        f'    """{k.doc} [{k.status}]."""\n    return _{k.name}({", ".join(k.args)})\n')
-    out.append(_NB_LOOP.format(doc=BDP_ESTIMATE_DOC))
+    out.append(_NB_LOOP.format(doc=BDP_ESTIMATE_DOC, deco=numba_ufunc.decorator(numba_ufunc.signature(2))))
     return "\n".join(out).rstrip() + "\n"
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import sympy as sp
 
 from ..declare.cell import GENERATOR_VERSION
+from ..codegen import numba_ufunc
 from ..codegen.printers import jax_code, numba_code
 from .site import SiteModel, site_model
 
@@ -70,7 +71,7 @@ def _field_laws(model: SiteModel, printer) -> str:
 
 def _numba_def(name, args):
     sig = "float64(" + ", ".join(["float64"] * len(args)) + ")"
-    return f"@vectorize([{sig!r}], cache=True)\ndef {name}({', '.join(args)}):"
+    return f"{numba_ufunc.decorator(sig)}def {name}({', '.join(args)}):"
 
 
 #: backend -> (file kind, module docstring (cell name to fill), imports, printer, def line)
@@ -81,7 +82,7 @@ BACKENDS = {
               "field's recurrent matrix multiplies), ``scale_<field>``/``dscale_<field>`` (reset-after scale and\n"
               "its derivative), ``update_<component>``, and their tangents ``dread_*`` / ``dupdate_*`` (``d_<symbol>``\n"
               'is the perturbation of ``<symbol>``).  ``ARGS[name]`` lists each function\'s arguments.\n"""',
-              "import math\n\nfrom numba import vectorize\n", numba_code, _numba_def),
+              numba_ufunc.module_imports(numpy=False, njit=False), numba_code, _numba_def),
     "jax": ("tied site process (jax)",
             '"""Site process of the tied-weight network for {name} (generated; same functions as\n'
             'tied_numba.py, as jax.numpy expressions: elementwise, jit/vmap/grad-safe)."""',
