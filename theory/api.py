@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from . import cells as _registry
+from . import grid
 from .codegen import trust as _trust
 from .codegen.render import CORRELATION_QUANTITIES, STATUS_DOC, STATUS_TEXT
 from .declare.cell import Cell
@@ -222,7 +223,7 @@ def resolve_params(c: Cell, params: dict) -> dict:
 # ----------------------------------------------------------------------------------------------
 
 @float64
-def predict(name, quantity: str, backend: str = "numba", *, tied: bool = False, **params):
+def predict(name, quantity: str, backend: str = "numba", *, tied: bool = False, progress=None, **params):
     r"""Mean-field prediction of ``quantity`` for cell ``name``; broadcasts over array parameters.
 
     Quantities: ``q_star`` (field variance at the fixed point, σ_w²Q* + σ_v²R + σ_b²), ``Q_star``
@@ -244,9 +245,14 @@ def predict(name, quantity: str, backend: str = "numba", *, tied: bool = False, 
     networks.  ``tied=True``: real networks (one W at every step), by the single-site process of
     dynamical mean-field theory (:mod:`theory.tied.api`; Monte-Carlo with a standard error, options
     ``paths``, ``steps``, ``burn``, ``seed``, ``return_error``).
+
+    ``progress``: a numba grid evaluation that runs longer than 2 s reports on stderr how many points
+    are done and how long the rest should take (:mod:`theory.grid`); ``progress=False`` silences it,
+    ``True`` reports from the start.
     """
     c = cell(name)
     tied = flag("tied", tied)
+    progress = None if progress is None else flag("progress", progress)
     choice("backend", backend, BACKENDS)
     if not isinstance(quantity, str):
         raise ValueError(f"quantity must be a name, one of {quantities()}; got {quantity!r}")
@@ -271,12 +277,12 @@ def predict(name, quantity: str, backend: str = "numba", *, tied: bool = False, 
     fn = getattr(mod, quantity)
     args = [p[n] for n in c.param_names]
     if backend == "jax":
-        out = jax_value(mod, quantity, args)
+        out = jax_value(mod, quantity, args, progress=progress, label=f"predict {c.name} {quantity}")
         if not is_tracer(out):
             check_defined(c, quantity, np.asarray(out), p)
         return out
     arrs = [np.asarray(a, dtype=np.float64) for a in args]
-    out = quietly(fn, *arrs)
+    out = quietly(lambda *a: grid.evaluate(fn, a, f"predict {c.name} {quantity}", progress), *arrs)
     check_defined(c, quantity, np.asarray(out), p)
     return float(out) if np.ndim(out) == 0 else out
 
@@ -299,14 +305,16 @@ def quietly(fn, *args):
 _PROGRAMS: dict = {}
 
 
-def jax_value(mod, quantity: str, args):
+def jax_value(mod, quantity: str, args, progress=None, label: str = ""):
     """``quantity`` of a generated jax module at ``args`` (scalars or broadcastable arrays).
 
     Under a trace (the caller's ``jit``/``vmap``/``grad``) the kernel is called as it is.  Otherwise the
     value comes from the compiled program that serves every quantity of the same solve
     (``mod.PROGRAMS``): compiling one costs seconds on a CPU, and asking for ``chi`` after ``q_star``
     then costs none.  Arrays are flattened and padded to a few sizes (:func:`_padded_size`), so grids
-    of nearby sizes share a program too.  Returns a jax array (NaN where the kernel failed)."""
+    of nearby sizes share a program too; a grid of several chunks reports progress as
+    :class:`theory.grid.Progress` says (``label``, ``progress``).  Returns a jax array (NaN where the
+    kernel failed)."""
     import jax.numpy as jnp
     if any(is_tracer(a) for a in args):
         fn = getattr(mod, quantity)
@@ -318,7 +326,7 @@ def jax_value(mod, quantity: str, args):
     if not scalar and 0 in shape:  # an empty grid: nothing to compile
         return jnp.zeros(shape, dtype=jnp.float64)
     program = _program(mod, function, group, scalar)
-    out = program(*arrs) if scalar else _chunked(program, arrs, shape)
+    out = program(*arrs) if scalar else _chunked(program, arrs, shape, grid.Progress(label, int(np.prod(shape)), progress))
     return out[group.index(quantity)]
 
 
@@ -355,18 +363,26 @@ def _padded_size(n: int) -> int:
     return min(JAX_CHUNK, -(-n // 1024) * 1024)
 
 
-def _chunked(program, arrs, shape):
+def _chunked(program, arrs, shape, report=None):
     """Evaluate a jitted, vectorised program (a tuple of outputs) over ``arrs`` broadcast to ``shape``:
     flattened, padded with copies of the last point to :func:`_padded_size` lanes, in chunks of at most
     :data:`JAX_CHUNK`.  Lanes are independent (each point's solve stops on its own), so the padding does
     not change values."""
+    import jax
     import jax.numpy as jnp
     flat = [jnp.broadcast_to(a, shape).reshape(-1) for a in arrs]
     n = flat[0].shape[0]
     size = _padded_size(n)
     total = -(-n // size) * size
     flat = [jnp.concatenate([f, jnp.broadcast_to(f[-1:], (total - n,))]) for f in flat]
-    parts = [program(*[f[i:i + size] for f in flat]) for i in range(0, total, size)]
+    parts = []
+    for i in range(0, total, size):
+        parts.append(program(*[f[i:i + size] for f in flat]))
+        if report is not None and total > size:  # several chunks: wait for this one, to say how far it is
+            jax.block_until_ready(parts[-1])
+            report.update(min(n, i + size))
+    if report is not None:
+        report.finish()
     return tuple(jnp.concatenate([p[k] for p in parts])[:n].reshape(shape) for k in range(len(parts[0])))
 
 
