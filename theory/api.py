@@ -246,9 +246,10 @@ def predict(name, quantity: str, backend: str = "numba", *, tied: bool = False, 
     dynamical mean-field theory (:mod:`theory.tied.api`; Monte-Carlo with a standard error, options
     ``paths``, ``steps``, ``burn``, ``seed``, ``return_error``).
 
-    ``progress``: a numba grid evaluation that runs longer than 2 s reports on stderr how many points
-    are done and how long the rest should take (:mod:`theory.grid`); ``progress=False`` silences it,
-    ``True`` reports from the start.
+    ``progress``: a grid evaluation of a core quantity (numba, or jax in several chunks) that runs
+    longer than 2 s reports on stderr how many points are done and how long the rest should take
+    (:mod:`theory.grid`); ``progress=False`` silences it, ``True`` reports from the start.  The tied
+    solver and the extra quantities do not use it.
     """
     c = cell(name)
     tied = flag("tied", tied)
