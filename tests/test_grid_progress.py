@@ -55,3 +55,14 @@ def test_a_jax_grid_of_several_chunks_reports_and_keeps_its_values(monkeypatch, 
     err = capsys.readouterr().err
     assert "predict vanilla-tanh chi: 1024/1500 points" in err and "1500 points in" in err
     assert np.allclose(chunked, theory.predict("vanilla-tanh", "chi", sigma_w=sw), rtol=1e-10, atol=0)
+
+
+def test_a_tied_grid_reports_through_the_same_flag(capsys):
+    """The tied solver solves point by point; progress=True reports each point, False none (same values:
+    the same seeds)."""
+    kw = dict(sigma_w=np.array([1.5, 2.0]), paths=256, steps=40)
+    a = theory.predict("minimalrnn", "Q_star", tied=True, progress=True, **kw)
+    err = capsys.readouterr().err
+    assert "predict minimalrnn Q_star (tied): 1/2 points" in err and "2 points in" in err
+    b = theory.predict("minimalrnn", "Q_star", tied=True, progress=False, **kw)
+    assert capsys.readouterr().err == "" and np.array_equal(a, b)

@@ -249,7 +249,7 @@ def predict(name, quantity: str, backend: str = "numba", *, tied: bool = False, 
     ``progress``: a grid evaluation of a core quantity (numba, or jax in several chunks) that runs
     longer than 2 s reports on stderr how many points are done and how long the rest should take
     (:mod:`theory.grid`); ``progress=False`` silences it, ``True`` reports from the start.  The tied
-    solver and the extra quantities do not use it.
+    solver's grids (one solve per point) report the same way; the extra quantities do not use it.
     """
     c = cell(name)
     tied = flag("tied", tied)
@@ -258,7 +258,7 @@ def predict(name, quantity: str, backend: str = "numba", *, tied: bool = False, 
     if not isinstance(quantity, str):
         raise ValueError(f"quantity must be a name, one of {quantities()}; got {quantity!r}")
     if tied:
-        return _tied_server(c, "predict")(c, quantity, backend, params)
+        return _tied_server(c, "predict")(c, quantity, backend, params, progress=progress)
     if quantity not in QUANTITIES + tuple(EXTRA_QUANTITIES):
         raise ValueError(f"unknown quantity {quantity!r}; choose one of {quantities()}")
     if quantity in EXTRA_QUANTITIES:

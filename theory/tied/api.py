@@ -36,14 +36,12 @@ solve per grid point, progress on stderr for long grids.
 from __future__ import annotations
 
 import math
-import sys
-import time
 import warnings
 from dataclasses import dataclass
 
 import numpy as np
 
-from .. import api
+from .. import api, grid
 from ..codegen.render import EXTENSIONS
 from . import engine, jacobian, relaxation
 from .start import annealed_start
@@ -310,11 +308,12 @@ def _point(c, mod, quantity: str, opts: dict, p: dict):
     return _value(sol, quantity, relax if relaxing else None, c.identical_copies(sol.params))
 
 
-def predict_tied(c, quantity: str, backend: str, params: dict):
+def predict_tied(c, quantity: str, backend: str, params: dict, progress=None):
     """``theory.predict(..., tied=True)``: see the module docstring.  ``params`` holds cell parameters
     and the options :data:`OPTIONS` (``isometry_mean``: those of :data:`theory.tied.jacobian.OPTIONS`).
-    Array parameters broadcast: one solve per point, progress on stderr for long grids, NaN with a
-    warning where a point has no value."""
+    Array parameters broadcast: one solve per point, progress on stderr for long grids
+    (:class:`theory.grid.Progress`; ``progress`` None, True or False as in ``theory.predict``), NaN with
+    a warning where a point has no value."""
     if backend not in api.BACKENDS:
         raise ValueError(f"unknown backend {backend!r}; choose one of {list(api.BACKENDS)}")
     if quantity == "isometry_mean":
@@ -339,16 +338,15 @@ def predict_tied(c, quantity: str, backend: str, params: dict):
     flat = {k: np.broadcast_to(a, shape).reshape(-1) for k, a in arrays.items()}
     n = int(np.prod(shape))
     vals, errs = np.full(n, np.nan), np.full(n, np.nan)
-    t0, failed = time.time(), 0
+    failed = 0
+    report = grid.Progress(f"predict {c.name} {quantity} (tied)", n, progress)
     for i in range(n):
         try:
             vals[i], errs[i] = point({k: float(a[i]) for k, a in flat.items()})
         except api.FixedPointError:
             failed += 1
-        if n > 1 and time.time() - t0 > 5.0:
-            print(f"\rtied {c.name} {quantity}: {i + 1}/{n} points, {time.time() - t0:.0f} s", end="", file=sys.stderr)
-    if n > 1 and time.time() - t0 > 5.0:
-        print(file=sys.stderr)
+        report.update(i + 1)
+    report.finish()
     if failed:
         warnings.warn(f"{c.name}: tied {quantity} undefined at {failed} of {n} points (NaN)", RuntimeWarning,
                       stacklevel=3)
