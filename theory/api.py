@@ -340,15 +340,17 @@ def _program(mod, function, group: tuple, scalar: bool):
         import jax
         import jax.numpy as jnp
         if function is None:
-            all_of_group = getattr(mod, group[0])
+            kernel = getattr(mod, group[0])
+
+            def all_of_group(*a):
+                return (kernel(*a),)
         else:
             served = getattr(mod, function)
 
             def all_of_group(*a):
                 values = served(*a)
                 return tuple(values[n] for n in group)
-        program = jax.jit(all_of_group if scalar else jnp.vectorize(all_of_group))
-        _PROGRAMS[key] = program if function is not None else (lambda *a: (program(*a),))
+        _PROGRAMS[key] = jax.jit(all_of_group if scalar else jnp.vectorize(all_of_group))
     return _PROGRAMS[key]
 
 

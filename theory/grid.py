@@ -63,8 +63,8 @@ def evaluate(fn, arrays, label: str, progress=None, stream=None):
     ``fn`` would return (a scalar for scalar arguments).  Reports to ``stream`` (stderr) as the
     module docstring says."""
     shape = np.broadcast_shapes(*(np.shape(a) for a in arrays))
-    total = int(np.prod(shape)) if shape else 1
-    if progress is False or total <= SLICE_POINTS or not shape:
+    total = int(np.prod(shape))  # 1 for scalars
+    if progress is False or total <= SLICE_POINTS:
         return fn(*arrays)
     axis = int(np.argmax(shape))  # slice the longest axis (a (1, 10^6) grid is sliced too)
     views = [np.moveaxis(np.broadcast_to(a, shape), axis, 0) for a in arrays]

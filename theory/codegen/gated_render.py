@@ -19,7 +19,7 @@ from ..symbolic.gaussian import E1, E2
 from ..symbolic.gated_derive import Cnsym, Csym, Qnsym, Qsym, Y, derive_gated
 from ..symbolic.mixture import EM1, EM2, S, T
 from .printers import jax_code, numba_code
-from .programs import Group, Served, programs_line, render_group
+from .programs import Group, Served, programs_line, render_group, render_quantity
 from ..declare.registry import RENDERERS, register
 from .render import (C_GAP, JX_E1, JX_E2, MAX_IT, NB_E1, NB_E2, Q_MAX, RTOL, STATUS_DOC, Helpers, canonical_lambda,
                      finish_module, jx_kink_terms, kink_line_code, kinks_of, module_header,
@@ -431,11 +431,11 @@ class _Glue:
 
     @property
     def sig(self):
-        return "float64(" + ", ".join(["float64"] * len(self.params)) + ")"
+        return numba_ufunc.signature(len(self.params))
 
     @property
     def sig_int(self):
-        return "int64(" + ", ".join(["float64"] * len(self.params)) + ")"
+        return numba_ufunc.signature(len(self.params), "int64")
 
     def q_moments(self, indent="    "):
         """Lines computing the fixed-point second moments of every component from ``Q_<read>``."""
@@ -892,11 +892,11 @@ def _correlation({self.P}):
 
     def public(self):
         P = self.P
+        groups = self.groups()
         if not self.nb:
-            return "\n\n".join(f for g in self.groups() for f in render_group(g, P))
-        fixed, corr = self.served()
-        out = [f"{self.deco(self.sig)}def {s.name}({P}):\n    \"\"\"{s.doc}\"\"\"\n{self._solve(is_corr)}{s.body}"
-               for is_corr, group in ((False, fixed), (True, corr)) for s in group]
+            return "\n\n".join(f for g in groups for f in render_group(g, P))
+        # numba: the same quantities as ufuncs, without the group functions (their solve returns NaN on failure)
+        out = [render_quantity(s, P, g.solve, self.deco(self.sig)) for g in groups for s in g.served]
         out.append(f"{self.deco(self.sig_int)}def fixed_point_status({P}):\n    \"\"\"Status of the Q* solve: {STATUS_DOC}.\"\"\"\n"
                    f"    return _fixed_point({P})[2]\n")
         out.append(f"{self.deco(self.sig_int)}def correlation_status({P}):\n    \"\"\"Status of the C* solve (same codes).\"\"\"\n"
@@ -912,7 +912,7 @@ def _correlation({self.P}):
         out = []
 
         def sig(k):
-            return "float64(" + ", ".join(["float64"] * (k + len(self.params))) + ")"
+            return numba_ufunc.signature(k + len(self.params))
 
         for i, k in enumerate(comps):
             out.append(f"{self.deco(sig(n))}def variance_map_{k}({Qa}, {P}):\n    \"\"\"Q_{k} after one step from (Q).\"\"\"\n"

@@ -50,8 +50,6 @@ def _ufunc(signature):
 '''
 
 
-
-
 def decorator(signature: str) -> str:
     """The decorator line of a public kernel with numba signature ``signature`` (e.g. ``'float64(float64)'``)."""
     return f"@_ufunc({signature!r})\n"

@@ -37,9 +37,14 @@ class Group:
     served: tuple
 
 
+def render_quantity(served: Served, params: str, solve: str, decorator: str = "") -> str:
+    """Source of one quantity's public function: ``decorator``, the solve, then its body."""
+    return f'{decorator}def {served.name}({params}):\n    """{served.doc}"""\n{solve}{served.body}'
+
+
 def render_group(group: Group, params: str) -> list:
     """Source of each quantity's public function, then of the group's function (a list of strings)."""
-    out = [f'def {s.name}({params}):\n    """{s.doc}"""\n{group.solve}{s.body}' for s in group.served]
+    out = [render_quantity(s, params, group.solve) for s in group.served]
     inner = "".join(f"\n    def value_{s.name}():\n{textwrap.indent(s.body, '    ')}" for s in group.served)
     result = "".join(f"        {s.name!r}: value_{s.name}(),\n" for s in group.served)
     out.append(f'def {group.function}({params}):\n    """{group.doc}"""\n{group.solve}{inner}\n'

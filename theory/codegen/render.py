@@ -481,8 +481,8 @@ def render_numba(d: Derivation) -> str:
     for fname, fargs, expr in exprs:
         code = render_function(numba_code, "_" + fname, fargs + args, helpers.substitute(expr), "@njit(cache=True)\n")
         out.append("\n" + code + "\n")
-    sig = "float64(" + ", ".join(["float64"] * len(args)) + ")"
-    sig_int = "int64(" + ", ".join(["float64"] * len(args)) + ")"
+    sig = numba_ufunc.signature(len(args))
+    sig_int = numba_ufunc.signature(len(args), "int64")
     same = same_copies_code(d.cell, args, lambda n: n)
     a = ", ".join(args)
     out.append(_NB_SOLVERS.format(args=a, same_inputs=same))
@@ -523,7 +523,7 @@ def _nb_map_ufuncs(d, args):
         if name.startswith("critical_"):
             continue
         full = lead + args
-        sig = "float64(" + ", ".join(["float64"] * len(full)) + ")"
+        sig = numba_ufunc.signature(len(full))
         out.append(f'\n{numba_ufunc.decorator(sig)}def {name}({", ".join(full)}):\n'
                    f'    """{_MAP_DOCS[name]}."""\n    return _{name}({", ".join(full)})\n')
     return "".join(out)
@@ -541,7 +541,7 @@ def _nb_critical(d, args):
     cargs = _critical_args(d, args)
     fill = {p: "0.0" for p in d.cell.critical_pair}
     call_args = ", ".join(["q_star"] + [fill.get(a, a) for a in args])
-    sig = "float64(" + ", ".join(["float64"] * len(cargs)) + ")"
+    sig = numba_ufunc.signature(len(cargs))
     for p in d.cell.critical_pair:
         out.append(f'\n{numba_ufunc.decorator(sig)}def critical_{p}({", ".join(cargs)}):\n'
                    f'    """{p} on the critical line chi = 1 at field variance q_star (NaN where infeasible)."""\n'

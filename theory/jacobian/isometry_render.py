@@ -171,14 +171,14 @@ def render_isometry_numba(cell: Cell) -> str:
         if name in ("mean_T", "variance_T", "spread") or name.startswith("rec_"):
             continue
         full = lead + args
-        sig = "float64(" + ", ".join(["float64"] * len(full)) + ")"
+        sig = numba_ufunc.signature(len(full))
         out.append(f'\n{numba_ufunc.decorator(sig)}def {name}({", ".join(full)}):\n'
                    f'    """{_DOCS[name]}."""\n    return _{name}({", ".join(full)})\n')
     if d.gated:
         out.append(_NB_ANNEALED.format(args=", ".join(args), sw2=_sw2(d)))
     for pub, inner, lead, doc in _public(d):
         full = lead + args
-        sig = "float64(" + ", ".join(["float64"] * len(full)) + ")"
+        sig = numba_ufunc.signature(len(full))
         out.append(f'\n{numba_ufunc.decorator(sig)}def {pub}({", ".join(full)}):\n'
                    f'    """{doc}."""\n    return _{inner}({", ".join(full)})\n')
     return render.finish_module(out)

@@ -92,7 +92,7 @@ def render_numba() -> str:
            numba_ufunc.module_imports(numpy=False),
            f"DECLARATION_SHA256 = {declaration_hash()!r}\n"]
     for k in STEP_KERNELS + KERNELS:
-        sig = "float64(" + ", ".join(["float64"] * len(k.args)) + ")"
+        sig = numba_ufunc.signature(len(k.args))
         out.append(f"\n@njit(cache=True)\ndef _{k.name}({', '.join(k.args)}):\n" + "\n".join(_body(numba_code, k)) + "\n")
         if k in KERNELS:
             out.append(f"\n{numba_ufunc.decorator(sig)}def {k.name}({', '.join(k.args)}):\n"

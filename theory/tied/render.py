@@ -70,7 +70,7 @@ def _field_laws(model: SiteModel, printer) -> str:
 
 
 def _numba_def(name, args):
-    sig = "float64(" + ", ".join(["float64"] * len(args)) + ")"
+    sig = numba_ufunc.signature(len(args))
     return f"{numba_ufunc.decorator(sig)}def {name}({', '.join(args)}):"
 
 
