@@ -353,3 +353,59 @@ def test_sample_mean_is_the_laws_first_moment_and_calibration_makes_it_chi_to_th
         assert mass == pytest.approx(1.0, abs=QUADRATURE_ALLOWANCE)
         assert mean == pytest.approx(want, rel=QUADRATURE_ALLOWANCE, abs=QUADRATURE_ALLOWANCE)
     assert abs(sample_mean(sample) / m1 - 1) > 1e-4  # the calibration had something to correct
+
+
+@pytest.mark.parametrize("T", [1, 2, 5])
+@pytest.mark.parametrize("jacobian", [False, True])
+def test_numba_kernel_equals_the_numpy_path(T, jacobian):
+    """The vectorised numba kernel (structure of arrays, blocks of 64 paths) against the numpy path of
+    DysonSystem.evaluate (prefix products for the Jacobian, a different route to the same entries),
+    on M = 200 paths (not a multiple of the block) with some zero links a_t = 0, at a complex z;
+    residual, E[G_yTyT] and Jacobian to 1e-12 relative."""
+    rng = np.random.default_rng(T)
+    M = 200
+    a = rng.uniform(-1.0, 1.0, (M, T))
+    a[::7, 0] = 0.0
+    sample = PathSample(a=a, s=rng.uniform(0.0, 1.0, (M, T)), sigma_w=1.3, h0=np.zeros(M))
+    for orthogonal in (False, True):
+        fast, slow = DysonSystem(sample, orthogonal), DysonSystem(sample, orthogonal, use_kernel=False)
+        theta = fast.initial(2.0 + 0.5j) * (1.0 + 0.3j)
+        for got, want in zip(fast.evaluate(theta, 2.0 + 0.5j, jacobian), slow.evaluate(theta, 2.0 + 0.5j, jacobian)):
+            assert np.max(np.abs(got - want)) <= 1e-12 * np.max(np.abs(want))
+
+
+def test_quasi_newton_from_a_neighbours_jacobian_reaches_the_newton_root():
+    """DysonSystem.solve with the Jacobian of a neighbouring point (quasi-Newton steps, no Jacobian
+    evaluation when they suffice) lands on the same root as damped Newton from the same start, to the
+    solver tolerance; at T = 4 (orthogonal: 3T unknowns) on the minimalRNN path law."""
+    from theory.jacobian.spectrum_ov import path_sample
+    c = theory.cell("minimalrnn")
+    q = float(theory.predict("minimalrnn", "q_star", **MINIMAL))
+    Q = float(theory.predict("minimalrnn", "Q_star", **MINIMAL))
+    system = DysonSystem(path_sample(c, MINIMAL, q, Q, 4, M=2 ** 12, seed=0), True)
+    z0, z1 = 3.0 + 0.3j, 3.1 + 0.31j
+    th0 = _solve_at(system, z0)
+    *_, jac0 = system.solve(th0, z0)
+    calls = {"jacobian": 0}
+    evaluate = system.evaluate
+
+    def counting(theta, z, jacobian=False):
+        calls["jacobian"] += bool(jacobian)
+        return evaluate(theta, z, jacobian)
+    system.evaluate = counting
+    th_q, G_q, ok_q, _ = system.solve(th0, z1, jacobian=jac0)
+    quasi_jacobians = calls["jacobian"]
+    th_n, G_n, ok_n = system.newton(th0, z1)
+    assert ok_q and ok_n
+    assert quasi_jacobians == 0  # a close neighbour: the secant steps alone converge
+    assert np.max(np.abs(th_q - th_n)) <= 1e-10 * (1 + np.max(np.abs(th_n)))
+    assert abs(G_q - G_n) <= 1e-10 * abs(G_n)
+
+
+def _solve_at(system, z):
+    th, _, ok = system.start(10.0 + 10.0j)
+    assert ok
+    from theory.jacobian.spectrum_ov import continue_to
+    th, _, ok = continue_to(system, th, 10.0 + 10.0j, z)
+    assert ok
+    return th

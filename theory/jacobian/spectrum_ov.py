@@ -53,8 +53,9 @@ burn-in of the same chain).  This is the only approximation beyond :math:`N\to\i
 :math:`O(M^{-1/2})` or better and is measured in ``reports/spectra_ov/README.md``.
 
 **Numerics.**  Per-neuron tridiagonal inverses in :math:`O(T)` (continued fractions) and the
-Jacobian's :math:`E[\omega_i\omega_jG_{ij}^2]` in one numba pass over neurons (vectorised numpy
-fallback); Newton in the :math:`2T` unknowns (:math:`3T` for Haar weights: the factors :math:`f_t`
+Jacobian's :math:`E[\omega_i\omega_jG_{ij}^2]` in one numba pass over neurons, SIMD across blocks of
+paths (vectorised numpy fallback); along a grid, quasi-Newton (Broyden) steps from the neighbouring
+point's Jacobian first (:meth:`DysonSystem.solve`), then Newton in the :math:`2T` unknowns (:math:`3T` for Haar weights: the factors :math:`f_t`
 are unknowns too, so their root is continued analytically from :math:`z=\infty`, not taken on the
 principal branch) with the analytic Jacobian (:math:`\partial G_{ii}/\partial\Lambda_{jj}=-G_{ij}^2`);
 continuation in :math:`\lambda` at :math:`z=\lambda(1+i\eta)`, through points lifted into the
@@ -244,67 +245,122 @@ except ImportError:  # pragma: no cover - numba is a dependency; without it the 
     numba = None
 
 if numba is not None:
-    @numba.njit(cache=True, inline="always", error_model="numpy")
-    def _inv(x):
-        # 1 / x by conj(x) / |x|^2: one real division instead of the overflow-safe complex one (3x the
-        # time); |x| stays far inside 1e-150 .. 1e150 here
-        r = 1.0 / (x.real * x.real + x.imag * x.imag)
-        return complex(x.real * r, -x.imag * r)
-
-    @numba.njit(cache=True, error_model="numpy")  # x / 0 -> inf / nan as in numpy, not an exception
-    def _numba_kernel(a, s, Sx, Sy, z, jac):
-        M, T = a.shape
+    # Structure of arrays: paths in blocks of 64, real and imaginary parts apart, the path index the
+    # innermost loop, so that LLVM vectorises every step of the recursions across paths (the
+    # one-path-at-a-time complex version was 10x slower for plain evaluations, 3-5x with the Jacobian;
+    # benchmarks/bench_spectrum_ov.py).  ``reassoc`` only lets the sums over paths be vectorised (their
+    # order changes at the 1e-16 level); inf / nan keep their IEEE meaning (no ``nnan``/``ninf``).
+    @numba.njit(cache=True, error_model="numpy", fastmath={"reassoc", "contract"})
+    def _numba_kernel(aT, sT, Sx, Sy, z, jac):
+        T, M = aT.shape
         n = 2 * T
-        acc = np.zeros(n, np.complex128)
-        K = np.zeros((n, n) if jac else (1, 1), np.complex128)
-        d = np.empty(n, np.complex128)
-        e = np.empty(n - 1, np.float64)
-        om = np.empty(n, np.float64)
-        al = np.empty(n, np.complex128)
-        ial = np.zeros(n, np.complex128)
-        be = np.empty(n, np.complex128)
-        G = np.empty(n, np.complex128)
-        gyy = 0j
-        for m in range(M):
+        BL = 64
+        dr = np.empty((n, BL)); di = np.empty((n, BL))
+        alr = np.empty((n, BL)); ali = np.empty((n, BL))
+        iar = np.zeros((n, BL)); iai = np.zeros((n, BL))
+        ber = np.empty((n, BL)); bei = np.empty((n, BL))
+        Gr = np.empty((n, BL)); Gi = np.empty((n, BL))
+        e2 = np.empty((n, BL)); link = np.empty((n, BL)); rhr = np.empty((n, BL)); rhi = np.empty((n, BL))
+        om = np.empty((n, BL))
+        cr = np.empty(BL); ci = np.empty(BL)
+        accr = np.zeros(n); acci = np.zeros(n)
+        Kr = np.zeros((n, n) if jac else (1, 1)); Ki = np.zeros((n, n) if jac else (1, 1))
+        gyr = 0.0; gyi = 0.0
+        zr = z.real; zi = z.imag
+        for m0 in range(0, M, BL):
+            nb = min(BL, M - m0)
             for t in range(T):
-                d[2 * t] = -Sx[t]
-                d[2 * t + 1] = -s[m, t] * Sy[t]
-                om[2 * t] = 1.0
-                om[2 * t + 1] = s[m, t]
-                e[2 * t] = -a[m, t]
-                if t < T - 1:
-                    e[2 * t + 1] = 1.0
-            d[0] += 1.0
-            d[n - 1] += z
-            al[0] = d[0]
+                sxr = Sx[t].real; sxi = Sx[t].imag; syr = Sy[t].real; syi = Sy[t].imag
+                for k in range(nb):
+                    sv = sT[t, m0 + k]
+                    av = aT[t, m0 + k]
+                    dr[2 * t, k] = -sxr; di[2 * t, k] = -sxi
+                    dr[2 * t + 1, k] = -sv * syr; di[2 * t + 1, k] = -sv * syi
+                    om[2 * t, k] = 1.0; om[2 * t + 1, k] = sv
+                    # links e = -a_t (x_{t-1} -- y_t) and 1 (y_t -- x_t); ``link`` holds -e
+                    e2[2 * t, k] = av * av
+                    link[2 * t, k] = av
+                    e2[2 * t + 1, k] = 1.0
+                    link[2 * t + 1, k] = -1.0
+            for k in range(nb):
+                dr[0, k] += 1.0
+                dr[n - 1, k] += zr; di[n - 1, k] += zi
+                alr[0, k] = dr[0, k]; ali[0, k] = di[0, k]
             for i in range(1, n):
-                ial[i - 1] = _inv(al[i - 1])
-                al[i] = d[i] - (e[i - 1] * e[i - 1] * ial[i - 1] if e[i - 1] != 0.0 else 0j)
-            be[n - 1] = d[n - 1]
+                for k in range(nb):
+                    xr = alr[i - 1, k]; xi = ali[i - 1, k]
+                    # 1 / x = conj(x) / |x|^2: |x| stays far inside 1e-150 .. 1e150 here
+                    r = 1.0 / (xr * xr + xi * xi)
+                    ir_ = xr * r; ii_ = -xi * r
+                    iar[i - 1, k] = ir_; iai[i - 1, k] = ii_
+                    ee = e2[i - 1, k]
+                    tr = ee * ir_; ti = ee * ii_
+                    if ee == 0.0:  # a zero link contributes 0 even where its pivot is 0 (0 / 0 would be nan)
+                        tr = 0.0; ti = 0.0
+                    alr[i, k] = dr[i, k] - tr; ali[i, k] = di[i, k] - ti
+            for k in range(nb):
+                ber[n - 1, k] = dr[n - 1, k]; bei[n - 1, k] = di[n - 1, k]
             for i in range(n - 2, -1, -1):
-                be[i] = d[i] - (e[i] * e[i] * _inv(be[i + 1]) if e[i] != 0.0 else 0j)
+                for k in range(nb):
+                    xr = ber[i + 1, k]; xi = bei[i + 1, k]
+                    r = 1.0 / (xr * xr + xi * xi)
+                    ee = e2[i, k]
+                    tr = ee * xr * r; ti = -ee * xi * r
+                    if ee == 0.0:
+                        tr = 0.0; ti = 0.0
+                    ber[i, k] = dr[i, k] - tr; bei[i, k] = di[i, k] - ti
             for i in range(n):
-                G[i] = _inv(al[i] + be[i] - d[i])
-                acc[i] += om[i] * G[i]
-            gyy += G[n - 1]
+                sr = 0.0; si = 0.0
+                for k in range(nb):
+                    xr = alr[i, k] + ber[i, k] - dr[i, k]; xi = ali[i, k] + bei[i, k] - di[i, k]
+                    r = 1.0 / (xr * xr + xi * xi)
+                    g_r = xr * r; g_i = -xi * r
+                    Gr[i, k] = g_r; Gi[i, k] = g_i
+                    sr += om[i, k] * g_r; si += om[i, k] * g_i
+                accr[i] += sr; acci[i] += si
+            for k in range(nb):
+                gyr += Gr[n - 1, k]; gyi += Gi[n - 1, k]
             if jac:
+                # G_ij = G_jj prod_{k=i}^{j-1} rho_k (i <= j), rho_k = -e_k / alpha_k (0 on a zero link)
+                for i in range(n - 1):
+                    for k in range(nb):
+                        ev = link[i, k]
+                        pr = ev * iar[i, k]; pi = ev * iai[i, k]
+                        if ev == 0.0:
+                            pr = 0.0; pi = 0.0
+                        rhr[i, k] = pr; rhi[i, k] = pi
                 for j in range(n):
-                    col = G[j]
-                    K[j, j] += om[j] * om[j] * col * col
+                    sr = 0.0; si = 0.0
+                    for k in range(nb):
+                        x = Gr[j, k]; y = Gi[j, k]
+                        cr[k] = x; ci[k] = y
+                        w = om[j, k] * om[j, k]
+                        sr += w * (x * x - y * y); si += w * 2.0 * x * y
+                    Kr[j, j] += sr; Ki[j, j] += si
                     for i in range(j - 1, -1, -1):
-                        col = col * (-e[i] * ial[i]) if e[i] != 0.0 else 0j
-                        K[i, j] += om[i] * om[j] * col * col
-        return acc / M, gyy / M, K / M
+                        sr = 0.0; si = 0.0
+                        for k in range(nb):
+                            x = cr[k]; y = ci[k]
+                            pr = rhr[i, k]; pi = rhi[i, k]
+                            x2 = x * pr - y * pi; y2 = x * pi + y * pr
+                            cr[k] = x2; ci[k] = y2
+                            w = om[i, k] * om[j, k]
+                            sr += w * (x2 * x2 - y2 * y2); si += w * 2.0 * x2 * y2
+                        Kr[i, j] += sr; Ki[i, j] += si
+        acc = (accr + 1j * acci) / M
+        K = (Kr + 1j * Ki) / M
+        return acc, complex(gyr, gyi) / M, K
 
 
 def _make_kernel():
-    """numba kernel of :meth:`DysonSystem.evaluate`: one pass over neurons, each neuron's 2T x 2T
+    """numba kernel of :meth:`DysonSystem.evaluate`, ``(aT, sT, Sx, Sy, z, jacobian)`` with the path
+    arrays transposed (``aT[t-1, i] = a_t`` of path i): one pass over neurons, each neuron's 2T x 2T
     tridiagonal inverse by continued fractions (left pivots ``al``, right ``be``), its diagonal
     :math:`G_{ii}=1/(\\alpha_i+\\beta_i-d_i)` and, for the Jacobian, its upper triangle
     :math:`G_{ij}=G_{jj}\\prod_{k=i}^{j-1}(-e_k/\\alpha_k)` accumulated into
     :math:`K_{ij}=E[\\omega_i\\omega_jG_{ij}^2]` (no prefix products: nothing to overflow).  A link
     :math:`e_k=0` (:math:`a_t=0`) contributes 0 even when its pivot is 0 (the matrix is then block
-    diagonal; 0/0 would be nan).  Returns (E[omega_i G_ii] (length 2T), E[G_yTyT], K or empty)."""
+    diagonal; 0/0 would be nan).  Returns (E[omega_i G_ii] (length 2T), E[G_yTyT], K or a 1 x 1 zero)."""
     if numba is None:
         raise ImportError("numba")
     return _numba_kernel
@@ -337,6 +393,7 @@ class DysonSystem:
 
     def __init__(self, sample: PathSample, orthogonal: bool, use_kernel: bool = True):
         self.a, self.s = np.ascontiguousarray(sample.a, float), np.ascontiguousarray(sample.s, float)
+        self.aT, self.sT = np.ascontiguousarray(self.a.T), np.ascontiguousarray(self.s.T)  # the kernel's layout
         self.use_kernel = use_kernel  # False: the vectorised numpy path (same equations; for checks)
         self.M, self.T = sample.a.shape
         self.sg2 = sample.sigma_w ** 2
@@ -404,7 +461,7 @@ class DysonSystem:
         kern = _kernel() if self.use_kernel else False
         if kern:
             Sx, Sy = self.self_energy(theta)
-            acc, Gyy, K = kern(self.a, self.s, np.ascontiguousarray(Sx), np.ascontiguousarray(Sy), complex(z),
+            acc, Gyy, K = kern(self.aT, self.sT, np.ascontiguousarray(Sx), np.ascontiguousarray(Sy), complex(z),
                                bool(jacobian))
             return self._finish(theta, acc, Gyy, K if jacobian else None)
         d = self.diagonal(theta, z)
@@ -468,20 +525,56 @@ class DysonSystem:
         return res, Gyy, Jac
 
     def newton(self, theta, z, maxit=30, tol=1e-12):
-        """Damped Newton from ``theta``; returns (theta, E[G_yTyT], converged)."""
+        """Root of the residual from ``theta`` (:meth:`solve` without a neighbour's Jacobian); returns
+        (theta, E[G_yTyT], converged)."""
+        return self.solve(theta, z, maxit=maxit, tol=tol)[:3]
+
+    @staticmethod
+    def _converged(res, theta, tol):
+        return bool(np.abs(res).max() < tol * (1.0 + np.abs(theta).max()))
+
+    def solve(self, theta, z, jacobian=None, maxit=30, tol=1e-12, broyden_steps=12):
+        r"""Root of the residual at ``z`` from ``theta``, to :math:`|{\rm res}|_\infty<` ``tol``
+        :math:`(1+|\theta|_\infty)`: the one convergence rule, tested on the residual whichever steps
+        reach it, so the root is damped Newton's to that tolerance.
+
+        ``jacobian``: an approximation of the Jacobian near the root, e.g. a neighbouring grid point's.
+        Then quasi-Newton (good Broyden) steps are tried first: each costs one plain evaluation, where a
+        Newton step costs one with the Jacobian (:math:`(2T)^2` sums over neurons against :math:`2T`;
+        4-9x dearer, benchmarks/bench_spectrum_ov.py).  A step must shrink the residual by 10 %; the first
+        that does not, or ``broyden_steps`` spent, hands over to damped Newton with the exact Jacobian
+        from the last iterate.  Returns (theta, E[G_yTyT], converged, the Jacobian at theta: exact after
+        Newton, Broyden's approximation otherwise)."""
         theta = np.asarray(theta, complex)
+        if jacobian is not None:
+            res, Gyy = self.evaluate(theta, z)
+            B = np.array(jacobian, dtype=complex)
+            for _ in range(broyden_steps):
+                if not np.all(np.isfinite(res)):
+                    break
+                if self._converged(res, theta, tol):
+                    return theta, Gyy, True, B
+                try:
+                    step = np.linalg.solve(B, -res)
+                except np.linalg.LinAlgError:
+                    break
+                th = theta + step
+                r2, G2 = self.evaluate(th, z)
+                if not (np.all(np.isfinite(r2)) and np.abs(r2).max() < 0.9 * np.abs(res).max()):
+                    break
+                B += np.outer(r2 - res - B @ step, step.conj()) / np.vdot(step, step).real
+                theta, res, Gyy = th, r2, G2
         res, Gyy, Jac = self.evaluate(theta, z, jacobian=True)
-        scale = 1.0 + np.abs(theta).max()
         for _ in range(maxit):
             nr = np.abs(res).max()
             if not np.isfinite(nr):
-                return theta, Gyy, False
-            if nr < tol * scale:
-                return theta, Gyy, True
+                return theta, Gyy, False, Jac
+            if self._converged(res, theta, tol):
+                return theta, Gyy, True, Jac
             try:
                 step = np.linalg.solve(Jac, -res)
             except np.linalg.LinAlgError:
-                return theta, Gyy, False
+                return theta, Gyy, False, Jac
             t = 1.0
             for _ in range(8):
                 th = theta + t * step
@@ -490,11 +583,10 @@ class DysonSystem:
                     break
                 t *= 0.5
             else:
-                return theta, Gyy, False
+                return theta, Gyy, False, Jac
             theta = th
             res, Gyy, Jac = self.evaluate(theta, z, jacobian=True)
-            scale = 1.0 + np.abs(theta).max()
-        return theta, Gyy, bool(np.abs(res).max() < tol * scale)
+        return theta, Gyy, self._converged(res, theta, tol), Jac
 
     def start(self, z, iters=2000, tol=1e-13):
         """Plain fixed-point iteration theta <- Phi(theta) from 0 at large |z| (there the map is
@@ -744,18 +836,20 @@ def tail_mass_power_law(x0: float, G0: complex, eta: float):
     return float(x0 * abs(complex(1.0, eta)) ** beta * abs(G0) * np.sinc(1.0 - beta)), beta
 
 
-def refine_grid(system: DysonSystem, lam, G, thetas, eta, m2, target_points, rounds=2):
+def refine_grid(system: DysonSystem, lam, G, thetas, eta, m2, target_points, rounds=2, jacobians=None):
     r"""Put points where the law's mass and second moment are.  A pass over the first grid's intervals
     in :math:`u=\ln\lambda`, weight :math:`w_i=\frac12\int_i(1+\lambda^2/m_2)\lambda\rho\,du` (trapezoid;
     :math:`m_2` the exact second moment): an interval with :math:`w_i>W/` ``target_points`` (:math:`W` the
     total) gets :math:`\lceil w_iN/W\rceil-1` geometrically spaced new points, each solved by Newton from
     the interpolated neighbours' solutions (linear in :math:`u`), checked by :func:`is_physical`, with
     :func:`continue_to` from the upper neighbour as fallback; a point that fails is left out (the
-    interval keeps its end points).  The edge-adapted grid of :func:`theory.jacobian.spectrum_law.vanilla_grid`
+    interval keeps its end points).  ``jacobians`` (per point, or None): the upper neighbour's Jacobian
+    starts quasi-Newton steps (:meth:`DysonSystem.solve`).  The edge-adapted grid of :func:`theory.jacobian.spectrum_law.vanilla_grid`
     spends about half its points in the thin upper tail and leaves the bulk (lambda ~ 0.3 .. 5 at
     T = 2) at spacings ~0.5.  Returns (lam, G, thetas) sorted ascending, all points ok."""
     lam, G = np.asarray(lam, float), np.asarray(G, complex)
     thetas = list(thetas)
+    jacobians = [None] * len(thetas) if jacobians is None else list(jacobians)
     for _ in range(rounds):
         d = np.maximum(-G.imag / np.pi, 0.0)
         g = lam * d * (1.0 + lam ** 2 / m2)
@@ -767,14 +861,15 @@ def refine_grid(system: DysonSystem, lam, G, thetas, eta, m2, target_points, rou
         k = np.ceil(w * target_points / W).astype(int) - 1
         if not np.any(k > 0):
             break
-        new_lam, new_G, new_th = [], [], []
+        new_lam, new_G, new_th, new_jac = [], [], [], []
         for i in np.nonzero(k > 0)[0]:
-            for j in range(1, k[i] + 1):
+            jac = jacobians[i + 1]
+            for j in range(k[i], 0, -1):  # downward from the upper neighbour, as the first grid went
                 s_ = j / (k[i] + 1)
                 x = float(math.exp(u[i] + s_ * (u[i + 1] - u[i])))
                 z = complex(x, eta * x)
                 pred = (1 - s_) * thetas[i] + s_ * thetas[i + 1]
-                res = system.newton(pred, z)
+                *res, jac = system.solve(pred, z, jacobian=jac)
                 good = _accepted(system, res, z)
                 if not good:
                     zu = complex(lam[i + 1], eta * lam[i + 1])
@@ -785,14 +880,17 @@ def refine_grid(system: DysonSystem, lam, G, thetas, eta, m2, target_points, rou
                     new_lam.append(x)
                     new_G.append(gg)
                     new_th.append(th)
+                    new_jac.append(jac)
         if not new_lam:
             break
         lam = np.concatenate([lam, new_lam])
         G = np.concatenate([G, new_G])
         thetas = thetas + new_th
+        jacobians = jacobians + new_jac
         order = np.argsort(lam)
         lam, G = lam[order], G[order]
         thetas = [thetas[o] for o in order]
+        jacobians = [jacobians[o] for o in order]
     return lam, G, thetas
 
 
@@ -811,12 +909,17 @@ def solve_grid(system: DysonSystem, lam, lam_c, theta_c, eta=DEFAULT_ETA):
     the two previous points and :func:`continue_to` as fallback.  Every point must pass
     :func:`is_physical`; one that does not (or does not converge) is redone by
     :func:`_vertical_descent` from the last accepted point, and dropped if that fails too.
-    Returns (G, ok, theta per point, number of points that needed the fallback)."""
+    The predictor's solve starts with quasi-Newton steps from the previous point's Jacobian
+    (:meth:`DysonSystem.solve`; the same convergence rule as Newton).
+    Returns (G, ok, theta per point, number of points that needed the fallback, Jacobian per point
+    (None where the point came from a fallback))."""
     order = np.argsort(lam)[::-1]
     G = np.full(lam.shape, np.nan, complex)
     ok = np.zeros(lam.shape, bool)
     thetas = [None] * lam.size
+    jacobians = [None] * lam.size
     hist = [(complex(lam_c * (1 + 1e-10)), theta_c)]
+    jac = None
     n_fallback = 0
     for idx in order:
         z = complex(lam[idx], eta * lam[idx])
@@ -825,10 +928,10 @@ def solve_grid(system: DysonSystem, lam, lam_c, theta_c, eta=DEFAULT_ETA):
         if len(hist) >= 2:
             (z1, t1), (z2, t2) = hist[-2], hist[-1]
             pred = t2 + (t2 - t1) * (z - z2) / (z2 - z1)
-            res = system.newton(pred, z)
+            *res, jac = system.solve(pred, z, jacobian=jac)
             if not _accepted(system, res, z):
                 res = None
-        if res is None:
+        if res is None:  # (jac stays the last one known: stale, but the solve refreshes it where it must)
             res = continue_to(system, th0, hist[-1][0], z)
             if not _accepted(system, res, z):
                 n_fallback += 1
@@ -837,9 +940,9 @@ def solve_grid(system: DysonSystem, lam, lam_c, theta_c, eta=DEFAULT_ETA):
                     res = None
         if res is not None:
             th, g, _ = res
-            G[idx], ok[idx], thetas[idx] = g, True, th
+            G[idx], ok[idx], thetas[idx], jacobians[idx] = g, True, th, jac
             hist = [hist[-1], (z, th)]
-    return G, ok, thetas, n_fallback
+    return G, ok, thetas, n_fallback, jacobians
 
 
 DEFAULT_M = 2 ** 14
@@ -909,7 +1012,7 @@ def spectrum_ov(cell, T: int = 4, weights: str = "orthogonal", n: int = 150, M: 
     # lam0 = 1e-16 lam_+: gated laws carry several per cent of their mass below 1e-8 lam_+ (units whose
     # gate closes at some step; cf. theory.jacobian.spectrum.GATED_TAIL_EXTEND)
     lam, q = vanilla_grid(lam_c, m1, var, T, n, lam0_rel=1e-16)
-    G, ok, thetas, n_fb = solve_grid(system, lam, lam_c, th_c, eta=eta)
+    G, ok, thetas, n_fb, jacobians = solve_grid(system, lam, lam_c, th_c, eta=eta)
     dropped = int((~ok).sum())
     if dropped > 0.02 * lam.size or not ok[0]:
         raise NonConvergence(f"{c.name}: the operator-valued solve failed at {dropped} of {lam.size} grid points "
@@ -935,7 +1038,8 @@ def spectrum_ov(cell, T: int = 4, weights: str = "orthogonal", n: int = 150, M: 
     n_first = int(ok.sum())
     if refine:
         lam, G, thetas = refine_grid(system, lam[ok], G[ok], [t for t, o in zip(thetas, ok) if o], eta,
-                                     var + m1 * m1, target_points=refine * n)
+                                     var + m1 * m1, target_points=refine * n,
+                                     jacobians=[jc for jc, o in zip(jacobians, ok) if o])
         q = None  # trapezoid in ln(lambda) (Spectrum.grid_moments) on the refined, non-uniform grid
         ok = np.ones(lam.size, bool)
     dens = np.maximum(-G.imag / np.pi, 0.0)
