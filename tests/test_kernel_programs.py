@@ -76,3 +76,18 @@ def test_every_group_function_gives_each_quantity_its_own_kernels_value(cell):
             for q in names:
                 a, b = float(g[q]), float(e[q])
                 assert (np.isnan(a) and np.isnan(b)) or a == pytest.approx(b, rel=1e-14, abs=1e-300), (q, p, a, b)
+
+
+def test_a_lazy_kernel_pickles_by_reference_and_runs_in_a_process_pool():
+    """Generated kernels go to worker processes (process pools, Dask) the way numpy's own ufuncs do: pickled
+    by module and name, unpickled as the same object, and they compute there the value they compute here."""
+    import pickle
+    from concurrent.futures import ProcessPoolExecutor
+    import multiprocessing
+
+    mod = theory.kernels("vanilla-tanh", "numba")
+    assert pickle.loads(pickle.dumps(mod.chi)) is mod.chi
+    args = (1.5, 1.0, 0.3, 1.0, 1.0)
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        remote = pool.submit(mod.chi, *args).result(timeout=300)
+    assert remote == mod.chi(*args)

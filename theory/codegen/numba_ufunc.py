@@ -42,6 +42,9 @@ class _LazyUfunc:
     def __repr__(self):
         return f"<lazily built numba ufunc {self.__name__} {self._signature}>"
 
+    def __reduce__(self):  # pickled by reference, as numpy pickles its ufuncs (process pools, Dask)
+        return self.__qualname__
+
 
 def _ufunc(signature):
     """Decorator: the function as a numba ufunc with this signature, built on its first call."""
