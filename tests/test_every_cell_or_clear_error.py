@@ -144,3 +144,21 @@ def test_a_gated_quantity_that_fails_raises_fixed_point_error_for_scalars_and_wa
         out = theory.predict("gru", "lambda_max", sigma_w_z=np.array([1.0, 1e200]))
     assert np.isfinite(out[0]) and np.isnan(out[1])
     assert [str(w.message) for w in caught] == ["gru: lambda_max is NaN at 1 of 2 points (NaN from the kernel)"]
+
+
+@pytest.mark.parametrize("backend", ["numba", "jax"])
+def test_an_overflowing_quantity_raises_in_both_backends_instead_of_returning_inf(backend):
+    """q* = sigma_w_z^2 Q* + ... overflows float64 at sigma_w_z = 1e200: numba used to return +inf
+    silently (jax NaN, then an error); only a timescale may be +inf (its exact value at criticality)."""
+    with pytest.raises(theory.FixedPointError, match="q_star undefined"):
+        theory.predict("gru", "q_star", sigma_w_z=1e200, backend=backend)
+    assert theory.api.TIMESCALE_QUANTITIES == {"xi", "xi_q", "xi_2", "xi_q_2"}
+
+
+def test_an_overflow_in_an_array_request_is_named_in_the_warning():
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        out = theory.predict("gru", "q_star", sigma_w_z=np.array([1.0, 1e200]))
+    assert np.isfinite(out[0])
+    assert [str(w.message) for w in caught] == [
+        "gru: q_star is infinite at 1 of 2 points (the value overflows float64 (|x| > 1.8e308)); see theory.status"]

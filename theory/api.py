@@ -398,19 +398,33 @@ def status(name, correlation: bool = False, **params):
     return quietly(fn, *[np.asarray(p[n], dtype=np.float64) for n in c.param_names])
 
 
+TIMESCALE_QUANTITIES = frozenset({"xi", "xi_q", "xi_2", "xi_q_2"})
+"""Quantities whose exact value may be ``+inf`` (a timescale diverges at the critical point); any other
+quantity that comes out infinite has overflowed float64, and :func:`check_defined` says so."""
+
+
 def check_defined(c: Cell, quantity: str, out: np.ndarray, p: dict):
-    """Raise :class:`FixedPointError` (scalar) or warn (array) where ``out`` is NaN, with the solver's
-    status in words (:data:`theory.codegen.render.STATUS_TEXT`): the one place a kernel's NaN becomes an error."""
-    bad = ~np.isfinite(out) & ~np.isposinf(out)
+    """Raise :class:`FixedPointError` (scalar) or warn (array) where ``out`` is NaN, or infinite for a
+    quantity that is not a timescale (:data:`TIMESCALE_QUANTITIES`: an overflow, e.g. q* at sigma_w = 1e200),
+    with the solver's status in words (:data:`theory.codegen.render.STATUS_TEXT`): the one place a
+    kernel's NaN or overflow becomes an error."""
+    bad = ~np.isfinite(out)
+    if quantity in TIMESCALE_QUANTITIES:
+        bad &= ~np.isposinf(out)
     if not np.any(bad):
         return
     st = np.broadcast_to(status(c, correlation=quantity in CORRELATION_QUANTITIES, **p), out.shape)
     codes = sorted({int(s) for s in np.ravel(st[bad]) if s != 0})
-    why = ", ".join(STATUS_TEXT.get(k, str(k)) for k in codes) or "NaN from the kernel"
+    reasons = [STATUS_TEXT.get(k, str(k)) for k in codes]
+    if np.any(np.isinf(out[bad])):
+        reasons.append("the value overflows float64 (|x| > 1.8e308)")
+    why = ", ".join(reasons) or "NaN from the kernel"
     if out.ndim == 0:
         shown = ", ".join(f"{k}={float(np.asarray(v))!r}" for k, v in p.items())
         raise FixedPointError(f"{c.name}: {quantity} undefined at {shown}: {why}")
-    warnings.warn(f"{c.name}: {quantity} is NaN at {int(bad.sum())} of {out.size} points ({why}); "
+    inf = np.isinf(out[bad])
+    what = "infinite" if inf.all() else "NaN or infinite" if inf.any() else "NaN"
+    warnings.warn(f"{c.name}: {quantity} is {what} at {int(bad.sum())} of {out.size} points ({why}); "
                   "see theory.status", RuntimeWarning, stacklevel=3)
 
 
