@@ -409,3 +409,40 @@ def _solve_at(system, z):
     th, _, ok = continue_to(system, th, 10.0 + 10.0j, z)
     assert ok
     return th
+
+
+DEFAULTS_T2_GAUSSIAN_SPREAD = {"M": 2 ** 16, "var": 0.00106, "m1": 0.00018}
+"""minimalRNN at its default parameters (ordered, chi^2 = 0.456), T = 2, Gaussian W: seed-to-seed SD of the
+tabulated (grid) variance and m1 at 2^16 paths, seeds 1..6, measured 2026-12-07: variance 0.32001 +- 0.00106
+(exact annealed 0.31894, free steps 0.30580), m1 0.45638 +- 0.00018 (chi^2 0.45602), mass 1.00054."""
+
+
+def test_default_T2_gaussian_law_escalates_its_path_sample_and_has_the_exact_annealed_moments():
+    """At the defaults, seed 0's 2^14-path sample leaves a piece of the thin upper tail the continuation cannot
+    follow (NonConvergence at 8 of 149 points, next to a fold at 2.42 while the law reaches 4.26); spectrum()
+    then repeats the solve once with 2^16 paths and says so.  The density it returns has mass 1, m1 = chi^2 and
+    the exact annealed variance (theory.jacobian.isometry_recursion) within K_SD seed SDs plus the tabulation
+    allowance, and the free-steps variance fails that rule (it has power here: gap 0.0131 > 0.0096)."""
+    import warnings
+    from theory.jacobian.spectrum_ov import DEFAULT_M, ESCALATED_M
+    sd, tab = DEFAULTS_T2_GAUSSIAN_SPREAD, TABULATION_ALLOWANCE
+    assert ESCALATED_M == sd["M"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        sp = theory.spectrum("minimalrnn", T=2, weights="gaussian")
+    assert sp.notes[-1].startswith(f"{ESCALATED_M} paths: the tabulation failed with {DEFAULT_M}")
+    g = sp.grid_moments()
+    exact = float(theory.predict("minimalrnn", "isometry_variance", T=2, weights="gaussian"))
+    free = float(theory.predict("minimalrnn", "isometry_variance_free", T=2, weights="gaussian"))
+    m1 = float(theory.predict("minimalrnn", "isometry_mean", T=2, weights="gaussian"))
+    var_tol = K_SD * sd["var"] + tab["var"] * exact
+    assert abs(g["mass"] - 1.0) <= tab["mass"]
+    assert abs(g["m1"] - m1) <= K_SD * sd["m1"] + tab["m1"] * m1
+    assert abs(g["variance"] - exact) <= var_tol
+    assert abs(free - exact) > var_tol
+
+
+def test_an_explicit_path_count_is_used_as_given_and_its_failure_raised():
+    from theory.jacobian.spectrum_ov import NonConvergence
+    with pytest.raises(NonConvergence, match="failed at 8 of 149 grid points"):
+        spectrum_ov("minimalrnn", 2, "gaussian", M=2 ** 14)
