@@ -612,26 +612,33 @@ def continue_to(system: DysonSystem, theta, z_from, z_to, depth=0, maxdepth=10):
     """Newton at ``z_to`` from the solution ``theta`` at ``z_from``; where that fails, through a
     midpoint lifted into the upper half plane (around branch points on the real axis).
     Returns (theta, E[G_yTyT], converged)."""
-    th, G, ok = system.newton(theta, z_to)
+    return _continue(system, theta, z_from, z_to, None, depth, maxdepth)[:3]
+
+
+def _continue(system: DysonSystem, theta, z_from, z_to, jacobian=None, depth=0, maxdepth=10):
+    """:func:`continue_to` with the Jacobian carried along (:meth:`DysonSystem.solve`: ``jacobian`` near
+    ``theta`` starts quasi-Newton steps); returns (theta, E[G_yTyT], converged, Jacobian at theta)."""
+    th, G, ok, jac = system.solve(theta, z_to, jacobian=jacobian)
     if ok or depth >= maxdepth:
-        return th, G, ok
+        return th, G, ok, jac
     mid = 0.5 * (z_from + z_to) + 0.5j * abs(z_to - z_from)
-    tm, _, okm = continue_to(system, theta, z_from, mid, depth + 1, maxdepth)
+    tm, _, okm, jm = _continue(system, theta, z_from, mid, jacobian, depth + 1, maxdepth)
     if not okm:
-        return theta, G, False
-    return continue_to(system, tm, mid, z_to, depth + 1, maxdepth)
+        return theta, G, False, jacobian
+    return _continue(system, tm, mid, z_to, jm, depth + 1, maxdepth)
 
 
 def _sigma_min2(system, th, lam):
-    """Squared smallest singular value of the Jacobian on the real axis (vanishes linearly at a fold)."""
+    """Squared smallest singular value of the Jacobian on the real axis (vanishes linearly at a fold),
+    and the Jacobian."""
     Jac = system.evaluate(th, complex(lam), jacobian=True)[2]
-    return float(np.linalg.svd(Jac, compute_uv=False)[-1] ** 2)
+    return float(np.linalg.svd(Jac, compute_uv=False)[-1] ** 2), Jac
 
 
 def _real_fold(system: DysonSystem, th, lam, rtol, max_step, max_dtheta):
     """The downward real-axis continuation of :func:`upper_edge` from the real solution ``th`` at
     ``lam``; returns (fold, theta at the last point above it)."""
-    s2 = _sigma_min2(system, th, lam)
+    s2, jac = _sigma_min2(system, th, lam)
     prev = None
     lo = 0.0  # largest lambda known to fail
     for _ in range(400):
@@ -643,14 +650,14 @@ def _real_fold(system: DysonSystem, th, lam, rtol, max_step, max_dtheta):
         trial = max(trial, lam * (1 - max_step))
         if lam - trial < rtol * lam:
             break
-        t2, _, ok = system.newton(th, complex(trial), maxit=20)
+        t2, _, ok, _ = system.solve(th, complex(trial), jacobian=jac, maxit=20)
         # a real root far from the current one is another (unphysical) real branch of the equations
         good = ok and np.all(np.abs(t2.imag) <= 1e-10 * (1 + np.abs(t2))) and np.all(
             np.abs(t2 - th) <= max_dtheta * (1 + np.abs(th)))
         if good:
             prev = (lam, s2)
             lam, th = trial, t2.real.astype(complex)
-            s2 = _sigma_min2(system, th, lam)
+            s2, jac = _sigma_min2(system, th, lam)
         else:
             lo = trial
         if lam - lo < rtol * lam:
@@ -664,9 +671,9 @@ def _uhp_path(system: DysonSystem, th, zs):
     """Continue the solution ``th`` at ``zs[0]`` through the points ``zs`` (upper half plane, with
     :func:`continue_to` between them); returns (theta, E[G_yTyT]) at ``zs[-1]`` or raises
     :class:`NonConvergence`."""
-    G = None
+    G, jac = None, None
     for z0, z1 in zip(zs[:-1], zs[1:]):
-        th, G, ok = continue_to(system, th, z0, z1)
+        th, G, ok, jac = _continue(system, th, z0, z1, jac)
         if not ok:
             raise NonConvergence(f"upper-half-plane path at z = {z1:.4g}")
     return th, G
@@ -719,12 +726,12 @@ def circle_moments(system: DysonSystem, lam_plus: float, lam_hi: float, theta_hi
     phi = np.linspace(0.0, np.pi, points // 2 + 1)
     z = c + r * np.exp(1j * phi)
     z[0], z[-1] = complex(z[0].real), complex(z[-1].real)
-    th, G0, ok = continue_to(system, theta_hi, complex(lam_hi), z[0])
+    th, G0, ok, jac = _continue(system, theta_hi, complex(lam_hi), z[0])
     if not ok:
         raise NonConvergence("circle start")
     Gs = [G0]
     for i in range(1, z.size):
-        th, G, ok = continue_to(system, th, z[i - 1], z[i])
+        th, G, ok, jac = _continue(system, th, z[i - 1], z[i], jac)
         if not ok:
             raise NonConvergence(f"circle point z = {z[i]:.4g}")
         Gs.append(G)
@@ -749,18 +756,18 @@ def mass_below(system: DysonSystem, x: float, theta_x, nodes: int = 48, maxdepth
     t, wt = np.polynomial.legendre.leggauss(nodes)
     t, wt = 0.5 * (t + 1), 0.5 * wt
     order = np.argsort(t)[::-1]  # continue from z = x towards 0
-    th, zp = theta_x, complex(x * (1 + 1e-10j))
+    th, zp, jac = theta_x, complex(x * (1 + 1e-10j)), None
     total, rest = 0.0 + 0.0j, 0.0
     for i in order:
         phi = np.pi * t[i] ** 2
         z = 0.5 * x * (1 - np.exp(-1j * phi))
-        th2, G, ok = continue_to(system, th, zp, z, maxdepth=maxdepth)
+        th2, G, ok, jac2 = _continue(system, th, zp, z, jac, maxdepth=maxdepth)
         if not ok:
             if abs(zp) > 1e-3 * x:
                 raise NonConvergence(f"arc below the grid: z = {z:.3g}")
             rest = abs(zp * Gp) / np.pi
             break
-        th, zp, Gp = th2, z, G
+        th, zp, Gp, jac = th2, z, G, jac2
         total += wt[i] * G * 0.5 * x * 1j * np.exp(-1j * phi) * 2 * np.pi * t[i]
     return float(-total.imag / np.pi), rest
 
@@ -809,9 +816,9 @@ def _vertical_descent(system: DysonSystem, theta, z_from, lam, eta, lift=0.05, r
     ndown = max(2, int(math.log(lift / eta) / math.log(1 / ratio)) + 1)
     down = [complex(lam, lam * y) for y in np.geomspace(lift, eta, ndown)]
     zs = [z_from] + up[1:] + across[1:] + down[1:]
-    th, G = theta, None
+    th, G, jac = theta, None, None
     for z0, z1 in zip(zs[:-1], zs[1:]):
-        th, G, ok = continue_to(system, th, z0, z1, maxdepth=6)
+        th, G, ok, jac = _continue(system, th, z0, z1, jac, maxdepth=6)
         if not ok:
             return theta, G, False
     return th, G, True
@@ -869,13 +876,14 @@ def refine_grid(system: DysonSystem, lam, G, thetas, eta, m2, target_points, rou
                 x = float(math.exp(u[i] + s_ * (u[i + 1] - u[i])))
                 z = complex(x, eta * x)
                 pred = (1 - s_) * thetas[i] + s_ * thetas[i + 1]
-                *res, jac = system.solve(pred, z, jacobian=jac)
+                *res, jac_new = system.solve(pred, z, jacobian=jac)
                 good = _accepted(system, res, z)
                 if not good:
                     zu = complex(lam[i + 1], eta * lam[i + 1])
-                    res = continue_to(system, thetas[i + 1], zu, z, maxdepth=4)
+                    *res, jac_new = _continue(system, thetas[i + 1], zu, z, jacobians[i + 1], maxdepth=4)
                     good = _accepted(system, res, z)
                 if good:
+                    jac = jac_new
                     th, gg, _ = res
                     new_lam.append(x)
                     new_G.append(gg)
@@ -928,18 +936,22 @@ def solve_grid(system: DysonSystem, lam, lam_c, theta_c, eta=DEFAULT_ETA):
         if len(hist) >= 2:
             (z1, t1), (z2, t2) = hist[-2], hist[-1]
             pred = t2 + (t2 - t1) * (z - z2) / (z2 - z1)
-            *res, jac = system.solve(pred, z, jacobian=jac)
+            *res, jac_new = system.solve(pred, z, jacobian=jac)
             if not _accepted(system, res, z):
                 res = None
-        if res is None:  # (jac stays the last one known: stale, but the solve refreshes it where it must)
-            res = continue_to(system, th0, hist[-1][0], z)
+        if res is None:
+            # jac: the last accepted point's (the one th0 belongs to); after a vertical descent it is an
+            # older one, stale but only a start for quasi-Newton steps, which hand over to Newton if it is
+            *res, jac_new = _continue(system, th0, hist[-1][0], z, jac)
             if not _accepted(system, res, z):
                 n_fallback += 1
                 res = _vertical_descent(system, th0, hist[-1][0], float(lam[idx]), eta)
+                jac_new = jac
                 if not _accepted(system, res, z):
                     res = None
         if res is not None:
             th, g, _ = res
+            jac = jac_new
             G[idx], ok[idx], thetas[idx], jacobians[idx] = g, True, th, jac
             hist = [hist[-1], (z, th)]
     return G, ok, thetas, n_fallback, jacobians
@@ -959,9 +971,10 @@ only when ``lam[0] >= TAIL_CONTOUR_MIN_REL * lam_+``; below, the solve cannot fo
 ESCALATED_M = 4 * DEFAULT_M
 """Paths of the second attempt when the tabulation fails at :data:`DEFAULT_M` (``M`` not given): the top of a
 sampled law is a thin tail of a few extreme paths, and an unlucky sample can leave a piece of it that
-the continuation cannot follow.  Measured: minimalRNN defaults, T = 2, Gaussian W, seed 0 fails at 2^14
-(8 of 149 points, next to a fold at 2.42 while the law reaches 4.26) and passes its self-check at 2^16;
-seeds 1 and 2 pass at 2^14."""
+the continuation cannot follow.  Seen: minimalRNN defaults, T = 2, Gaussian W, seed 0 failed at 2^14
+(8 of 149 points, next to an inner fold at 2.42 while the law reaches 4.9) and passed its self-check at
+2^16; since :func:`_real_fold` starts its steps from the exact Jacobian it finds the edge at 2^14 too.
+Kept as a safety net for samples the edge search still misreads."""
 
 
 def spectrum_ov(cell, T: int = 4, weights: str = "orthogonal", n: int = 150, M: int | None = None, seed: int = 0,
