@@ -121,11 +121,20 @@ def _minimalrnn_q_star_mpmath(mu_b, sigma_w=2.0, sigma_v=1.0, R=1.0):
     return float(sigma_w ** 2 * Q + sigma_v ** 2 * R)
 
 
-@pytest.mark.xfail(strict=True, reason="known defect: at mu_b = 30 the quadrature mis-integrates the Gaussian "
-                                       "bulk by ~1e-9 (tests/test_quadrature.py FAR_TRANSITION), which swamps "
-                                       "V(Q) - Q ~ 1e-12; the solver returns q* = 15.27 with status 0")
 @pytest.mark.parametrize("backend", ["numba", "jax"])
 def test_minimalrnn_q_star_at_a_large_gate_bias_is_the_precise_fixed_point(backend):
+    """Regression: at mu_b = 30 the quadrature mis-integrated the Gaussian bulk by ~1e-9
+    (tests/test_quadrature.py), which swamped V(Q) - Q ~ 1e-12; the solver returned q* = 15.27 with status 0."""
     ref = _minimalrnn_q_star_mpmath(30.0)
     got = float(theory.predict("minimalrnn", "q_star", sigma_w=2.0, mu_b=30.0, backend=backend))
+    assert abs(got - ref) <= 1e-10 * ref
+
+
+@pytest.mark.xfail(strict=True, reason="known defect: at mu_b = 40, 1 - E[u^2] ~ 1e-17 is below double rounding, so "
+                                       "V(Q) - Q formed as a difference is noise; numba 3.75, jax 5.19 (status 0); "
+                                       "the residual needs 1 - u^2 folded into the expectation symbolically")
+@pytest.mark.parametrize("backend", ["numba", "jax"])
+def test_minimalrnn_q_star_where_the_map_is_within_rounding_of_the_identity(backend):
+    ref = _minimalrnn_q_star_mpmath(40.0)
+    got = float(theory.predict("minimalrnn", "q_star", sigma_w=2.0, mu_b=40.0, backend=backend))
     assert abs(got - ref) <= 1e-10 * ref

@@ -21,9 +21,8 @@ from ..symbolic.mixture import EM1, EM2, S, T
 from .printers import jax_code, numba_code
 from .programs import Group, Served, programs_line, render_group, render_quantity
 from ..declare.registry import RENDERERS, register
-from .render import (C_GAP, JX_E1, JX_E2, MAX_IT, NB_E1, NB_E2, Q_MAX, RTOL, STATUS_DOC, Helpers, canonical_lambda,
-                     finish_module, jx_kink_terms, kink_line_code, kinks_of, module_header,
-                     render_function)
+from .render import (C_GAP, MAX_IT, Q_MAX, RTOL, STATUS_DOC, Helpers, canonical_lambda, finish_module, jx_e1, jx_e2,
+                     jx_quadrature, kinks_of, module_header, nb_e1, nb_e2, nb_quadrature, render_function)
 
 SCAN = 32  #: grid points of the bracket scan for the first sign change of a residual
 
@@ -122,32 +121,9 @@ def _helper_code(helpers, backend):
             continue
         body_expr = canonical_lambda(lam)
         if backend == "numba":
-            body = numba_code(body_expr)
-            if kind == "E1":
-                kinks = kinks_of(body_expr, X)
-                out.append(NB_E1.format(name=name, desc=str(body_expr), kinks=kinks, body=body,
-                                         nedges=len(kinks) + 2, last=len(kinks) + 1, nseg=len(kinks) + 1,
-                                         kink_lines=kink_line_code(kinks, "    ", "edges", "c0", "a", "mu", "sq", 0, 0)))
-            else:
-                kx, ky = kinks_of(body_expr, X), kinks_of(body_expr, Y)
-                out.append(NB_E2.format(
-                    name=name, desc=str(body_expr), body=body,
-                    nedges_x=len(kx) + 2, last_x=len(kx) + 1, nseg_x=len(kx) + 1,
-                    nedges_y=len(ky) + 2, last_y=len(ky) + 1, nseg_y=len(ky) + 1,
-                    kink_lines_x=kink_line_code(kx, "    ", "edges", "c0", "a", "mua", "sa", 0, 0),
-                    kink_lines_y=kink_line_code(ky, "                ", "edges2", "c2", "a2", "yc", "l22", 0, 0)))
+            out.append(nb_e1(name, body_expr) if kind == "E1" else nb_e2(name, body_expr))
         else:
-            body = jax_code(body_expr)
-            if kind == "E1":
-                kinks = kinks_of(body_expr, X)
-                out.append(JX_E1.format(name=name, desc=str(body_expr), kinks=kinks, body=body,
-                                         kink_terms=jx_kink_terms(kinks, "mu", "sq", "c0", "a", "t0", "t1")))
-            else:
-                kx, ky = kinks_of(body_expr, X), kinks_of(body_expr, Y)
-                ty = "".join(", " + f"jnp.clip(jnp.arcsinh((({k!r} - yc) / l22 - c2) / a2), u0, u1)" for k in ky)
-                out.append(JX_E2.format(name=name, desc=str(body_expr), body=body,
-                                         kink_terms_x=jx_kink_terms(kx, "mua", "sa", "c0", "a", "t0", "t1"),
-                                         kink_terms_y=ty))
+            out.append(jx_e1(name, body_expr) if kind == "E1" else jx_e2(name, body_expr))
     return out
 
 
@@ -958,7 +934,7 @@ def _constants(nb, mixture=False, em2=False):
         lines.append(f"_MIX_OUT_PANELS = {quadrature.MIX_OUTER_PANELS}  # reduced rule of the 4-D mixture nodes "
                      f"(theory.codegen.quadrature)\n_MIX_IN_PANELS = {quadrature.MIX_INNER_PANELS}\n")
     if nb:
-        return [f"_GL_T, _GL_W = np.polynomial.legendre.leggauss({quadrature.NODES})"] + lines
+        return [f"_GL_T, _GL_W = np.polynomial.legendre.leggauss({quadrature.NODES})"] + lines + [nb_quadrature()]
     extra = []
     if mixture:
         extra.append("_NODE_POS = (_PANEL_IDX[:, None] + 0.5 * (1.0 + _GL_T[None, :])).reshape(-1)\n"
@@ -969,7 +945,7 @@ def _constants(nb, mixture=False, em2=False):
                      "_MIX_IN_POS = (np.arange(_MIX_IN_PANELS, dtype=np.float64)[:, None] + 0.5 * (1.0 + _GL_T[None, :])).reshape(-1)\n"
                      "_MIX_IN_W = np.tile(_GL_W, _MIX_IN_PANELS)\n")
     return [f"_T, _W = np.polynomial.legendre.leggauss({quadrature.NODES})", jax_float64.CONSTANTS
-            ] + lines + ["_PANEL_IDX = np.arange(_PANELS, dtype=np.float64)\n"] + extra
+            ] + lines + ["_PANEL_IDX = np.arange(_PANELS, dtype=np.float64)\n"] + extra + [jx_quadrature()]
 
 
 def _names(d, backend_numba=True):

@@ -22,27 +22,49 @@ relative error ≤ 1e-12 for values above 1e-30 (tested in ``tests/test_quadratu
 the truncation at :math:`|z|=L` adds at most :math:`\sim e^{-L^2/2}\approx 4\cdot10^{-43}` times
 the integrand's size.
 
-**Known defect** (``tests/test_quadrature.py``, ``FAR_TRANSITION``, strict xfail): when the zero crossing is
-inside the window but far from the bulk (:math:`4\lesssim|z_0|<L`) and :math:`\sqrt q>1`, the map's
-density at the bulk is :math:`\approx|z_0|`, so the panels there are 5-7 wide in :math:`z`.  The
-Gaussian itself is then mis-integrated by 1e-12 to 4e-8 relative, e.g. 9e-10 at :math:`\mu=30`,
-:math:`q=13`.  The fix is a second map, centred on the bulk, beyond :math:`z_0/2`.
-
-:func:`gauss_hermite_1d` is kept as the textbook rule for comparisons.
+**Far zero crossings** (generator 0.6.0).  When the crossing is inside the window but far from the bulk
+(:math:`|z_0|>` ``FAR`` :math:`=2`), one map centred on it has a density :math:`\approx|z_0|` at the bulk,
+so its panels there are 5-7 wide in :math:`z` and the Gaussian itself was mis-integrated, by up to 4e-8
+relative (:math:`\mu=60`, :math:`q=50`; 9e-10 at :math:`\mu=30`, :math:`q=13`).  The kink-free rule
+therefore has two segments of ``HALF_PANELS`` panels (the same 160 points): the two halves of the map
+when the crossing is near, else the crossing's side of :math:`z=z_0/2` mapped around the crossing and
+the bulk's side around 0 at scale 1 (:func:`kink_free_segments`).  Measured over
+:math:`|\mu|\le60`, :math:`q\in[10^{-2},400]` with :math:`2<|z_0|<L`: relative error ≤ 4e-13
+(``tests/test_quadrature.py``); near crossings the nodes are the old ones to rounding.  A *kinked* rule
+still uses one map (ReLU² at :math:`\mu=40`, :math:`q=9`: 9e-12, a strict xfail); no built-in kernel
+uses a kinked rule with a far crossing.
 """
 from __future__ import annotations
 
 import numpy as np
 
 NODES = 16      #: Gauss–Legendre points per panel
-PANELS = 10     #: panels per segment (segments: kinks + 1)
+PANELS = 10     #: panels per segment of a kinked rule (segments: kinks + 1)
 L = 14.0        #: half-width of the standardised integration window
+HALF_PANELS = PANELS // 2  #: panels per segment of the kink-free rule (two segments: the same 160 points)
+FAR = 2.0       #: |z0| beyond which the kink-free rule maps the crossing's and the bulk's sides apart
 
 
 def gauss_hermite_1d(f, mu: float, q: float, n: int = 128) -> float:
     r""":math:`\mathbb E[f(e)]\approx\pi^{-1/2}\sum_iw_if(\mu+\sqrt{2q}x_i)` (Gauss–Hermite, n nodes)."""
     x, w = np.polynomial.hermite.hermgauss(n)
     return float(np.sum(w * f(mu + np.sqrt(2 * q) * x)) / np.sqrt(np.pi))
+
+
+def kink_free_segments(c0: float, a: float, half_width: float = L, far: float = FAR) -> list:
+    """The kink-free rule's two segments ``(centre, scale, t_lo, t_hi)`` (module docstring): the halves of
+    the map around the zero crossing ``c0``, or, for ``|c0| > far``, the crossing's side of ``z = c0 / 2``
+    mapped around the crossing and the bulk's side around 0 at scale 1."""
+    L_ = half_width
+    if abs(c0) <= far:
+        t0, t1 = np.arcsinh((-L_ - c0) / a), np.arcsinh((L_ - c0) / a)
+        tm = 0.5 * (t0 + t1)
+        return [(c0, a, t0, tm), (c0, a, tm, t1)]
+    m = 0.5 * c0
+    lo, hi = (-L_, m) if c0 < 0 else (m, L_)
+    crossing = (c0, a, np.arcsinh((lo - c0) / a), np.arcsinh((hi - c0) / a))
+    lo, hi = (m, L_) if c0 < 0 else (-L_, m)
+    return [crossing, (0.0, 1.0, np.arcsinh(lo), np.arcsinh(hi))]
 
 
 def sinh_gauss_legendre_1d(f, mu: float, q: float, kinks=(), nodes: int = NODES, panels: int = PANELS,
@@ -54,15 +76,19 @@ def sinh_gauss_legendre_1d(f, mu: float, q: float, kinks=(), nodes: int = NODES,
     a = min(1.0, 1.0 / sq)
     if abs(c0) > half_width:  # transition outside the window: centre on the Gaussian bulk
         c0, a = 0.0, 1.0
-    t0, t1 = np.arcsinh((-half_width - c0) / a), np.arcsinh((half_width - c0) / a)
-    edges = [t0] + [float(np.clip(np.arcsinh(((k - mu) / sq - c0) / a), t0, t1)) for k in kinks] + [t1]
+    if kinks:
+        t0, t1 = np.arcsinh((-half_width - c0) / a), np.arcsinh((half_width - c0) / a)
+        edges = [t0] + [float(np.clip(np.arcsinh(((k - mu) / sq - c0) / a), t0, t1)) for k in kinks] + [t1]
+        segments = [(c0, a, A, B, panels) for A, B in zip(edges[:-1], edges[1:])]
+    else:
+        segments = [(c, s, A, B, panels // 2) for c, s, A, B in kink_free_segments(c0, a, half_width)]
     total = 0.0
-    for A, B in zip(edges[:-1], edges[1:]):
-        h = (B - A) / panels
-        for p in range(panels):
+    for c, s, A, B, n in segments:
+        h = (B - A) / n
+        for p in range(n):
             t = A + p * h + 0.5 * h * (1 + t_gl)
-            z = c0 + a * np.sinh(t)
-            total += np.sum(0.5 * h * w_gl * a * np.cosh(t) * np.exp(-0.5 * z * z) * f(mu + sq * z))
+            z = c + s * np.sinh(t)
+            total += np.sum(0.5 * h * w_gl * s * np.cosh(t) * np.exp(-0.5 * z * z) * f(mu + sq * z))
     return float(total / np.sqrt(2 * np.pi))
 
 

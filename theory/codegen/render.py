@@ -114,7 +114,7 @@ def render_function(printer, name, args, expr, decorator):
 NB_E1 = '''
 @njit(cache=True)
 def {name}(mu, q):
-    """E[{desc}], e ~ N(mu, q): sinh-mapped composite Gauss-Legendre, kinks {kinks}."""
+    \"\"\"E[{desc}], e ~ N(mu, q): sinh-mapped composite Gauss-Legendre, kinks {kinks}.\"\"\"
     if not (q > 0.0):
         x = mu
         return {body}
@@ -124,27 +124,24 @@ def {name}(mu, q):
     if abs(c0) > _L:  # transition outside the window: centre the map on the Gaussian bulk
         c0 = 0.0
         a = 1.0
-    edges = np.empty({nedges})
-    edges[0] = math.asinh((-_L - c0) / a)
-    edges[{last}] = math.asinh((_L - c0) / a)
-{kink_lines}
+{setup}
     total = 0.0
     for s in range({nseg}):
-        h = (edges[s + 1] - edges[s]) / _PANELS
-        for p in range(_PANELS):
-            lo = edges[s] + p * h
+{segment}
+        for p in range(npan):
+            lo = tlo + p * h
             for j in range(_NODES):
                 t = lo + 0.5 * h * (1.0 + _GL_T[j])
-                z = c0 + a * math.sinh(t)
+                z = cs + aa * math.sinh(t)
                 x = mu + sq * z
-                total += 0.5 * h * _GL_W[j] * a * math.cosh(t) * math.exp(-0.5 * z * z) * ({body})
+                total += 0.5 * h * _GL_W[j] * aa * math.cosh(t) * math.exp(-0.5 * z * z) * ({body})
     return total * _INV_SQRT_2PI
 '''
 
 NB_E2 = '''
 @njit(cache=True)
 def {name}(mua, mub, qa, qb, qab):
-    """E[{desc}] for a bivariate normal pair (means mua, mub; variances qa, qb; covariance qab)."""
+    \"\"\"E[{desc}] for a bivariate normal pair (means mua, mub; variances qa, qb; covariance qab).\"\"\"
     if not (qa > 0.0) or not (qb > 0.0):
         return math.nan
     sa = math.sqrt(qa)
@@ -155,22 +152,19 @@ def {name}(mua, mub, qa, qb, qab):
     if abs(c0) > _L:
         c0 = 0.0
         a = 1.0
-    edges = np.empty({nedges_x})
-    edges[0] = math.asinh((-_L - c0) / a)
-    edges[{last_x}] = math.asinh((_L - c0) / a)
-{kink_lines_x}
+{setup_x}
     a2c = 1.0 / max(1.0, l22)  # = min(1, 1/l22), without dividing by l22 = 0
-    edges2 = np.empty({nedges_y})
+{alloc_y}
     total = 0.0
     for s in range({nseg_x}):
-        h = (edges[s + 1] - edges[s]) / _PANELS
-        for p in range(_PANELS):
-            lo = edges[s] + p * h
+{segment_x}
+        for p in range(npan):
+            lo = tlo + p * h
             for j in range(_NODES):
                 t = lo + 0.5 * h * (1.0 + _GL_T[j])
-                z1 = c0 + a * math.sinh(t)
+                z1 = cs + aa * math.sinh(t)
                 x = mua + sa * z1
-                w1 = 0.5 * h * _GL_W[j] * a * math.cosh(t) * math.exp(-0.5 * z1 * z1)
+                w1 = 0.5 * h * _GL_W[j] * aa * math.cosh(t) * math.exp(-0.5 * z1 * z1)
                 yc = mub + l21 * z1
                 if l22 == 0.0:
                     y = yc
@@ -181,22 +175,92 @@ def {name}(mua, mub, qa, qb, qab):
                 if abs(c2) > _L:
                     c2 = 0.0
                     a2 = 1.0
-                edges2[0] = math.asinh((-_L - c2) / a2)
-                edges2[{last_y}] = math.asinh((_L - c2) / a2)
-{kink_lines_y}
+{setup_y}
                 inner = 0.0
                 for s2 in range({nseg_y}):
-                    h2 = (edges2[s2 + 1] - edges2[s2]) / _PANELS
-                    for p2 in range(_PANELS):
-                        lo2 = edges2[s2] + p2 * h2
+{segment_y}
+                    for p2 in range(npan2):
+                        lo2 = tlo2 + p2 * h2
                         for j2 in range(_NODES):
                             u = lo2 + 0.5 * h2 * (1.0 + _GL_T[j2])
-                            z2 = c2 + a2 * math.sinh(u)
+                            z2 = cs2 + aa2 * math.sinh(u)
                             y = yc + l22 * z2
-                            inner += 0.5 * h2 * _GL_W[j2] * a2 * math.cosh(u) * math.exp(-0.5 * z2 * z2) * ({body})
+                            inner += 0.5 * h2 * _GL_W[j2] * aa2 * math.cosh(u) * math.exp(-0.5 * z2 * z2) * ({body})
                 total += w1 * inner
     return total * _INV_SQRT_2PI * _INV_SQRT_2PI
 '''
+
+NB_QUADRATURE = '''_HALF_PANELS = {half}
+_FAR = {far!r}
+
+
+@njit(cache=True)
+def _segment(c0, a, s):
+    \"\"\"Segment s (0 or 1) of the kink-free rule: (centre, scale, t_lo, t_hi) of its sinh map.  The two
+    halves of the map around the zero crossing c0; when the crossing is far from the bulk (|c0| > _FAR)
+    the crossing's side of z = c0 / 2 mapped around the crossing, and the bulk's side around 0 at scale 1
+    (theory/codegen/quadrature.py).\"\"\"
+    if abs(c0) <= _FAR:
+        t0 = math.asinh((-_L - c0) / a)
+        t1 = math.asinh((_L - c0) / a)
+        tm = 0.5 * (t0 + t1)
+        if s == 0:
+            return c0, a, t0, tm
+        return c0, a, tm, t1
+    m = 0.5 * c0
+    if s == 0:
+        if c0 < 0.0:
+            return c0, a, math.asinh((-_L - c0) / a), math.asinh((m - c0) / a)
+        return c0, a, math.asinh((m - c0) / a), math.asinh((_L - c0) / a)
+    if c0 < 0.0:
+        return 0.0, 1.0, math.asinh(m), math.asinh(_L)
+    return 0.0, 1.0, math.asinh(-_L), math.asinh(m)
+'''
+
+
+def _nb_axis(kinks, indent, edges, c, a, mu, s, seg, suffix):
+    """(allocation, setup, nseg, segment) code of one axis of the numba rules: kinked axes split the
+    map at their kinks (_PANELS panels per segment), kink-free ones use _segment (two of _HALF_PANELS)."""
+    cs, aa, tlo, npan, h = (f"cs{suffix}", f"aa{suffix}", f"tlo{suffix}", f"npan{suffix}", f"h{suffix}")
+    ind2 = indent + "    "
+    if not kinks:
+        return ("", f"{indent}# kink-free: two segments (_segment)", 2,
+                f"{ind2}{cs}, {aa}, {tlo}, thi{suffix} = _segment({c}, {a}, {seg})\n"
+                f"{ind2}{npan} = _HALF_PANELS\n{ind2}{h} = (thi{suffix} - {tlo}) / _HALF_PANELS")
+    n = len(kinks)
+    alloc = f"{edges} = np.empty({n + 2})"
+    setup = (f"{indent}{edges}[0] = math.asinh((-_L - {c}) / {a})\n{indent}{edges}[{n + 1}] = math.asinh((_L - {c}) / {a})\n"
+             + kink_line_code(kinks, indent, edges, c, a, mu, s, 0, 0))
+    segment = (f"{ind2}{cs}, {aa}, {tlo}, {npan} = {c}, {a}, {edges}[{seg}], _PANELS\n"
+               f"{ind2}{h} = ({edges}[{seg} + 1] - {edges}[{seg}]) / _PANELS")
+    return alloc, setup, n + 1, segment
+
+
+def nb_e1(name, body_expr) -> str:
+    """numba E[f(e)] helper ``name`` for the canonical lambda body ``body_expr`` (:data:`NB_E1`)."""
+    kinks = kinks_of(body_expr, X)
+    alloc, setup, nseg, segment = _nb_axis(kinks, "    ", "edges", "c0", "a", "mu", "sq", "s", "")
+    setup = (f"    {alloc}\n" if alloc else "") + setup
+    return NB_E1.format(name=name, desc=str(body_expr), kinks=kinks, body=numba_code(body_expr), setup=setup,
+                        nseg=nseg, segment=segment)
+
+
+def nb_e2(name, body_expr) -> str:
+    """numba E[f(x, y)] helper for a bivariate normal pair (:data:`NB_E2`)."""
+    kx, ky = kinks_of(body_expr, X), kinks_of(body_expr, Y)
+    alloc_x, setup_x, nseg_x, segment_x = _nb_axis(kx, "    ", "edges", "c0", "a", "mua", "sa", "s", "")
+    alloc_y, setup_y, nseg_y, segment_y = _nb_axis(ky, "                ", "edges2", "c2", "a2", "yc", "l22",
+                                                   "s2", "2")
+    return NB_E2.format(name=name, desc=str(body_expr), body=numba_code(body_expr),
+                        setup_x=(f"    {alloc_x}\n" if alloc_x else "") + setup_x, nseg_x=nseg_x,
+                        segment_x=segment_x, alloc_y=f"    {alloc_y}" if alloc_y else "", setup_y=setup_y,
+                        nseg_y=nseg_y, segment_y=segment_y)
+
+
+def nb_quadrature() -> str:
+    """The numba modules' constants and helper of the kink-free rule (:data:`NB_QUADRATURE`)."""
+    return NB_QUADRATURE.format(half=quadrature.HALF_PANELS, far=quadrature.FAR)
+
 
 _NB_SOLVERS = '''
 @njit(cache=True)
@@ -462,22 +526,11 @@ def render_numba(d: Derivation) -> str:
            f"_GL_T, _GL_W = np.polynomial.legendre.leggauss({quadrature.NODES})",
            f"_NODES = {quadrature.NODES}\n_PANELS = {quadrature.PANELS}\n_L = {quadrature.L!r}",
            "_INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)\n_SQRT_2PI = math.sqrt(2.0 * math.pi)",
-           f"_Q_MAX = {Q_MAX!r}\n_RTOL = {RTOL!r}\n_C_GAP = {C_GAP!r}\n_TINY_Q = {TINY_Q!r}\n_MAX_IT = {MAX_IT!r}\n_MARGIN = {MARGIN!r}\n"]
+           f"_Q_MAX = {Q_MAX!r}\n_RTOL = {RTOL!r}\n_C_GAP = {C_GAP!r}\n_TINY_Q = {TINY_Q!r}\n_MAX_IT = {MAX_IT!r}\n_MARGIN = {MARGIN!r}\n",
+           nb_quadrature()]
     for name, kind, lam in helpers.specs:
         body_expr = canonical_lambda(lam)
-        if kind == "E1":
-            kinks = kinks_of(body_expr, X)
-            out.append(NB_E1.format(name=name, desc=str(body_expr), kinks=kinks, body=numba_code(body_expr),
-                                     nedges=len(kinks) + 2, last=len(kinks) + 1, nseg=len(kinks) + 1,
-                                     kink_lines=kink_line_code(kinks, "    ", "edges", "c0", "a", "mu", "sq", 0, 0)))
-        else:
-            kx, ky = kinks_of(body_expr, X), kinks_of(body_expr, Y)
-            out.append(NB_E2.format(
-                name=name, desc=str(body_expr), body=numba_code(body_expr),
-                nedges_x=len(kx) + 2, last_x=len(kx) + 1, nseg_x=len(kx) + 1,
-                nedges_y=len(ky) + 2, last_y=len(ky) + 1, nseg_y=len(ky) + 1,
-                kink_lines_x=kink_line_code(kx, "    ", "edges", "c0", "a", "mua", "sa", 0, 0),
-                kink_lines_y=kink_line_code(ky, "                ", "edges2", "c2", "a2", "yc", "l22", 0, 0)))
+        out.append(nb_e1(name, body_expr) if kind == "E1" else nb_e2(name, body_expr))
     for fname, fargs, expr in exprs:
         code = render_function(numba_code, "_" + fname, fargs + args, helpers.substitute(expr), "@njit(cache=True)\n")
         out.append("\n" + code + "\n")
@@ -562,29 +615,27 @@ def finish_module(parts) -> str:
 
 JX_E1 = '''
 def {name}(mu, q):
-    """E[{desc}], e ~ N(mu, q): sinh-mapped composite Gauss-Legendre, kinks {kinks}."""
+    \"\"\"E[{desc}], e ~ N(mu, q): sinh-mapped composite Gauss-Legendre, kinks {kinks}.\"\"\"
     pos = q > 0.0
     sq = jnp.sqrt(jnp.where(pos, q, 1.0))
     c0 = -mu / sq
     far = jnp.abs(c0) > _L  # transition outside the window: centre the map on the Gaussian bulk
     c0 = jnp.where(far, 0.0, c0)
     a = jnp.where(far, 1.0, jnp.minimum(1.0, 1.0 / sq))
-    t0 = jnp.arcsinh((-_L - c0) / a)
-    t1 = jnp.arcsinh((_L - c0) / a)
-    edges = jnp.stack([t0{kink_terms}, t1])
-    h = (edges[1:] - edges[:-1]) / _PANELS
-    t = edges[:-1, None, None] + h[:, None, None] * (_PANEL_IDX[None, :, None] + 0.5 * (1.0 + _GL_T[None, None, :]))
+{segments}
+    t = tlo[:, None, None] + h[:, None, None] * (idx[None, :, None] + 0.5 * (1.0 + _GL_T[None, None, :]))
     w = 0.5 * h[:, None, None] * _GL_W[None, None, :]
-    z = c0 + a * jnp.sinh(t)
+    aa = aa[:, None, None]
+    z = cs[:, None, None] + aa * jnp.sinh(t)
     x = mu + sq * z
-    val = jnp.sum(w * a * jnp.cosh(t) * jnp.exp(-0.5 * z * z) * ({body})) * _INV_SQRT_2PI
+    val = jnp.sum(w * aa * jnp.cosh(t) * jnp.exp(-0.5 * z * z) * ({body})) * _INV_SQRT_2PI
     x = mu
     return jnp.where(pos, val, {body})
 '''
 
 JX_E2 = '''
 def {name}(mua, mub, qa, qb, qab):
-    """E[{desc}] for a bivariate normal pair (means mua, mub; variances qa, qb; covariance qab)."""
+    \"\"\"E[{desc}] for a bivariate normal pair (means mua, mub; variances qa, qb; covariance qab).\"\"\"
     sa = jnp.sqrt(qa)
     l21 = qab / sa
     l22sq = jnp.maximum(qb - l21 * l21, 0.0)
@@ -594,28 +645,24 @@ def {name}(mua, mub, qa, qb, qab):
     far = jnp.abs(c0) > _L
     c0 = jnp.where(far, 0.0, c0)
     a = jnp.where(far, 1.0, jnp.minimum(1.0, 1.0 / sa))
-    t0 = jnp.arcsinh((-_L - c0) / a)
-    t1 = jnp.arcsinh((_L - c0) / a)
-    edges = jnp.stack([t0{kink_terms_x}, t1])
-    h = (edges[1:] - edges[:-1]) / _PANELS
-    t = (edges[:-1, None, None] + h[:, None, None] * (_PANEL_IDX[None, :, None] + 0.5 * (1.0 + _GL_T[None, None, :]))).reshape(-1)
-    w1 = (0.5 * h[:, None, None] * _GL_W[None, None, :] * jnp.ones((1, _PANELS, 1))).reshape(-1)
-    z1 = c0 + a * jnp.sinh(t)
-    w1 = w1 * a * jnp.cosh(t) * jnp.exp(-0.5 * z1 * z1)
+{segments_x}
+    ones = jnp.ones((1, idx.shape[0], _GL_T.shape[0]))
+    t = (tlo[:, None, None] + h[:, None, None] * (idx[None, :, None] + 0.5 * (1.0 + _GL_T[None, None, :]))).reshape(-1)
+    w1 = (0.5 * h[:, None, None] * _GL_W[None, None, :] * ones).reshape(-1)
+    a1 = (aa[:, None, None] * ones).reshape(-1)
+    z1 = (cs[:, None, None] * ones).reshape(-1) + a1 * jnp.sinh(t)
+    w1 = w1 * a1 * jnp.cosh(t) * jnp.exp(-0.5 * z1 * z1)
     x1 = mua + sa * z1
     yc = mub + l21 * z1
     c2 = -yc / l22
     far2 = jnp.abs(c2) > _L
     c2 = jnp.where(far2, 0.0, c2)
     a2 = jnp.where(far2, 1.0, jnp.minimum(1.0, 1.0 / l22))
-    u0 = jnp.arcsinh((-_L - c2) / a2)
-    u1 = jnp.arcsinh((_L - c2) / a2)
-    edges2 = jnp.stack([u0{kink_terms_y}, u1], axis=1)
-    h2 = (edges2[:, 1:] - edges2[:, :-1]) / _PANELS
-    u = edges2[:, :-1, None, None] + h2[:, :, None, None] * (_PANEL_IDX[None, None, :, None] + 0.5 * (1.0 + _GL_T[None, None, None, :]))
+{segments_y}
+    u = tlo2[:, :, None, None] + h2[:, :, None, None] * (idx2[None, None, :, None] + 0.5 * (1.0 + _GL_T[None, None, None, :]))
     w2 = 0.5 * h2[:, :, None, None] * _GL_W[None, None, None, :]
-    a4 = a2[:, None, None, None]
-    z2 = c2[:, None, None, None] + a4 * jnp.sinh(u)
+    a4 = aa2[:, :, None, None]
+    z2 = cs2[:, :, None, None] + a4 * jnp.sinh(u)
     y = yc[:, None, None, None] + l22 * z2
     x = x1[:, None, None, None]
     inner = jnp.sum(w2 * a4 * jnp.cosh(u) * jnp.exp(-0.5 * z2 * z2) * ({body}), axis=(1, 2, 3)) * _INV_SQRT_2PI
@@ -624,6 +671,76 @@ def {name}(mua, mub, qa, qb, qab):
     inner = jnp.where(flat, {body}, inner)
     return jnp.sum(w1 * inner) * _INV_SQRT_2PI
 '''
+
+JX_QUADRATURE = '''_HALF_PANELS = {half}
+_HALF_IDX = np.arange(_HALF_PANELS, dtype=np.float64)
+_FAR = {far!r}
+
+
+def _segments(c0, a):
+    \"\"\"The kink-free rule's two segments (centre, scale, t_lo, panel width) of its sinh maps, stacked on a
+    last axis: the halves of the map around the zero crossing c0, or, when the crossing is far from the
+    bulk (|c0| > _FAR), the crossing's side of z = c0 / 2 mapped around it and the bulk's side around 0 at
+    scale 1 (theory/codegen/quadrature.py).\"\"\"
+    t0 = jnp.arcsinh((-_L - c0) / a)
+    t1 = jnp.arcsinh((_L - c0) / a)
+    tm = 0.5 * (t0 + t1)
+    split = jnp.abs(c0) > _FAR
+    m = 0.5 * c0
+    neg = c0 < 0.0
+    c_lo = jnp.arcsinh((jnp.where(neg, -_L, m) - c0) / a)
+    c_hi = jnp.arcsinh((jnp.where(neg, m, _L) - c0) / a)
+    b_lo = jnp.arcsinh(jnp.where(neg, m, -_L))
+    b_hi = jnp.arcsinh(jnp.where(neg, _L, m))
+    cs = jnp.stack([c0, jnp.where(split, 0.0, c0)], axis=-1)
+    aa = jnp.stack([a, jnp.where(split, 1.0, a)], axis=-1)
+    lo = jnp.stack([jnp.where(split, c_lo, t0), jnp.where(split, b_lo, tm)], axis=-1)
+    hi = jnp.stack([jnp.where(split, c_hi, tm), jnp.where(split, b_hi, t1)], axis=-1)
+    return cs, aa, lo, (hi - lo) / _HALF_PANELS
+'''
+
+
+def jx_e1(name, body_expr) -> str:
+    """jax E[f(e)] helper ``name`` for the canonical lambda body ``body_expr`` (:data:`JX_E1`)."""
+    kinks = kinks_of(body_expr, X)
+    if kinks:
+        segments = ("    t0 = jnp.arcsinh((-_L - c0) / a)\n    t1 = jnp.arcsinh((_L - c0) / a)\n"
+                    f"    edges = jnp.stack([t0{jx_kink_terms(kinks, 'mu', 'sq', 'c0', 'a', 't0', 't1')}, t1])\n"
+                    "    tlo, h = edges[:-1], (edges[1:] - edges[:-1]) / _PANELS\n"
+                    "    cs, aa = jnp.broadcast_to(c0, tlo.shape), jnp.broadcast_to(a, tlo.shape)\n"
+                    "    idx = _PANEL_IDX")
+    else:
+        segments = "    cs, aa, tlo, h = _segments(c0, a)\n    idx = _HALF_IDX"
+    return JX_E1.format(name=name, desc=str(body_expr), kinks=kinks, body=jax_code(body_expr), segments=segments)
+
+
+def jx_e2(name, body_expr) -> str:
+    """jax E[f(x, y)] helper for a bivariate normal pair (:data:`JX_E2`)."""
+    kx, ky = kinks_of(body_expr, X), kinks_of(body_expr, Y)
+    if kx:
+        sx = ("    t0 = jnp.arcsinh((-_L - c0) / a)\n    t1 = jnp.arcsinh((_L - c0) / a)\n"
+              f"    edges = jnp.stack([t0{jx_kink_terms(kx, 'mua', 'sa', 'c0', 'a', 't0', 't1')}, t1])\n"
+              "    tlo, h = edges[:-1], (edges[1:] - edges[:-1]) / _PANELS\n"
+              "    cs, aa = jnp.broadcast_to(c0, tlo.shape), jnp.broadcast_to(a, tlo.shape)\n"
+              "    idx = _PANEL_IDX")
+    else:
+        sx = "    cs, aa, tlo, h = _segments(c0, a)\n    idx = _HALF_IDX"
+    if ky:
+        ty = "".join(", " + f"jnp.clip(jnp.arcsinh((({k!r} - yc) / l22 - c2) / a2), u0, u1)" for k in ky)
+        sy = ("    u0 = jnp.arcsinh((-_L - c2) / a2)\n    u1 = jnp.arcsinh((_L - c2) / a2)\n"
+              f"    edges2 = jnp.stack([u0{ty}, u1], axis=1)\n"
+              "    tlo2, h2 = edges2[:, :-1], (edges2[:, 1:] - edges2[:, :-1]) / _PANELS\n"
+              "    cs2, aa2 = jnp.broadcast_to(c2[:, None], tlo2.shape), jnp.broadcast_to(a2[:, None], tlo2.shape)\n"
+              "    idx2 = _PANEL_IDX")
+    else:
+        sy = "    cs2, aa2, tlo2, h2 = _segments(c2, a2)\n    idx2 = _HALF_IDX"
+    return JX_E2.format(name=name, desc=str(body_expr), body=jax_code(body_expr), segments_x=sx, segments_y=sy)
+
+
+def jx_quadrature() -> str:
+    """The jax modules' constants and helper of the kink-free rule (:data:`JX_QUADRATURE`)."""
+    return JX_QUADRATURE.format(half=quadrature.HALF_PANELS, far=quadrature.FAR)
+
 
 _JX_SOLVERS = '''
 def _regular(Q, params):
@@ -839,21 +956,11 @@ def render_jax(d: Derivation) -> str:
            jax_float64.CONSTANTS,
            f"_PANELS = {quadrature.PANELS}\n_PANEL_IDX = np.arange(_PANELS, dtype=np.float64)\n_L = {quadrature.L!r}",
            "_INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)",
-           f"_Q_MAX = {Q_MAX!r}\n_RTOL = {RTOL!r}\n_C_GAP = {C_GAP!r}\n_TINY_Q = {TINY_Q!r}\n_MAX_IT = {MAX_IT!r}\n_MARGIN = {MARGIN!r}\n_SCAN = np.arange(1, 9, dtype=np.float64) / 8.0\n"]
+           f"_Q_MAX = {Q_MAX!r}\n_RTOL = {RTOL!r}\n_C_GAP = {C_GAP!r}\n_TINY_Q = {TINY_Q!r}\n_MAX_IT = {MAX_IT!r}\n_MARGIN = {MARGIN!r}\n_SCAN = np.arange(1, 9, dtype=np.float64) / 8.0\n",
+           jx_quadrature()]
     for name, kind, lam in helpers.specs:
         body_expr = canonical_lambda(lam)
-        body = jax_code(body_expr)
-        if kind == "E1":
-            kinks = kinks_of(body_expr, X)
-            out.append(JX_E1.format(name=name, desc=str(body_expr), kinks=kinks, body=body,
-                                     kink_terms=jx_kink_terms(kinks, "mu", "sq", "c0", "a", "t0", "t1")))
-        else:
-            kx, ky = kinks_of(body_expr, X), kinks_of(body_expr, Y)
-            ty = "".join(", " + f"jnp.clip(jnp.arcsinh((({k!r} - yc) / l22 - c2) / a2), u0, u1)"
-                         for k in ky)
-            out.append(JX_E2.format(name=name, desc=str(body_expr), body=body,
-                                     kink_terms_x=jx_kink_terms(kx, "mua", "sa", "c0", "a", "t0", "t1"),
-                                     kink_terms_y=ty))
+        out.append(jx_e1(name, body_expr) if kind == "E1" else jx_e2(name, body_expr))
     for fname, fargs, expr in exprs:
         out.append("\n" + render_function(jax_code, "_" + fname, fargs + args, helpers.substitute(expr), "") + "\n")
     same = same_copies_code(d.cell, args, lambda n: f"params[{args.index(n)}]")

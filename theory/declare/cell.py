@@ -38,7 +38,7 @@ EPS = sp.Symbol("eps", real=True)
 ETA = sp.Symbol("eta", real=True)
 NOISE = (EPS, ETA)
 
-GENERATOR_VERSION = "0.5.1"
+GENERATOR_VERSION = "0.6.0"
 
 
 @dataclass(frozen=True)

@@ -3,8 +3,8 @@
 Registered in :data:`theory.codegen.render.EXTENSIONS`.  The kernels are functions of the fixed point
 ``Q`` (= Q*, supplied by the core kernels' solver) and the cell parameters, so these modules import
 nothing from the core modules and load the same way for built-in and user cells.  Expectation
-nodes without a closed form use the core's quadrature templates (``render.NB_E1`` /
-``render.JX_E1``: same rule, same constants).  Output is deterministic (sorted helpers, ``cse``
+nodes without a closed form use the core's quadrature rule (``render.nb_e1`` /
+``render.jx_e1``: same rule, same constants).  Output is deterministic (sorted helpers, ``cse``
 per expression, no time stamps), like everything under ``derivations/``.
 
 Public functions (numba: ufuncs broadcasting over arrays; jax: scalar, compose with jit/vmap/grad):
@@ -19,7 +19,6 @@ from __future__ import annotations
 import sympy as sp
 
 from ..codegen import jax_float64, numba_ufunc, quadrature, render
-from ..declare.activations import X
 from ..declare.cell import Cell
 from ..symbolic.derive import Q
 from .isometry import Q4, derive_isometry
@@ -158,13 +157,9 @@ def render_isometry_numba(cell: Cell) -> str:
            f"PARAMS = {tuple(args)!r}",
            f"_GL_T, _GL_W = np.polynomial.legendre.leggauss({quadrature.NODES})",
            f"_NODES = {quadrature.NODES}\n_PANELS = {quadrature.PANELS}\n_L = {quadrature.L!r}",
-           "_INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)\n"]
+           "_INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)\n", render.nb_quadrature()]
     for name, kind, lam in helpers.specs:
-        body = render.canonical_lambda(lam)
-        kinks = render.kinks_of(body, X)
-        out.append(render.NB_E1.format(name=name, desc=str(body), kinks=kinks, body=numba_code(body),
-                                        nedges=len(kinks) + 2, last=len(kinks) + 1, nseg=len(kinks) + 1,
-                                        kink_lines=render.kink_line_code(kinks, "    ", "edges", "c0", "a", "mu", "sq", 0, 0)))
+        out.append(render.nb_e1(name, render.canonical_lambda(lam)))
     for name, lead, e in ks:
         out.append("\n" + render.render_function(numba_code, "_" + name, lead + args, e, "@njit(cache=True)\n") + "\n")
     for name, lead, _ in ks:
@@ -195,12 +190,9 @@ def render_isometry_jax(cell: Cell) -> str:
            f"_T, _W = np.polynomial.legendre.leggauss({quadrature.NODES})",
            jax_float64.CONSTANTS,
            f"_PANELS = {quadrature.PANELS}\n_PANEL_IDX = np.arange(_PANELS, dtype=np.float64)\n_L = {quadrature.L!r}",
-           "_INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)\n"]
+           "_INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)\n", render.jx_quadrature()]
     for name, kind, lam in helpers.specs:
-        body = render.canonical_lambda(lam)
-        kinks = render.kinks_of(body, X)
-        out.append(render.JX_E1.format(name=name, desc=str(body), kinks=kinks, body=jax_code(body),
-                                        kink_terms=render.jx_kink_terms(kinks, "mu", "sq", "c0", "a", "t0", "t1")))
+        out.append(render.jx_e1(name, render.canonical_lambda(lam)))
     for name, lead, e in ks:
         out.append("\n" + render.render_function(jax_code, "_" + name, lead + args, e, "") + "\n")
     for name, lead, _ in ks:
