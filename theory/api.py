@@ -416,13 +416,13 @@ def check_defined(c: Cell, quantity: str, out: np.ndarray, p: dict):
     st = np.broadcast_to(status(c, correlation=quantity in CORRELATION_QUANTITIES, **p), out.shape)
     codes = sorted({int(s) for s in np.ravel(st[bad]) if s != 0})
     reasons = [STATUS_TEXT.get(k, str(k)) for k in codes]
-    if np.any(np.isinf(out[bad])):
+    inf = np.isinf(out[bad])
+    if inf.any():
         reasons.append("the value overflows float64 (|x| > 1.8e308)")
     why = ", ".join(reasons) or "NaN from the kernel"
     if out.ndim == 0:
         shown = ", ".join(f"{k}={float(np.asarray(v))!r}" for k, v in p.items())
         raise FixedPointError(f"{c.name}: {quantity} undefined at {shown}: {why}")
-    inf = np.isinf(out[bad])
     what = "infinite" if inf.all() else "NaN or infinite" if inf.any() else "NaN"
     warnings.warn(f"{c.name}: {quantity} is {what} at {int(bad.sum())} of {out.size} points ({why}); "
                   "see theory.status", RuntimeWarning, stacklevel=3)

@@ -114,7 +114,7 @@ def render_function(printer, name, args, expr, decorator):
 NB_E1 = '''
 @njit(cache=True)
 def {name}(mu, q):
-    \"\"\"E[{desc}], e ~ N(mu, q): sinh-mapped composite Gauss-Legendre, kinks {kinks}.\"\"\"
+    """E[{desc}], e ~ N(mu, q): sinh-mapped composite Gauss-Legendre, kinks {kinks}."""
     if not (q > 0.0):
         x = mu
         return {body}
@@ -141,7 +141,7 @@ def {name}(mu, q):
 NB_E2 = '''
 @njit(cache=True)
 def {name}(mua, mub, qa, qb, qab):
-    \"\"\"E[{desc}] for a bivariate normal pair (means mua, mub; variances qa, qb; covariance qab).\"\"\"
+    """E[{desc}] for a bivariate normal pair (means mua, mub; variances qa, qb; covariance qab)."""
     if not (qa > 0.0) or not (qb > 0.0):
         return math.nan
     sa = math.sqrt(qa)
@@ -196,10 +196,10 @@ _FAR = {far!r}
 
 @njit(cache=True)
 def _segment(c0, a, s):
-    \"\"\"Segment s (0 or 1) of the kink-free rule: (centre, scale, t_lo, t_hi) of its sinh map.  The two
+    """Segment s (0 or 1) of the kink-free rule: (centre, scale, t_lo, t_hi) of its sinh map.  The two
     halves of the map around the zero crossing c0; when the crossing is far from the bulk (|c0| > _FAR)
     the crossing's side of z = c0 / 2 mapped around the crossing, and the bulk's side around 0 at scale 1
-    (theory/codegen/quadrature.py).\"\"\"
+    (theory/codegen/quadrature.py)."""
     if abs(c0) <= _FAR:
         t0 = math.asinh((-_L - c0) / a)
         t1 = math.asinh((_L - c0) / a)
@@ -615,7 +615,7 @@ def finish_module(parts) -> str:
 
 JX_E1 = '''
 def {name}(mu, q):
-    \"\"\"E[{desc}], e ~ N(mu, q): sinh-mapped composite Gauss-Legendre, kinks {kinks}.\"\"\"
+    """E[{desc}], e ~ N(mu, q): sinh-mapped composite Gauss-Legendre, kinks {kinks}."""
     pos = q > 0.0
     sq = jnp.sqrt(jnp.where(pos, q, 1.0))
     c0 = -mu / sq
@@ -635,7 +635,7 @@ def {name}(mu, q):
 
 JX_E2 = '''
 def {name}(mua, mub, qa, qb, qab):
-    \"\"\"E[{desc}] for a bivariate normal pair (means mua, mub; variances qa, qb; covariance qab).\"\"\"
+    """E[{desc}] for a bivariate normal pair (means mua, mub; variances qa, qb; covariance qab)."""
     sa = jnp.sqrt(qa)
     l21 = qab / sa
     l22sq = jnp.maximum(qb - l21 * l21, 0.0)
@@ -678,10 +678,10 @@ _FAR = {far!r}
 
 
 def _segments(c0, a):
-    \"\"\"The kink-free rule's two segments (centre, scale, t_lo, panel width) of its sinh maps, stacked on a
+    """The kink-free rule's two segments (centre, scale, t_lo, panel width) of its sinh maps, stacked on a
     last axis: the halves of the map around the zero crossing c0, or, when the crossing is far from the
     bulk (|c0| > _FAR), the crossing's side of z = c0 / 2 mapped around it and the bulk's side around 0 at
-    scale 1 (theory/codegen/quadrature.py).\"\"\"
+    scale 1 (theory/codegen/quadrature.py)."""
     t0 = jnp.arcsinh((-_L - c0) / a)
     t1 = jnp.arcsinh((_L - c0) / a)
     tm = 0.5 * (t0 + t1)
@@ -700,41 +700,35 @@ def _segments(c0, a):
 '''
 
 
+def _jx_axis(kinks, mu, s, c, a, suffix=""):
+    """Code setting ``cs``, ``aa``, ``tlo``, ``h``, ``idx`` (names + ``suffix``) for one axis of the jax rules:
+    kinked axes split the map at their kinks (_PANELS panels per segment), kink-free ones use _segments.
+    The inner axis (``suffix`` "2") is batched over the outer nodes: its edges stack on axis 1."""
+    x = suffix
+    if not kinks:
+        return f"    cs{x}, aa{x}, tlo{x}, h{x} = _segments({c}, {a})\n    idx{x} = _HALF_IDX"
+    lo, hi, edges = ("u0", "u1", "edges2") if x else ("t0", "t1", "edges")
+    axis, rows, col = (", axis=1", ":, ", "[:, None]") if x else ("", "", "")
+    return (f"    {lo} = jnp.arcsinh((-_L - {c}) / {a})\n    {hi} = jnp.arcsinh((_L - {c}) / {a})\n"
+            f"    {edges} = jnp.stack([{lo}{jx_kink_terms(kinks, mu, s, c, a, lo, hi)}, {hi}]{axis})\n"
+            f"    tlo{x}, h{x} = {edges}[{rows}:-1], ({edges}[{rows}1:] - {edges}[{rows}:-1]) / _PANELS\n"
+            f"    cs{x}, aa{x} = jnp.broadcast_to({c}{col}, tlo{x}.shape), jnp.broadcast_to({a}{col}, tlo{x}.shape)\n"
+            f"    idx{x} = _PANEL_IDX")
+
+
 def jx_e1(name, body_expr) -> str:
     """jax E[f(e)] helper ``name`` for the canonical lambda body ``body_expr`` (:data:`JX_E1`)."""
     kinks = kinks_of(body_expr, X)
-    if kinks:
-        segments = ("    t0 = jnp.arcsinh((-_L - c0) / a)\n    t1 = jnp.arcsinh((_L - c0) / a)\n"
-                    f"    edges = jnp.stack([t0{jx_kink_terms(kinks, 'mu', 'sq', 'c0', 'a', 't0', 't1')}, t1])\n"
-                    "    tlo, h = edges[:-1], (edges[1:] - edges[:-1]) / _PANELS\n"
-                    "    cs, aa = jnp.broadcast_to(c0, tlo.shape), jnp.broadcast_to(a, tlo.shape)\n"
-                    "    idx = _PANEL_IDX")
-    else:
-        segments = "    cs, aa, tlo, h = _segments(c0, a)\n    idx = _HALF_IDX"
-    return JX_E1.format(name=name, desc=str(body_expr), kinks=kinks, body=jax_code(body_expr), segments=segments)
+    return JX_E1.format(name=name, desc=str(body_expr), kinks=kinks, body=jax_code(body_expr),
+                        segments=_jx_axis(kinks, "mu", "sq", "c0", "a"))
 
 
 def jx_e2(name, body_expr) -> str:
     """jax E[f(x, y)] helper for a bivariate normal pair (:data:`JX_E2`)."""
     kx, ky = kinks_of(body_expr, X), kinks_of(body_expr, Y)
-    if kx:
-        sx = ("    t0 = jnp.arcsinh((-_L - c0) / a)\n    t1 = jnp.arcsinh((_L - c0) / a)\n"
-              f"    edges = jnp.stack([t0{jx_kink_terms(kx, 'mua', 'sa', 'c0', 'a', 't0', 't1')}, t1])\n"
-              "    tlo, h = edges[:-1], (edges[1:] - edges[:-1]) / _PANELS\n"
-              "    cs, aa = jnp.broadcast_to(c0, tlo.shape), jnp.broadcast_to(a, tlo.shape)\n"
-              "    idx = _PANEL_IDX")
-    else:
-        sx = "    cs, aa, tlo, h = _segments(c0, a)\n    idx = _HALF_IDX"
-    if ky:
-        ty = "".join(", " + f"jnp.clip(jnp.arcsinh((({k!r} - yc) / l22 - c2) / a2), u0, u1)" for k in ky)
-        sy = ("    u0 = jnp.arcsinh((-_L - c2) / a2)\n    u1 = jnp.arcsinh((_L - c2) / a2)\n"
-              f"    edges2 = jnp.stack([u0{ty}, u1], axis=1)\n"
-              "    tlo2, h2 = edges2[:, :-1], (edges2[:, 1:] - edges2[:, :-1]) / _PANELS\n"
-              "    cs2, aa2 = jnp.broadcast_to(c2[:, None], tlo2.shape), jnp.broadcast_to(a2[:, None], tlo2.shape)\n"
-              "    idx2 = _PANEL_IDX")
-    else:
-        sy = "    cs2, aa2, tlo2, h2 = _segments(c2, a2)\n    idx2 = _HALF_IDX"
-    return JX_E2.format(name=name, desc=str(body_expr), body=jax_code(body_expr), segments_x=sx, segments_y=sy)
+    return JX_E2.format(name=name, desc=str(body_expr), body=jax_code(body_expr),
+                        segments_x=_jx_axis(kx, "mua", "sa", "c0", "a"),
+                        segments_y=_jx_axis(ky, "yc", "l22", "c2", "a2", "2"))
 
 
 def jx_quadrature() -> str:

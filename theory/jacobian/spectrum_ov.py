@@ -260,7 +260,7 @@ if numba is not None:
         iar = np.zeros((n, BL)); iai = np.zeros((n, BL))
         ber = np.empty((n, BL)); bei = np.empty((n, BL))
         Gr = np.empty((n, BL)); Gi = np.empty((n, BL))
-        e2 = np.empty((n, BL)); link = np.empty((n, BL)); rhr = np.empty((n, BL)); rhi = np.empty((n, BL))
+        link = np.empty((n, BL)); rhr = np.empty((n, BL)); rhi = np.empty((n, BL))
         om = np.empty((n, BL))
         cr = np.empty(BL); ci = np.empty(BL)
         accr = np.zeros(n); acci = np.zeros(n)
@@ -278,9 +278,7 @@ if numba is not None:
                     dr[2 * t + 1, k] = -sv * syr; di[2 * t + 1, k] = -sv * syi
                     om[2 * t, k] = 1.0; om[2 * t + 1, k] = sv
                     # links e = -a_t (x_{t-1} -- y_t) and 1 (y_t -- x_t); ``link`` holds -e
-                    e2[2 * t, k] = av * av
                     link[2 * t, k] = av
-                    e2[2 * t + 1, k] = 1.0
                     link[2 * t + 1, k] = -1.0
             for k in range(nb):
                 dr[0, k] += 1.0
@@ -293,7 +291,7 @@ if numba is not None:
                     r = 1.0 / (xr * xr + xi * xi)
                     ir_ = xr * r; ii_ = -xi * r
                     iar[i - 1, k] = ir_; iai[i - 1, k] = ii_
-                    ee = e2[i - 1, k]
+                    ee = link[i - 1, k] * link[i - 1, k]
                     tr = ee * ir_; ti = ee * ii_
                     if ee == 0.0:  # a zero link contributes 0 even where its pivot is 0 (0 / 0 would be nan)
                         tr = 0.0; ti = 0.0
@@ -304,7 +302,7 @@ if numba is not None:
                 for k in range(nb):
                     xr = ber[i + 1, k]; xi = bei[i + 1, k]
                     r = 1.0 / (xr * xr + xi * xi)
-                    ee = e2[i, k]
+                    ee = link[i, k] * link[i, k]
                     tr = ee * xr * r; ti = -ee * xi * r
                     if ee == 0.0:
                         tr = 0.0; ti = 0.0
@@ -919,8 +917,8 @@ def solve_grid(system: DysonSystem, lam, lam_c, theta_c, eta=DEFAULT_ETA):
     :func:`_vertical_descent` from the last accepted point, and dropped if that fails too.
     The predictor's solve starts with quasi-Newton steps from the previous point's Jacobian
     (:meth:`DysonSystem.solve`; the same convergence rule as Newton).
-    Returns (G, ok, theta per point, number of points that needed the fallback, Jacobian per point
-    (None where the point came from a fallback))."""
+    Returns (G, ok, theta per point, number of points that needed the fallback, the Jacobian carried to
+    each point (after a vertical descent: the last accepted point's; None before the first solve))."""
     order = np.argsort(lam)[::-1]
     G = np.full(lam.shape, np.nan, complex)
     ok = np.zeros(lam.shape, bool)
